@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. When PostgreSQL's server binaries are installed
+# and USERSTREAM_TEST_POSTGRES is not set, it starts a throwaway cluster on
+# 127.0.0.1 for the run and removes it afterwards, so the PostgreSQL tests run
+# instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cleanup() { :; }
+if [ -z "${USERSTREAM_TEST_POSTGRES:-}" ]; then
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$bindir" ] && [ -x "$bindir/initdb" ]; then
+    pgdir=$(mktemp -d /tmp/userstream-pg.XXXXXX)
+    port=${USERSTREAM_TEST_PG_PORT:-55432}
+    runas=()
+    if [ "$(id -u)" = 0 ]; then
+      id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+      chown postgres "$pgdir"
+      runas=(runuser -u postgres --)
+    fi
+    "${runas[@]}" "$bindir/initdb" -D "$pgdir/data" -U userstream --auth=trust >/dev/null
+    "${runas[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+      -o "-h 127.0.0.1 -p $port -k $pgdir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
+    cleanup() { "${runas[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+    "${runas[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U userstream userstream_test
+    export USERSTREAM_TEST_POSTGRES="postgres://userstream@127.0.0.1:$port/userstream_test?sslmode=disable"
+    echo "test.sh: PostgreSQL $($bindir/postgres --version | awk '{print $3}') on 127.0.0.1:$port for this run"
+  else
+    echo "test.sh: no PostgreSQL server installed; PostgreSQL tests will skip (apt-get install postgresql)"
+  fi
+fi
+trap cleanup EXIT
+
+go vet ./...
+go test -count=1 -timeout 20m "$@" ./...
