@@ -1,0 +1,42 @@
+// Package sink defines where the stream lands users: one small interface,
+// implemented by drivers in their own packages (sink/sqlite, sink/postgres,
+// sink/cassandra) and checked by one conformance suite (sink/sinktest).
+//
+// Every driver upserts by id, so replaying a batch after a crash leaves the
+// same rows: that, with offsets committed only after Upsert returns, gives the
+// pipeline its exactly-once effect.
+package sink
+
+import (
+	"context"
+	"errors"
+
+	"github.com/userstream/userstream/internal/user"
+)
+
+// Sink stores user records.
+type Sink interface {
+	// Upsert writes the batch atomically where the backend allows it (SQLite,
+	// PostgreSQL: one transaction) and idempotently everywhere: a record whose
+	// id is already stored replaces the stored row. An empty batch is a no-op.
+	// When Upsert returns an error, the caller must assume none of the batch
+	// is stored and retry it.
+	Upsert(ctx context.Context, batch []user.Record) error
+	// Count returns the number of stored users.
+	Count(ctx context.Context) (int64, error)
+	// Recent returns up to n users, most recently ingested first.
+	Recent(ctx context.Context, n int) ([]user.Record, error)
+	// Get returns the user with the given id, or an error matching
+	// ErrNotFound.
+	Get(ctx context.Context, id string) (user.Record, error)
+	// Close releases the connection. Calls after Close fail with an error
+	// matching ErrClosed.
+	Close() error
+}
+
+var (
+	// ErrNotFound is returned (wrapped) by Get when no user has the id.
+	ErrNotFound = errors.New("user not found")
+	// ErrClosed is returned (wrapped) by every call on a closed sink.
+	ErrClosed = errors.New("sink is closed")
+)
