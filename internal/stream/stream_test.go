@@ -1,0 +1,384 @@
+package stream_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/user"
+)
+
+// memSink is an in-memory test double of a sink: it upserts by id like every
+// real driver, can be told to fail, and counts writes so tests can see
+// replays.
+type memSink struct {
+	mu      sync.Mutex
+	rows    map[string]user.Record
+	writes  int
+	failFor int // fail this many more Upsert calls
+}
+
+func newMemSink() *memSink { return &memSink{rows: map[string]user.Record{}} }
+
+func (s *memSink) Upsert(_ context.Context, batch []user.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failFor > 0 {
+		s.failFor--
+		return errors.New("sink unavailable (scripted)")
+	}
+	s.writes += len(batch)
+	for _, r := range batch {
+		s.rows[r.ID] = r
+	}
+	return nil
+}
+
+func (s *memSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rows)
+}
+
+func (s *memSink) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.rows[id]
+	return ok
+}
+
+func newCluster(t *testing.T) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, stream.DefaultTopic, stream.DefaultDLQ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+func record(i int) user.Record {
+	return user.Record{
+		ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "user-%d", i)).String(),
+		FirstName: "Ada", LastName: fmt.Sprintf("Lovelace%d", i), Gender: "female",
+		Address: "1 Main St, Paris, Ile-de-France, France", PostCode: "75001",
+		Email: fmt.Sprintf("ada%d@example.com", i), Username: fmt.Sprintf("ada%d", i),
+		DOB: "1980-01-02T03:04:05.678Z", RegisteredDate: "2010-01-02T03:04:05.678Z",
+		Phone: "01-23-45-67-89", Picture: "https://randomuser.me/api/portraits/med/women/1.jpg",
+		Nat: "FR", IngestedAt: time.Now().UTC(), RunID: "test",
+	}
+}
+
+func produce(t *testing.T, addr string, values map[string][]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(stream.DefaultTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var rs []*kgo.Record
+	for k, v := range values {
+		r := &kgo.Record{Value: v}
+		if k != "" && k[0] != '!' { // keys starting with ! mean "send without a key"
+			r.Key = []byte(k)
+		}
+		rs = append(rs, r)
+	}
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func produceUsers(t *testing.T, addr string, from, to int) []string {
+	t.Helper()
+	vals := map[string][]byte{}
+	var ids []string
+	for i := from; i < to; i++ {
+		r := record(i)
+		b, _ := json.Marshal(r)
+		vals[r.ID] = b
+		ids = append(ids, r.ID)
+	}
+	produce(t, addr, vals)
+	return ids
+}
+
+type runner struct {
+	cancel context.CancelFunc
+	done   chan error
+	cl     *kgo.Client
+}
+
+func start(t *testing.T, addr string, snk stream.Sink, cfg stream.Config) *runner {
+	t.Helper()
+	opts := append([]kgo.Opt{kgo.SeedBrokers(addr)}, stream.ConsumerOpts(cfg)...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{cancel: cancel, done: make(chan error, 1), cl: cl}
+	go func() {
+		err := stream.Run(ctx, cl, user.JSON{}, snk, cfg)
+		cl.Close()
+		r.done <- err
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *runner) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("stream did not stop within 30s")
+		return nil
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// committed returns the group's committed offsets summed over partitions.
+func committed(t *testing.T, addr, group string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsgOffsetFetch(group, stream.DefaultTopic)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			if p.Offset > 0 {
+				sum += p.Offset
+			}
+		}
+	}
+	return sum
+}
+
+func TestStoresEveryUserAndCommits(t *testing.T) {
+	addr := newCluster(t)
+	ids := produceUsers(t, addr, 0, 2500)
+	snk := newMemSink()
+	reg := prometheus.NewRegistry()
+	m := stream.NewMetrics(reg)
+	r := start(t, addr, snk, stream.Config{BatchSize: 400, Metrics: m})
+	waitFor(t, "2500 users stored", func() bool { return snk.count() == 2500 })
+	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 2500 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run returned %v after a clean stop", err)
+	}
+	for _, id := range ids {
+		if !snk.has(id) {
+			t.Fatalf("user %s missing", id)
+		}
+	}
+	if got := testutil.ToFloat64(m.Stored); got != 2500 {
+		t.Errorf("stored metric = %v, want 2500", got)
+	}
+	if got := testutil.ToFloat64(m.Committed); got != 2500 {
+		t.Errorf("committed metric = %v, want 2500", got)
+	}
+}
+
+func TestPoisonMessagesGoToDLQAndStreamContinues(t *testing.T) {
+	addr := newCluster(t)
+	bad := record(1)
+	bad.Email = "not an email"
+	badJSON, _ := json.Marshal(bad)
+	produce(t, addr, map[string][]byte{
+		"!garbage": []byte("{this is not json"),
+		"!invalid": badJSON,
+	})
+	ids := produceUsers(t, addr, 10, 60)
+	snk := newMemSink()
+	m := stream.NewMetrics(prometheus.NewRegistry())
+	start(t, addr, snk, stream.Config{BatchSize: 16, Metrics: m})
+	waitFor(t, "50 good users stored", func() bool { return snk.count() == 50 })
+	waitFor(t, "offsets committed past the poison", func() bool { return committed(t, addr, stream.DefaultGroup) == 52 })
+	for _, id := range ids {
+		if !snk.has(id) {
+			t.Fatalf("good user %s missing", id)
+		}
+	}
+	if snk.has(bad.ID) {
+		t.Fatal("the invalid user was stored")
+	}
+
+	// Read the DLQ and check what it says.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(stream.DefaultDLQ),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	kinds := map[string]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for len(kinds) < 2 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			if h[stream.HeaderTopic] != stream.DefaultTopic || h[stream.HeaderOffset] == "" || h[stream.HeaderPartition] == "" {
+				t.Errorf("dead letter lacks its origin: %v", h)
+			}
+			if h[stream.HeaderError] == "" {
+				t.Errorf("dead letter lacks the reason: %v", h)
+			}
+			kinds[string(r.Value)] = h[stream.HeaderErrorKind]
+		})
+	}
+	if kinds["{this is not json"] != "decode" {
+		t.Errorf("garbage dead-lettered as %q, want decode (got %v)", kinds["{this is not json"], kinds)
+	}
+	if kinds[string(badJSON)] != "validate" {
+		t.Errorf("invalid user dead-lettered as %q, want validate", kinds[string(badJSON)])
+	}
+	if got := testutil.ToFloat64(m.DeadLettered.WithLabelValues("decode")) + testutil.ToFloat64(m.DeadLettered.WithLabelValues("validate")); got != 2 {
+		t.Errorf("dead-lettered metric = %v, want 2", got)
+	}
+}
+
+func TestSinkOutageIsRetriedAndLosesNothing(t *testing.T) {
+	addr := newCluster(t)
+	ids := produceUsers(t, addr, 0, 300)
+	snk := newMemSink()
+	snk.failFor = 5
+	m := stream.NewMetrics(prometheus.NewRegistry())
+	start(t, addr, snk, stream.Config{BatchSize: 100, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, Metrics: m})
+	waitFor(t, "300 users stored after the outage", func() bool { return snk.count() == 300 })
+	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 300 })
+	for _, id := range ids {
+		if !snk.has(id) {
+			t.Fatalf("user %s lost during the outage", id)
+		}
+	}
+	if got := testutil.ToFloat64(m.Retries.WithLabelValues("sink upsert")); got != 5 {
+		t.Errorf("sink retries = %v, want 5", got)
+	}
+}
+
+// TestCrashAfterStoreBeforeCommit stops the stream after the sink has a
+// batch and before its offsets are committed; a restarted stream replays the
+// batch, and the sink ends with every user once.
+func TestCrashAfterStoreBeforeCommit(t *testing.T) {
+	addr := newCluster(t)
+	ids := produceUsers(t, addr, 0, 1000)
+	snk := newMemSink()
+	crash := errors.New("crash between store and commit")
+	var once sync.Once
+	crashed := false
+	r := start(t, addr, snk, stream.Config{BatchSize: 300, AfterStore: func(context.Context, []user.Record) error {
+		var err error
+		once.Do(func() { crashed = true; err = crash })
+		return err
+	}})
+	select {
+	case err := <-r.done:
+		if !errors.Is(err, crash) {
+			t.Fatalf("first run ended with %v, want the crash", err)
+		}
+		close(r.done)
+	case <-time.After(30 * time.Second):
+		t.Fatal("first run did not crash")
+	}
+	if !crashed {
+		t.Fatal("hook never ran")
+	}
+	before := snk.count()
+	if before == 0 {
+		t.Fatal("the crashed batch was not stored; the test would prove nothing")
+	}
+	if c := committed(t, addr, stream.DefaultGroup); c != 0 {
+		t.Fatalf("committed %d offsets before the crash; want none", c)
+	}
+
+	start(t, addr, snk, stream.Config{BatchSize: 300})
+	waitFor(t, "every user after restart", func() bool { return snk.count() == 1000 })
+	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 1000 })
+	if snk.writes < 1000+before {
+		t.Errorf("sink saw %d writes; the crashed batch (%d) should have been replayed", snk.writes, before)
+	}
+	got := make([]string, 0, len(ids))
+	snk.mu.Lock()
+	for id := range snk.rows {
+		got = append(got, id)
+	}
+	snk.mu.Unlock()
+	slices.Sort(got)
+	slices.Sort(ids)
+	if !slices.Equal(got, ids) {
+		t.Fatal("the rows after restart are not exactly the produced users")
+	}
+}
+
+func TestOriginalShapeWithoutKeys(t *testing.T) {
+	addr := newCluster(t)
+	id := uuid.NewString()
+	orig := fmt.Sprintf(`{"id": %q, "first_name": "Kenneth", "last_name": "Fields", "gender": "male",
+		"address": "2494 Lone Wolf Trail, Adelaide, Queensland, Australia", "post_code": 1395,
+		"email": "kenneth.fields@example.com", "username": "smallmouse740",
+		"dob": "1972-04-16T10:36:10.290Z", "registered_date": "2018-10-21T00:27:38.583Z",
+		"phone": "00-7601-9760", "picture": "https://randomuser.me/api/portraits/med/men/68.jpg"}`, id)
+	produce(t, addr, map[string][]byte{"!orig": []byte(orig)})
+	snk := newMemSink()
+	start(t, addr, snk, stream.Config{})
+	waitFor(t, "the original-shape user", func() bool { return snk.has(id) })
+	snk.mu.Lock()
+	got := snk.rows[id]
+	snk.mu.Unlock()
+	if got.PostCode != "1395" || got.DOB != "1972-04-16T10:36:10.290Z" || got.FirstName != "Kenneth" {
+		t.Errorf("stored %+v", got)
+	}
+}
+
+func TestStopFinishesBatchAndCommits(t *testing.T) {
+	addr := newCluster(t)
+	produceUsers(t, addr, 0, 200)
+	snk := newMemSink()
+	r := start(t, addr, snk, stream.Config{BatchSize: 50})
+	waitFor(t, "some users", func() bool { return snk.count() > 0 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	// Everything stored has been committed, so nothing stored is ahead of
+	// the group's offsets by more than zero messages.
+	if c, n := committed(t, addr, stream.DefaultGroup), snk.count(); int64(n) != c {
+		t.Errorf("after a clean stop the sink has %d users but %d offsets are committed", n, c)
+	}
+}
