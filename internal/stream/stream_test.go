@@ -71,7 +71,7 @@ func newCluster(t *testing.T) string {
 
 func record(i int) user.Record {
 	return user.Record{
-		ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "user-%d", i)).String(),
+		ID:        uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "user-%d", i)).String(),
 		FirstName: "Ada", LastName: fmt.Sprintf("Lovelace%d", i), Gender: "female",
 		Address: "1 Main St, Paris, Ile-de-France, France", PostCode: "75001",
 		Email: fmt.Sprintf("ada%d@example.com", i), Username: fmt.Sprintf("ada%d", i),
