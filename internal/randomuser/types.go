@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 )
 
@@ -164,6 +165,27 @@ func (p *Postcode) UnmarshalJSON(b []byte) error {
 		*p = Postcode{Value: n.String(), Numeric: true}
 		return nil
 	default:
-		return fmt.Errorf("postcode: want a number or a string, got %.20s", b)
+		// An *json.UnmarshalTypeError lets encoding/json add the path
+		// (results.location.postcode) to the error.
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[Postcode]()}
 	}
+}
+
+// jsonKind names the kind of the JSON value b starts with, as
+// json.UnmarshalTypeError.Value does.
+func jsonKind(b []byte) string {
+	if len(b) == 0 {
+		return "empty value"
+	}
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return fmt.Sprintf("%.20q", b)
 }
