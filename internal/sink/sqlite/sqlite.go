@@ -1,0 +1,326 @@
+// Package sqlite is the SQLite sink driver: users in table created_users of
+// one SQLite file, written with modernc.org/sqlite (pure Go, no cgo).
+//
+// The database runs in WAL mode with synchronous=NORMAL and a busy timeout,
+// so readers (userstream users, the web UI) never block the stream's writes.
+// Each Upsert is one IMMEDIATE transaction with one prepared
+// INSERT ... ON CONFLICT(id) DO UPDATE: a batch is stored whole or not at all.
+// The schema is created and upgraded by goose migrations embedded in the
+// binary.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/user"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Memory is the path that opens a private in-memory database (sqlite::memory:),
+// gone when the sink is closed. Meant for tests.
+const Memory = ":memory:"
+
+// pragmas are applied to every connection. busy_timeout first (the driver
+// orders it so), so the others never fail with SQLITE_BUSY; _txlock=immediate
+// makes every transaction take the write lock at BEGIN, so two writers wait
+// for each other instead of failing on a lock upgrade.
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// timeLayout stores timestamps as UTC text with nine fraction digits, so the
+// text order of the column is the time order (years 0000 to 9999).
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+const columns = `id, first_name, last_name, gender, address, post_code, email, username, dob,
+	registered_date, phone, picture, nat, ingested_at, run_id`
+
+const upsertSQL = `INSERT INTO created_users (` + columns + `, stored_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET
+	first_name = excluded.first_name, last_name = excluded.last_name, gender = excluded.gender,
+	address = excluded.address, post_code = excluded.post_code, email = excluded.email,
+	username = excluded.username, dob = excluded.dob, registered_date = excluded.registered_date,
+	phone = excluded.phone, picture = excluded.picture, nat = excluded.nat,
+	ingested_at = excluded.ingested_at, run_id = excluded.run_id, stored_at = excluded.stored_at`
+
+// Sink stores users in one SQLite database. It is safe for concurrent use;
+// writes are serialised by SQLite's single writer lock.
+type Sink struct {
+	db   *sql.DB
+	path string
+
+	mu     sync.RWMutex // held for reading by every call, for writing by Close
+	closed bool
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// ParseURL returns the file path a sink URL names. Accepted forms:
+//
+//	sqlite:./data/users.db     relative to the working directory
+//	sqlite:data/users.db       the same
+//	sqlite:///var/lib/u.db     absolute (/var/lib/u.db)
+//	sqlite:/var/lib/u.db       absolute too
+//	sqlite::memory:            private in-memory database (tests)
+//
+// The path is taken literally: no percent-decoding, and no query parameters
+// (the pragmas are fixed). Anything else is an error saying which form to use.
+func ParseURL(rawURL string) (string, error) {
+	scheme, rest, ok := strings.Cut(rawURL, ":")
+	if !ok || !strings.EqualFold(scheme, "sqlite") {
+		return "", fmt.Errorf("sqlite sink: URL must start with sqlite: (e.g. sqlite:./data/users.db)")
+	}
+	if strings.ContainsAny(rest, "?#") {
+		return "", fmt.Errorf("sqlite sink: URL %q: query parameters and fragments are not supported (the path may not contain ? or #)", rawURL)
+	}
+	rest = strings.TrimPrefix(rest, "//")
+	if rest == "" {
+		return "", fmt.Errorf("sqlite sink: URL %q names no file; use sqlite:./data/users.db or sqlite:///abs/path.db", rawURL)
+	}
+	return rest, nil
+}
+
+// Open opens (creating it and its parent directory when missing) the SQLite
+// database the URL names (see ParseURL) and migrates it to the newest schema.
+// The context bounds only the opening and migration.
+func Open(ctx context.Context, rawURL string) (*Sink, error) {
+	path, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite sink %s: migrate: %w", path, err)
+	}
+	return &Sink{db: db, path: path}, nil
+}
+
+// openDB opens the database file with the sink's pragmas.
+func openDB(path string) (*sql.DB, error) {
+	if path != Memory {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("sqlite sink: create directory for %s: %w", path, err)
+			}
+		}
+	}
+	db, err := sql.Open("sqlite", path+"?"+pragmas)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite sink %s: %w", path, err)
+	}
+	if path == Memory {
+		// Every connection to :memory: is a database of its own: keep one.
+		db.SetMaxOpenConns(1)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite sink %s: open: %w", path, err)
+	}
+	return db, nil
+}
+
+// migrate brings the schema to the newest version. Two processes opening a
+// fresh file at once can race to create goose's version table; the loser's
+// error is retried once, when the winner's table is there to see.
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return err
+	}
+	if _, err = p.Up(ctx); err != nil && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		_, err = p.Up(ctx)
+	}
+	return err
+}
+
+// Path returns the database file's path (or ":memory:").
+func (s *Sink) Path() string { return s.path }
+
+// begin takes the read side of the close lock; it fails when the sink is
+// closed. The caller must call s.mu.RUnlock when it returns nil.
+func (s *Sink) begin(op string) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return fmt.Errorf("sqlite sink: %s: %w", op, sink.ErrClosed)
+	}
+	return nil
+}
+
+// Upsert stores the batch in one transaction: every record replaces the row
+// with its id, the last one winning when an id appears twice in the batch.
+// An id that is not a UUID fails the whole batch (errors.Is(err,
+// user.ErrInvalid)) before anything is written; any other failure rolls the
+// transaction back, so a batch is stored whole or not at all. Ids are stored
+// in lower case.
+func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
+	if err := s.begin("upsert"); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	recs, err := sink.Dedup(batch)
+	if err != nil {
+		return fmt.Errorf("sqlite sink: upsert: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite sink: upsert: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, upsertSQL)
+	if err != nil {
+		return fmt.Errorf("sqlite sink: upsert: prepare: %w", err)
+	}
+	defer stmt.Close()
+	now := time.Now().UTC().Format(timeLayout)
+	for _, r := range recs {
+		if _, err := stmt.ExecContext(ctx, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
+			r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
+			formatTime(r.IngestedAt), r.RunID, now); err != nil {
+			return fmt.Errorf("sqlite sink: upsert user %s: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite sink: upsert: commit: %w", err)
+	}
+	return nil
+}
+
+// Count returns the number of stored users.
+func (s *Sink) Count(ctx context.Context) (int64, error) {
+	if err := s.begin("count"); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM created_users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite sink: count: %w", err)
+	}
+	return n, nil
+}
+
+// Recent returns up to n users, the most recently ingested first (users with
+// no ingested_at last, then by when they were stored). n <= 0 returns none;
+// a negative n is an error.
+func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
+	if err := s.begin("recent"); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	if n < 0 {
+		return nil, fmt.Errorf("sqlite sink: recent: n is %d, want 0 or more", n)
+	}
+	if n == 0 {
+		return []user.Record{}, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM created_users
+		ORDER BY ingested_at DESC, stored_at DESC, id LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite sink: recent: %w", err)
+	}
+	defer rows.Close()
+	out := make([]user.Record, 0, min(n, 1024))
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite sink: recent: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite sink: recent: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns the user with the id (compared as a UUID, in any case), or an
+// error matching sink.ErrNotFound when there is none; an id that is not a
+// UUID names no user, so it gives ErrNotFound too.
+func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
+	if err := s.begin("get"); err != nil {
+		return user.Record{}, err
+	}
+	defer s.mu.RUnlock()
+	cid, err := sink.CanonicalID(id)
+	if err != nil {
+		return user.Record{}, fmt.Errorf("sqlite sink: get %q (not a UUID): %w", id, sink.ErrNotFound)
+	}
+	r, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM created_users WHERE id = ?`, cid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return user.Record{}, fmt.Errorf("sqlite sink: get %s: %w", cid, sink.ErrNotFound)
+	}
+	if err != nil {
+		return user.Record{}, fmt.Errorf("sqlite sink: get %s: %w", cid, err)
+	}
+	return r, nil
+}
+
+// Close waits for calls in progress and closes the database. Every later
+// call, Close included, returns an error matching sink.ErrClosed.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("sqlite sink: close: %w", sink.ErrClosed)
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("sqlite sink: close: %w", err)
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scan(row scanner) (user.Record, error) {
+	var r user.Record
+	var ingested sql.NullString
+	if err := row.Scan(&r.ID, &r.FirstName, &r.LastName, &r.Gender, &r.Address, &r.PostCode, &r.Email,
+		&r.Username, &r.DOB, &r.RegisteredDate, &r.Phone, &r.Picture, &r.Nat, &ingested, &r.RunID); err != nil {
+		return user.Record{}, err
+	}
+	if ingested.Valid {
+		t, err := time.Parse(timeLayout, ingested.String)
+		if err != nil {
+			return user.Record{}, fmt.Errorf("user %s: ingested_at %q: %w", r.ID, ingested.String, err)
+		}
+		r.IngestedAt = t.UTC()
+	}
+	return r, nil
+}
+
+// formatTime gives the stored form of t: NULL for the zero time (records in
+// the original's shape carry none), UTC text otherwise.
+func formatTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(timeLayout)
+}
