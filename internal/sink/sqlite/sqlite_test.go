@@ -74,7 +74,6 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-
 // TestReopenKeepsRows checks that the file outlives the sink and that a
 // second Open of a migrated file neither fails nor loses rows.
 func TestReopenKeepsRows(t *testing.T) {
