@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -239,6 +240,8 @@ func unreachable(c Config, err error) error {
 	switch {
 	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
 		hint = "the broker refused the SASL login: check --sasl-mechanism, --sasl-user and --sasl-password"
+	case c.SASLMechanism != "" && errors.Is(err, io.EOF):
+		hint = "the broker closed the connection, which brokers do on a failed SASL login: check --sasl-mechanism, --sasl-user and --sasl-password"
 	case c.usesTLS():
 		hint = "is a broker listening there, and does it speak TLS? check --brokers, --tls-ca and --tls-cert/--tls-key"
 	default:
