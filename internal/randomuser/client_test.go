@@ -24,7 +24,9 @@ import (
 const okBody = `{"results":[{"gender":"female","name":{"title":"Ms","first":"Ann","last":"Lee"},"nat":"US"}],"info":{"seed":"x","results":1,"page":1,"version":"1.4"}}`
 
 // fast are options that keep retry tests quick.
-func fast(retries int) ClientOption { return WithRetries(retries, time.Millisecond, 2*time.Millisecond) }
+func fast(retries int) ClientOption {
+	return WithRetries(retries, time.Millisecond, 2*time.Millisecond)
+}
 
 // scripted returns a server whose n-th request (0-based) is answered by
 // steps[min(n, len-1)], and a counter of requests served.
