@@ -1,17 +1,246 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/broker"
 )
 
-// newBrokerCmd is a placeholder until its issue lands.
+// newBrokerCmd runs the embedded Kafka-protocol broker alone until SIGINT
+// or SIGTERM.
 func newBrokerCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "broker", Hidden: true, RunE: func(*cobra.Command, []string) error { return errors.New("broker: not built yet") }}
+	var (
+		addr, dataDir, advertise string
+		partitions               int32
+		noTopics, syncWrites     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded Kafka-protocol broker (one node, data kept in --data-dir)",
+		Long: `Run the embedded Kafka-protocol broker: a single-node Kafka for development
+with no Java, built on franz-go's kfake. Topics, records and committed group
+offsets are kept in --data-dir and come back at the next start. It creates
+users_created (--partitions) and users_created.dlq unless --no-topics.
+It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
+		Args: brokerNoArgs("broker"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if partitions < 1 {
+				return usagef("--partitions: %d: give at least 1", partitions)
+			}
+			opts := []broker.EmbeddedOption{broker.WithLogger(a.log), broker.WithPartitions(partitions)}
+			if advertise != "" {
+				opts = append(opts, broker.WithAdvertisedAddr(advertise))
+			}
+			if noTopics {
+				opts = append(opts, broker.WithoutTopics())
+			}
+			if syncWrites {
+				opts = append(opts, broker.WithSyncWrites())
+			}
+			if dataDir == "" {
+				a.log.Warn("no --data-dir: the broker keeps everything in memory and loses it at exit")
+			}
+			ctx := cmd.Context()
+			b, err := broker.StartEmbedded(ctx, addr, dataDir, opts...)
+			if err != nil {
+				return err
+			}
+			a.log.Info("kafka broker listening", "addr", b.Addr(), "data_dir", dataDir,
+				"hint", "userstream topics list --brokers "+b.Addr())
+			<-ctx.Done()
+			a.log.Info("kafka broker stopping: writing state to the data dir")
+			if err := b.Close(); err != nil {
+				return fmt.Errorf("broker: close: %w", err)
+			}
+			a.log.Info("kafka broker stopped")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", broker.DefaultEmbeddedAddr, "host:port to listen on (an empty host means 127.0.0.1)")
+	f.StringVar(&dataDir, "data-dir", "./data/kafka", "directory for topics, records and offsets (empty: in memory)")
+	f.StringVar(&advertise, "advertise-addr", "", "host:port clients are told to connect to (default: --addr); e.g. broker:9092 in Docker Compose")
+	f.Int32Var(&partitions, "partitions", broker.DefaultPartitions, "partitions of users_created and users_created.dlq when they are created")
+	f.BoolVar(&noTopics, "no-topics", false, "do not create users_created and users_created.dlq")
+	f.BoolVar(&syncWrites, "sync-writes", false, "fsync every produced batch (survives a machine crash; much slower)")
+	return cmd
 }
 
-// newTopicsCmd is a placeholder until its issue lands.
+// brokerNoArgs rejects positional arguments as wrong usage.
+func brokerNoArgs(name string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("%s takes no arguments, got %q", name, strings.Join(args, " "))
+		}
+		return nil
+	}
+}
+
+// newTopicsCmd lists, describes and creates topics on any Kafka cluster.
 func newTopicsCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "topics", Hidden: true, RunE: func(*cobra.Command, []string) error { return errors.New("topics: not built yet") }}
+	kc := broker.Config{Brokers: []string{broker.DefaultEmbeddedAddr}, ClientID: "userstream-topics"}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "topics list | describe TOPIC | create",
+		Short: "List, describe or create Kafka topics (partitions, offsets, consumer group lag)",
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("topics: give a subcommand: list, describe TOPIC or create")
+			}
+			return usagef("topics: unknown subcommand %q: use list, describe TOPIC or create", args[0])
+		},
+	}
+	kc.AddFlags(cmd.PersistentFlags())
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+
+	// withAdmin connects, runs fn with an admin client, and closes.
+	withAdmin := func(ctx context.Context, fn func(*kadm.Client) error) error {
+		cl, err := broker.NewClient(ctx, kc, kgo.RequestRetries(3))
+		if errors.Is(err, broker.ErrInvalidConfig) {
+			return usageError{err}
+		}
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return fn(kadm.NewClient(cl))
+	}
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List topics with partitions and record counts",
+		Args:  brokerNoArgs("topics list"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAdmin(cmd.Context(), func(adm *kadm.Client) error {
+				ts, err := broker.ListTopics(cmd.Context(), adm)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return topicsJSON(a.stdout, ts)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRECORDS\tEND OFFSETS")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", t.Topic, t.Partitions, t.Records, t.EndOffsets)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+
+	describe := &cobra.Command{
+		Use:   "describe TOPIC",
+		Short: "Show a topic's partitions (leader, offsets) and each consumer group's lag",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("topics describe: give exactly one topic name, e.g. %s", broker.Topic)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd.Context(), func(adm *kadm.Client) error {
+				d, err := broker.DescribeTopic(cmd.Context(), adm, args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return topicsJSON(a.stdout, d)
+				}
+				return writeDescription(a.stdout, d)
+			})
+		},
+	}
+
+	var (
+		partitions  int32
+		replication int16
+	)
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create users_created and users_created.dlq if missing (existing topics are left as they are)",
+		Args:  brokerNoArgs("topics create"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if partitions < 1 {
+				return usagef("--partitions: %d: give at least 1", partitions)
+			}
+			if replication == 0 || replication < -1 {
+				return usagef("--replication: %d: give at least 1, or -1 for the broker default", replication)
+			}
+			return withAdmin(cmd.Context(), func(adm *kadm.Client) error {
+				rep, err := broker.EnsureTopicsReport(cmd.Context(), adm, partitions, replication, broker.Topic, broker.DLQTopic)
+				if err != nil {
+					return err
+				}
+				for _, r := range rep {
+					if r.Note != "" {
+						a.log.Warn("topic left as it is", "topic", r.Topic, "note", r.Note)
+					}
+				}
+				if asJSON {
+					return topicsJSON(a.stdout, rep)
+				}
+				for _, r := range rep {
+					what := "exists"
+					if r.Created {
+						what = "created"
+					}
+					fmt.Fprintf(a.stdout, "%s %s (%d partitions)\n", what, r.Topic, r.Partitions)
+				}
+				return nil
+			})
+		},
+	}
+	create.Flags().Int32Var(&partitions, "partitions", broker.DefaultPartitions, "partitions of each topic created")
+	create.Flags().Int16Var(&replication, "replication", -1, "replication factor of each topic created (-1: the broker default)")
+
+	cmd.AddCommand(list, describe, create)
+	return cmd
+}
+
+func topicsJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeDescription(w io.Writer, d broker.TopicDescription) error {
+	fmt.Fprintf(w, "topic %s  id %s  partitions %d\n\n", d.Topic, d.ID, len(d.Partitions))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tSTART\tEND\tRECORDS")
+	for _, p := range d.Partitions {
+		fmt.Fprintf(tw, "%d\t%d\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.Start, p.End, p.End-p.Start)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(d.Groups) == 0 {
+		fmt.Fprintln(w, "no consumer group has committed offsets on this topic")
+		return nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tLAG\tCOMMITTED (partition:offset)")
+	for _, g := range d.Groups {
+		var parts []string
+		for _, p := range d.Partitions {
+			c := "-"
+			if o := g.Committed[p.Partition]; o >= 0 {
+				c = fmt.Sprint(o)
+			}
+			parts = append(parts, fmt.Sprintf("%d:%s", p.Partition, c))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Group, g.Lag, strings.Join(parts, " "))
+	}
+	return tw.Flush()
 }
