@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/mail"
 	"net/url"
 	"strconv"
@@ -71,7 +72,11 @@ func FromAPI(u randomuser.User, ingestedAt time.Time, runID string) Record {
 		IngestedAt:     ingestedAt.UTC(),
 		RunID:          runID,
 	}
-	if _, err := uuid.Parse(r.ID); err != nil || r.ID == "" {
+	// uuid.Parse also takes upper case, braces, "urn:uuid:" and no dashes:
+	// store the canonical form so one user is always one id.
+	if id, err := uuid.Parse(r.ID); err == nil {
+		r.ID = id.String()
+	} else {
 		r.ID = ContentID(r)
 	}
 	return r
@@ -183,11 +188,15 @@ func DecodeJSON(b []byte) (Record, error) {
 		Record
 		PostCode json.RawMessage `json:"post_code"`
 	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		// Decode would take null as an empty record.
+		return Record{}, fmt.Errorf("decode user JSON: want a JSON object, got %.20q", t)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&wire); err != nil {
 		return Record{}, fmt.Errorf("decode user JSON: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return Record{}, errors.New("decode user JSON: trailing data after the object")
 	}
 	r := wire.Record

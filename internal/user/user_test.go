@@ -1,0 +1,344 @@
+package user
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/userstream/userstream/internal/randomuser"
+)
+
+// reference returns the users of the reference fixture (real API 1.4
+// output, three per nationality), keyed by nationality.
+func reference(t *testing.T) map[string][]randomuser.User {
+	t.Helper()
+	b, err := os.ReadFile("../randomuser/testdata/reference/randomuser-1.4-sample.json")
+	if err != nil {
+		t.Fatalf("read reference fixture: %v", err)
+	}
+	var m map[string]randomuser.Response
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("parse reference fixture: %v", err)
+	}
+	out := make(map[string][]randomuser.User, len(m))
+	for nat, r := range m {
+		out[nat] = r.Results
+	}
+	if len(out) != 21 {
+		t.Fatalf("fixture has %d nationalities, want 21", len(out))
+	}
+	return out
+}
+
+var ingested = time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600))
+
+// TestFromAPIReferenceUsers maps known users of the reference fixture and
+// checks each column against the API's values.
+func TestFromAPIReferenceUsers(t *testing.T) {
+	ref := reference(t)
+	tests := []struct {
+		nat  string
+		i    int
+		want Record
+	}{
+		{"AU", 0, Record{ID: "9313706e-d4de-4d85-bcc9-b7da0ca02fba", FirstName: "Kenneth", LastName: "Fields", Gender: "male",
+			Address: "2494 Lone Wolf Trail, Adelaide, Queensland, Australia", PostCode: "1395",
+			Email: "kenneth.fields@example.com", Username: "smallmouse740", DOB: "1972-04-16T10:36:10.290Z",
+			RegisteredDate: "2018-10-21T00:27:38.583Z", Phone: "00-7601-9760",
+			Picture: "https://randomuser.me/api/portraits/med/men/68.jpg", Nat: "AU",
+			IngestedAt: ingested.UTC(), RunID: "run-1"}},
+	}
+	for _, tt := range tests {
+		got := FromAPI(ref[tt.nat][tt.i], ingested, "run-1")
+		if got != tt.want {
+			t.Errorf("%s[%d]:\n got %+v\nwant %+v", tt.nat, tt.i, got, tt.want)
+		}
+	}
+}
+
+// TestFromAPIEveryNat maps every reference user: the record carries the
+// API's fields as design.md says, post_code is text whatever the JSON type,
+// and every record validates.
+func TestFromAPIEveryNat(t *testing.T) {
+	for nat, users := range reference(t) {
+		for i, u := range users {
+			r := FromAPI(u, ingested, "run-1")
+			if r.ID != u.Login.UUID {
+				t.Errorf("%s[%d]: id %q, want login.uuid %q", nat, i, r.ID, u.Login.UUID)
+			}
+			wantAddr := strings.Join([]string{
+				strings.Join([]string{itoa(u.Location.Street.Number), u.Location.Street.Name}, " "),
+				u.Location.City, u.Location.State, u.Location.Country}, ", ")
+			if r.Address != wantAddr {
+				t.Errorf("%s[%d]: address %q, want %q", nat, i, r.Address, wantAddr)
+			}
+			if r.PostCode == "" || r.PostCode != u.Location.Postcode.Value {
+				t.Errorf("%s[%d]: post_code %q, want %q", nat, i, r.PostCode, u.Location.Postcode.Value)
+			}
+			if r.DOB != u.DOB.Date || r.RegisteredDate != u.Registered.Date || r.Picture != u.Picture.Medium ||
+				r.Phone != u.Phone || r.Username != u.Login.Username || r.Email != u.Email || r.Nat != nat {
+				t.Errorf("%s[%d]: record %+v does not carry the API's dob/registered/picture.medium/phone/username/email/nat", nat, i, r)
+			}
+			if !r.IngestedAt.Equal(ingested) || r.IngestedAt.Location() != time.UTC {
+				t.Errorf("%s[%d]: ingested_at %v, want %v in UTC", nat, i, r.IngestedAt, ingested)
+			}
+			if err := r.Validate(); err != nil {
+				t.Errorf("%s[%d]: reference user does not validate: %v", nat, i, err)
+			}
+		}
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestFromAPIPostcodeText(t *testing.T) {
+	tests := []struct {
+		pc   randomuser.Postcode
+		want string
+	}{
+		{randomuser.NumericPostcode(2000), "2000"},
+		{randomuser.TextPostcode("M9R 6A5"), "M9R 6A5"},
+		{randomuser.TextPostcode("0805"), "0805"},
+	}
+	for _, tt := range tests {
+		var u randomuser.User
+		u.Location.Postcode = tt.pc
+		if got := FromAPI(u, ingested, "").PostCode; got != tt.want {
+			t.Errorf("postcode %#v -> %q, want %q", tt.pc, got, tt.want)
+		}
+	}
+}
+
+func TestFromAPIID(t *testing.T) {
+	base := reference(t)["FR"][1]
+	withUUID := func(id string) randomuser.User { u := base; u.Login.UUID = id; return u }
+	canonical := strings.ToLower(base.Login.UUID)
+
+	t.Run("non-canonical UUIDs are normalised", func(t *testing.T) {
+		for _, id := range []string{strings.ToUpper(canonical), "urn:uuid:" + canonical, "{" + canonical + "}", strings.ReplaceAll(canonical, "-", "")} {
+			if got := FromAPI(withUUID(id), ingested, "").ID; got != canonical {
+				t.Errorf("login.uuid %q -> id %q, want %q", id, got, canonical)
+			}
+		}
+	})
+
+	t.Run("missing or invalid: deterministic UUIDv5", func(t *testing.T) {
+		var ids []string
+		for _, id := range []string{"", "not-a-uuid", "9313706e-d4de-4d85-bcc9"} {
+			r1 := FromAPI(withUUID(id), ingested, "run-1")
+			r2 := FromAPI(withUUID(id), ingested.Add(time.Hour), "run-2")
+			if r1.ID != r2.ID {
+				t.Errorf("uuid %q: ids %q and %q differ across fetches of the same user", id, r1.ID, r2.ID)
+			}
+			parsed, err := uuid.Parse(r1.ID)
+			if err != nil || parsed.Version() != 5 || parsed.String() != r1.ID {
+				t.Errorf("uuid %q: fallback id %q is not a canonical UUIDv5", id, r1.ID)
+			}
+			if err := r1.Validate(); err != nil {
+				t.Errorf("uuid %q: %v", id, err)
+			}
+			ids = append(ids, r1.ID)
+		}
+		if ids[0] != ids[1] || ids[1] != ids[2] {
+			t.Errorf("same content, different ids: %v", ids)
+		}
+		other := withUUID("")
+		other.Email = "someone.else@example.com"
+		if FromAPI(other, ingested, "").ID == ids[0] {
+			t.Error("different content gave the same fallback id")
+		}
+		if ids[0] == canonical {
+			t.Error("fallback id equals the real uuid")
+		}
+	})
+}
+
+func validRecord() Record {
+	return Record{
+		ID: "9313706e-d4de-4d85-bcc9-b7da0ca02fba", FirstName: "Kenneth", LastName: "Fields", Gender: "male",
+		Address: "2494 Lone Wolf Trail, Adelaide, Queensland, Australia", PostCode: "1395",
+		Email: "kenneth.fields@example.com", Username: "smallmouse740", DOB: "1972-04-16T10:36:10.290Z",
+		RegisteredDate: "2018-10-21T00:27:38.583Z", Phone: "00-7601-9760",
+		Picture: "https://randomuser.me/api/portraits/med/men/68.jpg", Nat: "AU", IngestedAt: ingested.UTC(), RunID: "r",
+	}
+}
+
+func TestValidate(t *testing.T) {
+	long := strings.Repeat("x", 513)
+	tests := []struct {
+		name   string
+		edit   func(r *Record)
+		fields []string // the fields named in the error, in order; nil = valid
+	}{
+		{"valid", func(*Record) {}, nil},
+		{"original shape without nat, ingested_at, run_id", func(r *Record) { r.Nat, r.IngestedAt, r.RunID = "", time.Time{}, "" }, nil},
+		{"gender may be empty", func(r *Record) { r.Gender = "" }, nil},
+		{"upper-case uuid", func(r *Record) { r.ID = strings.ToUpper(r.ID) }, nil},
+		{"empty id", func(r *Record) { r.ID = "" }, []string{"id"}},
+		{"uuid without dashes", func(r *Record) { r.ID = strings.ReplaceAll(r.ID, "-", "") }, []string{"id"}},
+		{"empty first name", func(r *Record) { r.FirstName = "  " }, []string{"first_name"}},
+		{"empty last name", func(r *Record) { r.LastName = "" }, []string{"last_name"}},
+		{"empty email", func(r *Record) { r.Email = "" }, []string{"email"}},
+		{"empty username", func(r *Record) { r.Username = "" }, []string{"username"}},
+		{"bad gender", func(r *Record) { r.Gender = "robot" }, []string{"gender"}},
+		{"bad email", func(r *Record) { r.Email = "Kenneth <kenneth.fields@example.com>" }, []string{"email"}},
+		{"email without at", func(r *Record) { r.Email = "kenneth" }, []string{"email"}},
+		{"dob not ISO", func(r *Record) { r.DOB = "16/04/1972" }, []string{"dob"}},
+		{"registered not ISO", func(r *Record) { r.RegisteredDate = "yesterday" }, []string{"registered_date"}},
+		{"picture not http", func(r *Record) { r.Picture = "ftp://x/y.jpg" }, []string{"picture"}},
+		{"picture relative", func(r *Record) { r.Picture = "portraits/1.jpg" }, []string{"picture"}},
+		{"nat too long", func(r *Record) { r.Nat = "AUST" }, []string{"nat"}},
+		{"address too long", func(r *Record) { r.Address = long }, []string{"address"}},
+		{"post code too long", func(r *Record) { r.PostCode = long }, []string{"post_code"}},
+		{"several at once", func(r *Record) { r.ID, r.FirstName, r.DOB = "x", "", "never" },
+			[]string{"id", "first_name", "dob"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := validRecord()
+			tt.edit(&r)
+			err := r.Validate()
+			if tt.fields == nil {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Validate = %v, want an error matching ErrInvalid", err)
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Validate = %T, want *ValidationError", err)
+			}
+			var got []string
+			for _, f := range ve.Fields {
+				got = append(got, f.Field)
+				if f.Reason == "" {
+					t.Errorf("field %s has no reason", f.Field)
+				}
+				if !strings.Contains(err.Error(), f.Field+": "+f.Reason) {
+					t.Errorf("message %q does not name %s", err, f.Field)
+				}
+			}
+			if !slices.Equal(got, tt.fields) {
+				t.Errorf("fields %v, want %v (%v)", got, tt.fields, err)
+			}
+			if ve.ID != r.ID {
+				t.Errorf("error names id %q, want %q", ve.ID, r.ID)
+			}
+		})
+	}
+}
+
+func TestJSONRoundTripOurShape(t *testing.T) {
+	var codec JSON
+	for _, r := range []Record{validRecord(), {ID: validRecord().ID, FirstName: "A", PostCode: "0805"}} {
+		b, err := codec.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := codec.Decode(b)
+		if err != nil {
+			t.Fatalf("Decode(%s): %v", b, err)
+		}
+		if !reflect.DeepEqual(got, r) {
+			t.Errorf("round trip:\n got %+v\nwant %+v\nvia %s", got, r, b)
+		}
+	}
+	// Our shape carries the extra columns under these names.
+	b, _ := codec.Encode(validRecord())
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"id", "first_name", "last_name", "gender", "address", "post_code", "email",
+		"username", "dob", "registered_date", "phone", "picture", "nat", "ingested_at", "run_id"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("encoded record has no %q: %s", k, b)
+		}
+	}
+	if m["post_code"] != "1395" {
+		t.Errorf("post_code encoded as %#v, want the string \"1395\"", m["post_code"])
+	}
+}
+
+// TestDecodeJSONOriginalShape reads records as the original pipeline's
+// producer wrote them: no nat/ingested_at/run_id, post_code a number for
+// most nationalities.
+func TestDecodeJSONOriginalShape(t *testing.T) {
+	const orig = `{"id": "0b6c4a52-3c1e-4d55-9a5b-2f4a7b1c9e10", "first_name": "Kenneth", "last_name": "Fields",
+		"gender": "male", "address": "2494 Lone Wolf Trail, Adelaide, Queensland, Australia", "post_code": %s,
+		"email": "kenneth.fields@example.com", "username": "smallmouse740", "dob": "1972-04-16T10:36:10.290Z",
+		"registered_date": "2018-10-21T00:27:38.583Z", "phone": "00-7601-9760",
+		"picture": "https://randomuser.me/api/portraits/med/men/68.jpg"}`
+	tests := []struct{ postCode, want string }{
+		{`2000`, "2000"},
+		{`"M9R 6A5"`, "M9R 6A5"},
+		{`"0805"`, "0805"},
+		{`null`, ""},
+		{`91035.0`, "91035.0"},
+	}
+	for _, tt := range tests {
+		r, err := DecodeJSON([]byte(strings.Replace(orig, "%s", tt.postCode, 1)))
+		if err != nil {
+			t.Fatalf("post_code %s: %v", tt.postCode, err)
+		}
+		if r.PostCode != tt.want {
+			t.Errorf("post_code %s -> %q, want %q", tt.postCode, r.PostCode, tt.want)
+		}
+		if r.ID != "0b6c4a52-3c1e-4d55-9a5b-2f4a7b1c9e10" || r.FirstName != "Kenneth" || r.DOB != "1972-04-16T10:36:10.290Z" ||
+			r.Nat != "" || !r.IngestedAt.IsZero() || r.RunID != "" {
+			t.Errorf("post_code %s: decoded %+v", tt.postCode, r)
+		}
+		if tt.want != "" {
+			if err := r.Validate(); err != nil {
+				t.Errorf("original-shape record does not validate: %v", err)
+			}
+		}
+	}
+	// Unknown fields from newer producers are ignored.
+	r, err := DecodeJSON([]byte(`{"id":"0b6c4a52-3c1e-4d55-9a5b-2f4a7b1c9e10","first_name":"A","schema_v":3,"extra":{"x":[1]}}`))
+	if err != nil || r.FirstName != "A" {
+		t.Errorf("unknown fields: %+v, %v", r, err)
+	}
+}
+
+func TestDecodeJSONGarbage(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"empty", ``, "want a JSON object"},
+		{"whitespace", "  \n", "want a JSON object"},
+		{"null", `null`, "want a JSON object"},
+		{"array", `[{"id":"x"}]`, "want a JSON object"},
+		{"string", `"{}"`, "want a JSON object"},
+		{"avro bytes", "\x00\x00\x00\x00\x01\x02", "want a JSON object"},
+		{"truncated", `{"id":"0b6c4a52-3c1e-4d55-9a5b-2f4a7b1c9e10","first_name":"Ken`, "decode user JSON"},
+		{"trailing object", `{"first_name":"A"}{"first_name":"B"}`, "trailing data"},
+		{"trailing bracket", `{"first_name":"A"}]`, "trailing data"},
+		{"post_code a bool", `{"post_code":true}`, "post_code"},
+		{"post_code an object", `{"post_code":{"v":1}}`, "post_code"},
+		{"first_name a number", `{"first_name":5}`, "first_name"},
+		{"ingested_at not a time", `{"ingested_at":"yesterday"}`, "decode user JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := DecodeJSON([]byte(tt.body))
+			if err == nil {
+				t.Fatalf("DecodeJSON(%q) = %+v, want an error", tt.body, r)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+			if r != (Record{}) {
+				t.Errorf("partial record returned with the error: %+v", r)
+			}
+		})
+	}
+}
