@@ -43,7 +43,9 @@ func TestBrokerCommand(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stderr lockedBuffer
 		done := make(chan int, 1)
-		go func() { done <- run(ctx, []string{"broker", "--addr", "127.0.0.1:0", "--data-dir", dir}, new(bytes.Buffer), &stderr) }()
+		go func() {
+			done <- run(ctx, []string{"broker", "--addr", "127.0.0.1:0", "--data-dir", dir}, new(bytes.Buffer), &stderr)
+		}()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
