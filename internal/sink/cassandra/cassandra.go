@@ -1,0 +1,615 @@
+// Package cassandra is the sink driver for Apache Cassandra (and other
+// servers of the CQL native protocol), on the apache/cassandra-gocql-driver
+// v2.
+//
+// Open creates the keyspace and tables when missing. Upsert writes each
+// record with prepared statements, up to Config.Concurrency at a time,
+// routed token-aware to a replica. Timeouts, unavailable replicas and lost
+// connections are retried with exponential backoff, first by the driver's
+// retry policy and then around each operation; when the driver reports no
+// hosts available for longer than Config.RecreateAfter the sink replaces
+// its session, so it recovers when nodes come back without a restart.
+//
+// Tests run against cqltest, a CQL-protocol test double; real Cassandra is
+// met in the Compose stack (docs/cassandra.md).
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/user"
+)
+
+// Option configures Open.
+type Option func(*Sink)
+
+// WithLogger sets the logger for the sink and its driver (driver errors and
+// warnings; its info messages at debug level). The default discards.
+func WithLogger(l *slog.Logger) Option { return func(s *Sink) { s.log = l } }
+
+// Sink stores users in Cassandra. It is safe for concurrent use.
+type Sink struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.RWMutex // guards sess
+	sess *gocql.Session
+
+	closed atomic.Bool
+
+	recreateMu   sync.Mutex // serialises session replacement; guards the two below
+	noHostsSince time.Time
+	lastRecreate time.Time
+
+	daysMu sync.Mutex
+	days   map[string]bool // recent_days rows known to exist
+
+	q queries
+}
+
+type queries struct {
+	insertUser, insertRecent, insertDay string
+	getUser, recentDays, recentIDs      string
+	count                               string
+}
+
+// columns of created_users, in the order of every statement here.
+const userColumns = "id, first_name, last_name, gender, address, post_code, email, username, dob, " +
+	"registered_date, phone, picture, nat, ingested_at, run_id"
+
+// Open connects to the cluster named by the URL (see ParseURL), creates the
+// keyspace and tables if missing, and returns the sink. Errors never
+// contain the password.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
+	cfg, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return OpenConfig(ctx, cfg, opts...)
+}
+
+// OpenConfig is Open with a parsed configuration.
+func OpenConfig(ctx context.Context, cfg Config, opts ...Option) (*Sink, error) {
+	s := &Sink{cfg: cfg, log: slog.New(slog.DiscardHandler), days: map[string]bool{}}
+	for _, o := range opts {
+		o(s)
+	}
+	ks := cfg.Keyspace
+	s.q = queries{
+		insertUser:   "INSERT INTO " + ks + ".created_users (" + userColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		insertRecent: "INSERT INTO " + ks + ".recent_users (day, ingested_at, id) VALUES (?, ?, ?)",
+		insertDay:    "INSERT INTO " + ks + ".recent_days (shard, day) VALUES (?, ?)",
+		getUser:      "SELECT " + userColumns + " FROM " + ks + ".created_users WHERE id = ?",
+		recentDays:   "SELECT day FROM " + ks + ".recent_days WHERE shard = ?",
+		recentIDs:    "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ?",
+		count:        "SELECT COUNT(*) FROM " + ks + ".created_users",
+	}
+	sess, err := s.newSession()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra sink %s: connect: %w", cfg, err)
+	}
+	s.sess = sess
+	if err := s.createSchema(ctx); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("cassandra sink %s: create schema: %w", cfg, err)
+	}
+	return s, nil
+}
+
+func (s *Sink) newSession() (*gocql.Session, error) {
+	c := gocql.NewCluster(s.cfg.Hosts...)
+	c.Consistency = s.cfg.Consistency
+	c.Timeout = s.cfg.Timeout
+	c.ConnectTimeout = s.cfg.ConnectTimeout
+	c.NumConns = 2
+	c.ReconnectInterval = s.cfg.ReconnectInterval
+	c.ReconnectionPolicy = &gocql.ExponentialReconnectionPolicy{
+		MaxRetries: 10, InitialInterval: 100 * time.Millisecond, MaxInterval: s.cfg.ReconnectInterval}
+	c.RetryPolicy = &retryPolicy{retries: 3, min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	fallback := gocql.RoundRobinHostPolicy()
+	if s.cfg.DataCenter != "" {
+		fallback = gocql.DCAwareRoundRobinPolicy(s.cfg.DataCenter)
+	}
+	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback, gocql.ShuffleReplicas())
+	// Token-aware routing needs the keyspaces' replication only; the rest
+	// of the schema is not read.
+	c.Metadata.CacheMode = gocql.KeyspaceOnly
+	c.Logger = driverLogger{s.log}
+	if s.cfg.Username != "" {
+		c.Authenticator = gocql.PasswordAuthenticator{Username: s.cfg.Username, Password: s.cfg.Password}
+	}
+	return c.CreateSession()
+}
+
+func (s *Sink) createSchema(ctx context.Context) error {
+	ks := s.cfg.Keyspace
+	stmts := []string{
+		"CREATE KEYSPACE IF NOT EXISTS " + ks + " WITH replication = " + s.cfg.Replication.CQL() + " AND durable_writes = true",
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.created_users (
+			id uuid PRIMARY KEY,
+			first_name text, last_name text, gender text, address text, post_code text,
+			email text, username text, dob text, registered_date text, phone text,
+			picture text, nat text, ingested_at timestamp, run_id text)`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.recent_users (
+			day text, ingested_at timestamp, id uuid,
+			PRIMARY KEY ((day), ingested_at, id))
+			WITH CLUSTERING ORDER BY (ingested_at DESC, id ASC)`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.recent_days (
+			shard int, day text,
+			PRIMARY KEY ((shard), day))
+			WITH CLUSTERING ORDER BY (day DESC)`,
+	}
+	for _, q := range stmts {
+		if err := s.do(ctx, func(sess *gocql.Session) error {
+			return sess.Query(q).Idempotent(true).ExecContext(ctx)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Config returns the sink's configuration (String() hides the password).
+func (s *Sink) Config() Config { return s.cfg }
+
+func (s *Sink) session() (*gocql.Session, error) {
+	if s.closed.Load() {
+		return nil, sink.ErrClosed
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sess, nil
+}
+
+// retryable reports whether an error is worth another attempt: the
+// server could not reach enough replicas in time, or the connection or
+// every host was lost.
+func retryable(err error) bool {
+	var (
+		wt  *gocql.RequestErrWriteTimeout
+		rt  *gocql.RequestErrReadTimeout
+		un  *gocql.RequestErrUnavailable
+		ov  *gocql.RequestErrOverloaded
+		bs  *gocql.RequestErrBootstrapping
+		net net.Error
+	)
+	switch {
+	case errors.As(err, &wt), errors.As(err, &rt), errors.As(err, &un), errors.As(err, &ov), errors.As(err, &bs):
+		return true
+	case errors.Is(err, gocql.ErrNoConnections), errors.Is(err, gocql.ErrConnectionClosed),
+		errors.Is(err, gocql.ErrTimeoutNoResponse), errors.Is(err, gocql.ErrSessionClosed),
+		errors.Is(err, gocql.ErrNoStreams), errors.As(err, &net),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	return false
+}
+
+// do runs op with the current session, retrying retryable failures with
+// exponential backoff and replacing the session when no host has been
+// available for RecreateAfter.
+func (s *Sink) do(ctx context.Context, op func(*gocql.Session) error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		sess, serr := s.session()
+		if serr != nil {
+			return serr
+		}
+		err = op(sess)
+		if err == nil {
+			s.hostsAvailable()
+			return nil
+		}
+		if s.closed.Load() {
+			return fmt.Errorf("%w (during: %v)", sink.ErrClosed, err)
+		}
+		if !retryable(err) || attempt >= s.cfg.Retries || ctx.Err() != nil {
+			return err
+		}
+		if errors.Is(err, gocql.ErrNoConnections) || errors.Is(err, gocql.ErrSessionClosed) {
+			s.noHosts(sess)
+		}
+		s.log.Debug("cassandra sink: retrying", "attempt", attempt+1, "err", err)
+		if werr := sleep(ctx, backoff(s.cfg.RetryMin, s.cfg.RetryMax, attempt)); werr != nil {
+			return fmt.Errorf("%w (last error: %v)", werr, err)
+		}
+	}
+}
+
+func (s *Sink) hostsAvailable() {
+	s.recreateMu.Lock()
+	s.noHostsSince = time.Time{}
+	s.recreateMu.Unlock()
+}
+
+// noHosts records that sess reported no hosts available and, once that has
+// lasted RecreateAfter, replaces the session: a driver session can stay on
+// "no hosts available" after the nodes are back, until it is recreated.
+func (s *Sink) noHosts(sess *gocql.Session) {
+	s.recreateMu.Lock()
+	defer s.recreateMu.Unlock()
+	now := time.Now()
+	if s.noHostsSince.IsZero() {
+		s.noHostsSince = now
+	}
+	if now.Sub(s.noHostsSince) < s.cfg.RecreateAfter || now.Sub(s.lastRecreate) < s.cfg.RecreateAfter {
+		return
+	}
+	s.mu.RLock()
+	current := s.sess
+	s.mu.RUnlock()
+	if current != sess {
+		return // already replaced
+	}
+	s.lastRecreate = now
+	fresh, err := s.newSession()
+	if err != nil {
+		s.log.Warn("cassandra sink: no hosts available and a new session failed; will retry", "sink", s.cfg.String(), "err", err)
+		return
+	}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		fresh.Close()
+		return
+	}
+	old := s.sess
+	s.sess = fresh
+	s.mu.Unlock()
+	s.log.Warn("cassandra sink: replaced the driver session after no hosts were available", "sink", s.cfg.String(),
+		"for", now.Sub(s.noHostsSince).Round(time.Millisecond))
+	s.noHostsSince = time.Time{}
+	// Let operations still running on the old session finish or fail over.
+	time.AfterFunc(s.cfg.Timeout, old.Close)
+}
+
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo << min(attempt, 20)
+	if d > hi || d <= 0 {
+		d = hi
+	}
+	// Full jitter in [d/2, d).
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryPolicy is the driver-level retry: coordinator-side failures
+// (timeouts, unavailable, overloaded) are retried on the same host after a
+// backoff, connection failures on the next host; anything else is returned.
+type retryPolicy struct {
+	retries  int
+	min, max time.Duration
+}
+
+func (p *retryPolicy) Attempt(q gocql.RetryableQuery) bool {
+	if q.Attempts() > p.retries {
+		return false
+	}
+	return sleep(q.Context(), backoff(p.min, p.max, q.Attempts()-1)) == nil
+}
+
+func (p *retryPolicy) GetRetryType(err error) gocql.RetryType {
+	var (
+		wt *gocql.RequestErrWriteTimeout
+		rt *gocql.RequestErrReadTimeout
+		un *gocql.RequestErrUnavailable
+		ov *gocql.RequestErrOverloaded
+	)
+	switch {
+	case errors.As(err, &wt), errors.As(err, &rt), errors.As(err, &un), errors.As(err, &ov):
+		return gocql.Retry
+	case retryable(err):
+		return gocql.RetryNextHost
+	}
+	return gocql.Rethrow
+}
+
+// Upsert validates the whole batch, keeps the last record of each id, then
+// writes every record (its row in
+// created_users and its entry in recent_users, in one logged batch) with up
+// to Config.Concurrency writes in flight. An invalid record fails the call
+// before anything is written, with an error matching user.ErrInvalid.
+// Cassandra has no multi-partition transactions: when Upsert fails, some
+// records may be stored; replaying the batch is safe, as every write is an
+// idempotent upsert by id.
+func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
+	if s.closed.Load() {
+		return fmt.Errorf("cassandra sink: upsert: %w", sink.ErrClosed)
+	}
+	for i, r := range batch {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("cassandra sink: upsert: record %d of %d: %w", i+1, len(batch), err)
+		}
+	}
+	// One write per id, the last record given for it: concurrent writes of
+	// one id would land in any order.
+	batch, err := sink.Dedup(batch)
+	if err != nil {
+		return fmt.Errorf("cassandra sink: upsert: %w", err)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cassandra sink: upsert: %w", err)
+	}
+	if err := s.writeDays(ctx, batch); err != nil {
+		return fmt.Errorf("cassandra sink: upsert: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, s.cfg.Concurrency)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for i := range batch {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(r *user.Record) {
+			defer func() { <-sem; wg.Done() }()
+			if err := s.writeRecord(ctx, r); err != nil {
+				errOnce.Do(func() {
+					firstErr = fmt.Errorf("cassandra sink: upsert %s: %w", r.ID, err)
+					cancel()
+				})
+			}
+		}(&batch[i])
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cassandra sink: upsert: %w", err)
+	}
+	return nil
+}
+
+// recentTime is the recent_users clustering time of an ingestion time: the
+// Unix epoch for records without one, so they sort as the oldest.
+func recentTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.UnixMilli(0).UTC()
+	}
+	return t.UTC()
+}
+
+// day is the recent_users partition of an ingestion time.
+func day(t time.Time) string { return recentTime(t).Format("2006-01-02") }
+
+func (s *Sink) writeDays(ctx context.Context, batch []user.Record) error {
+	s.daysMu.Lock()
+	var missing []string
+	seen := map[string]bool{}
+	for _, r := range batch {
+		d := day(r.IngestedAt)
+		if !s.days[d] && !seen[d] {
+			seen[d] = true
+			missing = append(missing, d)
+		}
+	}
+	s.daysMu.Unlock()
+	for _, d := range missing {
+		if err := s.do(ctx, func(sess *gocql.Session) error {
+			return sess.Query(s.q.insertDay, 0, d).Idempotent(true).ExecContext(ctx)
+		}); err != nil {
+			return fmt.Errorf("record day %s: %w", d, err)
+		}
+		s.daysMu.Lock()
+		s.days[d] = true
+		s.daysMu.Unlock()
+	}
+	return nil
+}
+
+func (s *Sink) writeRecord(ctx context.Context, r *user.Record) error {
+	var ingested any // null when unknown
+	if !r.IngestedAt.IsZero() {
+		ingested = r.IngestedAt.UTC()
+	}
+	return s.do(ctx, func(sess *gocql.Session) error {
+		b := sess.Batch(gocql.LoggedBatch).WithContext(ctx)
+		b.Entries = append(b.Entries,
+			gocql.BatchEntry{Stmt: s.q.insertUser, Idempotent: true, Args: []any{
+				r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode, r.Email, r.Username,
+				r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat, ingested, r.RunID}},
+			gocql.BatchEntry{Stmt: s.q.insertRecent, Idempotent: true, Args: []any{
+				day(r.IngestedAt), recentTime(r.IngestedAt), r.ID}},
+		)
+		return b.ExecContext(ctx)
+	})
+}
+
+// Count returns the number of stored users with SELECT COUNT(*), which
+// reads every partition of the table: fine for the sizes of this project,
+// slow on a large real cluster (see docs/cassandra.md).
+func (s *Sink) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.do(ctx, func(sess *gocql.Session) error {
+		return sess.Query(s.q.count).Idempotent(true).ScanContext(ctx, &n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cassandra sink: count: %w", err)
+	}
+	return n, nil
+}
+
+// Get returns the user with the id, or an error matching sink.ErrNotFound
+// (also for an id that is not a UUID, which no stored user can have).
+func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
+	if s.closed.Load() {
+		return user.Record{}, fmt.Errorf("cassandra sink: get: %w", sink.ErrClosed)
+	}
+	id, err := sink.CanonicalID(id)
+	if err != nil {
+		return user.Record{}, fmt.Errorf("cassandra sink: get: %v: %w", err, sink.ErrNotFound)
+	}
+	r, err := s.get(ctx, id)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return user.Record{}, fmt.Errorf("cassandra sink: get %s: %w", id, sink.ErrNotFound)
+	}
+	if err != nil {
+		return user.Record{}, fmt.Errorf("cassandra sink: get %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func (s *Sink) get(ctx context.Context, id string) (user.Record, error) {
+	var r user.Record
+	var ingested time.Time
+	err := s.do(ctx, func(sess *gocql.Session) error {
+		return sess.Query(s.q.getUser, id).Idempotent(true).ScanContext(ctx,
+			&r.ID, &r.FirstName, &r.LastName, &r.Gender, &r.Address, &r.PostCode, &r.Email, &r.Username,
+			&r.DOB, &r.RegisteredDate, &r.Phone, &r.Picture, &r.Nat, &ingested, &r.RunID)
+	})
+	if err != nil {
+		return user.Record{}, err
+	}
+	if !ingested.IsZero() {
+		r.IngestedAt = ingested.UTC()
+	}
+	return r, nil
+}
+
+// Recent returns up to n users, most recently ingested first. Cassandra
+// cannot order a whole table by a column, so the sink keeps an index:
+// recent_days lists the days that have users (one small partition, newest
+// first) and recent_users holds (ingested_at, id) per day, newest first.
+// Recent walks the days from the newest and reads each user by id. An
+// entry whose user was re-ingested later is stale and skipped, so each user
+// appears once, at its latest ingestion. Timestamps keep milliseconds, as
+// CQL's timestamp type does.
+func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("cassandra sink: recent: %w", sink.ErrClosed)
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	var days []string
+	err := s.do(ctx, func(sess *gocql.Session) error {
+		days = days[:0]
+		iter := sess.Query(s.q.recentDays, 0).Idempotent(true).IterContext(ctx)
+		var d string
+		for iter.Scan(&d) {
+			days = append(days, d)
+		}
+		return iter.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cassandra sink: recent: read days: %w", err)
+	}
+	out := make([]user.Record, 0, n)
+	seen := map[string]bool{}
+	for _, d := range days {
+		type entry struct {
+			at time.Time
+			id string
+		}
+		var entries []entry
+		err := s.do(ctx, func(sess *gocql.Session) error {
+			entries = entries[:0]
+			iter := sess.Query(s.q.recentIDs, d).PageSize(max(n, 100)).Idempotent(true).IterContext(ctx)
+			var e entry
+			for len(entries) < 4*n+100 && iter.Scan(&e.at, &e.id) {
+				entries = append(entries, e)
+			}
+			return iter.Close()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cassandra sink: recent: read day %s: %w", d, err)
+		}
+		for _, e := range entries {
+			if seen[e.id] {
+				continue
+			}
+			r, err := s.get(ctx, e.id)
+			if errors.Is(err, gocql.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("cassandra sink: recent: read %s: %w", e.id, err)
+			}
+			if !r.IngestedAt.Truncate(time.Millisecond).Equal(e.at.Truncate(time.Millisecond)) &&
+				!(r.IngestedAt.IsZero() && e.at.UnixMilli() == 0) {
+				continue // stale: the user was ingested again later
+			}
+			seen[e.id] = true
+			out = append(out, r)
+			if len(out) == n {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// Close closes the driver session. Calls after Close fail with an error
+// matching sink.ErrClosed; Close itself is idempotent.
+func (s *Sink) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	sess := s.sess
+	s.mu.Unlock()
+	sess.Close()
+	return nil
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// driverLogger sends the driver's log to slog: errors and warnings as such,
+// its chatty info as debug, its debug not at all.
+type driverLogger struct{ l *slog.Logger }
+
+func attrs(fields []gocql.LogField) []any {
+	a := make([]any, 0, len(fields))
+	for _, f := range fields {
+		a = append(a, slog.Any(f.Name, f.Value.Any()))
+	}
+	return a
+}
+
+func (d driverLogger) Error(msg string, f ...gocql.LogField) {
+	d.l.Error("gocql: "+msg, attrs(f)...)
+}
+func (d driverLogger) Warning(msg string, f ...gocql.LogField) {
+	d.l.Warn("gocql: "+msg, attrs(f)...)
+}
+func (d driverLogger) Info(msg string, f ...gocql.LogField) {
+	d.l.Debug("gocql: "+msg, attrs(f)...)
+}
+func (d driverLogger) Debug(string, ...gocql.LogField) {}
