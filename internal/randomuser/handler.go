@@ -13,68 +13,80 @@ import (
 	"time"
 )
 
-// HandlerConfig configures the HTTP handler that serves the generator as
-// the API. The zero value serves without faults.
-type HandlerConfig struct {
-	// Generator serves the users; nil means NewGenerator().
-	Generator *Generator
-	// FailRate is the share of requests, 0..1, answered with HTTP 500 or
-	// 503 and a JSON error body.
-	FailRate float64
-	// GarbageRate is the share of requests, 0..1, answered with HTTP 200
-	// and a malformed body: truncated JSON or an HTML page. It is drawn
-	// after FailRate, for the requests that did not fail.
-	GarbageRate float64
-	// Latency is added before every response (while the request's context
-	// lives).
-	Latency time.Duration
-	// FaultSeed seeds the stream the faults are drawn from, so a test can
-	// replay a sequence of faults; 0 picks a random seed. Faults never
-	// change the users a request gets.
-	FaultSeed uint64
-	// Logger receives one debug line per request and faults at info;
-	// nil discards.
-	Logger *slog.Logger
+// HandlerOption configures a Handler.
+type HandlerOption func(*Handler)
+
+// WithGenerator serves users from g; the default is NewGenerator().
+func WithGenerator(g *Generator) HandlerOption { return func(h *Handler) { h.gen = g } }
+
+// WithFailRate makes a share of requests, 0..1, fail with HTTP 500 or 503
+// and a JSON error body. Values below 0 count as 0, above 1 as 1.
+func WithFailRate(rate float64) HandlerOption {
+	return func(h *Handler) { h.failRate = clampRate(rate) }
+}
+
+// WithGarbageRate makes a share of requests, 0..1, get HTTP 200 with a
+// malformed body: truncated JSON or an HTML page. It is drawn after the
+// fail rate, for the requests that did not fail. Values below 0 count as 0,
+// above 1 as 1.
+func WithGarbageRate(rate float64) HandlerOption {
+	return func(h *Handler) { h.garbageRate = clampRate(rate) }
+}
+
+// WithLatency adds d before every response (or until the client goes
+// away). Zero or less adds nothing.
+func WithLatency(d time.Duration) HandlerOption { return func(h *Handler) { h.latency = max(d, 0) } }
+
+// WithFaultSeed seeds the stream faults are drawn from, so a test can
+// replay a sequence of faults; without it (or with 0) the seed is random.
+// Faults never change the users a request gets.
+func WithFaultSeed(seed uint64) HandlerOption { return func(h *Handler) { h.faultSeed = seed } }
+
+// WithHandlerLogger logs one debug line per request and injected faults at
+// info; the default discards.
+func WithHandlerLogger(l *slog.Logger) HandlerOption { return func(h *Handler) { h.log = l } }
+
+func clampRate(r float64) float64 {
+	if !(r > 0) { // also NaN
+		return 0
+	}
+	return min(r, 1)
 }
 
 // Handler serves the Random User API 1.4 from a Generator at /api, /api/,
 // /api/1.4 and /api/1.4/, for GET and HEAD, with optional fault injection.
 // Bad parameters get HTTP 400 and {"error": "..."}; other paths 404 and
-// other methods 405, also with a JSON error.
+// other methods 405, also with a JSON error. It is safe for concurrent use.
 type Handler struct {
-	cfg HandlerConfig
-	gen *Generator
-	log *slog.Logger
+	gen         *Generator
+	log         *slog.Logger
+	failRate    float64
+	garbageRate float64
+	latency     time.Duration
+	faultSeed   uint64
 
 	mu     sync.Mutex
 	faults *rand.Rand // guarded by mu
 }
 
-// NewHandler checks cfg and returns a Handler. Rates must lie in 0..1 and
-// Latency must not be negative.
-func NewHandler(cfg HandlerConfig) (*Handler, error) {
-	if cfg.FailRate < 0 || cfg.FailRate > 1 || cfg.FailRate != cfg.FailRate {
-		return nil, fmt.Errorf("fail rate %v: want a share between 0 and 1", cfg.FailRate)
+// NewHandler returns a Handler; with no options it serves without faults.
+func NewHandler(opts ...HandlerOption) *Handler {
+	h := &Handler{}
+	for _, o := range opts {
+		o(h)
 	}
-	if cfg.GarbageRate < 0 || cfg.GarbageRate > 1 || cfg.GarbageRate != cfg.GarbageRate {
-		return nil, fmt.Errorf("garbage rate %v: want a share between 0 and 1", cfg.GarbageRate)
-	}
-	if cfg.Latency < 0 {
-		return nil, fmt.Errorf("latency %v: want zero or more", cfg.Latency)
-	}
-	h := &Handler{cfg: cfg, gen: cfg.Generator, log: cfg.Logger}
 	if h.gen == nil {
 		h.gen = NewGenerator()
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	seed := cfg.FaultSeed
+	seed := h.faultSeed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	h.faults = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	return h, nil
+	return h
 }
 
 // fault is what the fault stream decided for one request.
@@ -95,9 +107,9 @@ func (h *Handler) drawFault() fault {
 	fail, garbage, kind := h.faults.Float64(), h.faults.Float64(), h.faults.IntN(2)
 	h.mu.Unlock()
 	switch {
-	case fail < h.cfg.FailRate:
+	case fail < h.failRate:
 		return faultFail500 + fault(kind)
-	case garbage < h.cfg.GarbageRate:
+	case garbage < h.garbageRate:
 		return faultTruncated + fault(kind)
 	}
 	return faultNone
@@ -122,8 +134,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: use GET", r.Method))
 		return
 	}
-	if h.cfg.Latency > 0 {
-		if err := sleepContext(r.Context(), h.cfg.Latency); err != nil {
+	if h.latency > 0 {
+		if err := sleepContext(r.Context(), h.latency); err != nil {
 			return // the client went away
 		}
 	}
