@@ -151,3 +151,25 @@ func TestOpenUnwritableDir(t *testing.T) {
 		t.Fatalf("unexpected error kind: %v", err)
 	}
 }
+
+func TestInsertCeiling(t *testing.T) {
+	dir := t.TempDir()
+	rate, err := sqlite.InsertCeiling(t.Context(), dir, sinktest.Records(0, 1000), 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rate <= 0 {
+		t.Fatalf("InsertCeiling = %v rows/s, want a positive rate", rate)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 0 {
+		t.Fatalf("InsertCeiling left files behind: %v", left)
+	}
+	for _, c := range []struct {
+		n, batch int
+	}{{0, 10}, {10, 0}} {
+		if _, err := sqlite.InsertCeiling(t.Context(), dir, sinktest.Records(0, c.n), c.batch); err == nil {
+			t.Errorf("InsertCeiling(%d records, batch %d) succeeded, want an error", c.n, c.batch)
+		}
+	}
+}
