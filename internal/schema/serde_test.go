@@ -590,3 +590,53 @@ func TestConcurrentDecode(t *testing.T) {
 		t.Fatalf("registry look-ups during decoding: id %d %d times, id %d %d times; want once each", v1.ID(), n1, v2.ID(), n2)
 	}
 }
+
+func TestCheckBackward(t *testing.T) {
+	rec := func(fields string) avro.Schema {
+		t.Helper()
+		s, err := avro.ParseWithCache(`{"type":"record","name":"R","fields":[`+fields+`]}`, "", &avro.SchemaCache{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	base := `{"name":"a","type":"string"},{"name":"n","type":"int"}`
+	tests := []struct {
+		name string
+		next string
+		ok   bool
+		says string
+	}{
+		{"same", base, true, ""},
+		{"optional field added", base + `,{"name":"b","type":["null","string"],"default":null}`, true, ""},
+		{"field removed", `{"name":"a","type":"string"}`, true, ""},
+		{"int widened to long", `{"name":"a","type":"string"},{"name":"n","type":"long"}`, true, ""},
+		{"renamed with alias", `{"name":"a","type":"string"},{"name":"count","aliases":["n"],"type":"int"}`, true, ""},
+		{"required field added", base + `,{"name":"b","type":"string"}`, false, `field "b" is new and has no default`},
+		{"int changed to string", `{"name":"a","type":"string"},{"name":"n","type":"string"}`, false, `field "n" changed from int to string`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := schema.CheckBackward(rec(tt.next), rec(base))
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("CheckBackward = %v, want compatible", err)
+				}
+				return
+			}
+			if !errors.Is(err, schema.ErrIncompatible) || !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("CheckBackward = %v, want ErrIncompatible saying %q", err, tt.says)
+			}
+		})
+	}
+}
+
+func TestOtherSubject(t *testing.T) {
+	fake := newFakeRegistry(t)
+	cl := newClient(t, fake.srv.URL)
+	s := newSerde(t, cl, schema.WithSubject("users_replay-value"), schema.WithLookupTimeout(time.Second))
+	if s.Subject() != "users_replay-value" || !fake.reg.SubjectExists("users_replay-value") || fake.reg.SubjectExists(schema.Subject) {
+		t.Fatalf("WithSubject: serde subject %q; registry has it: %v, has the default: %v",
+			s.Subject(), fake.reg.SubjectExists("users_replay-value"), fake.reg.SubjectExists(schema.Subject))
+	}
+}
