@@ -12,16 +12,21 @@ if [ -z "${USERSTREAM_TEST_POSTGRES:-}" ]; then
   if [ -n "$bindir" ] && [ -x "$bindir/initdb" ]; then
     pgdir=$(mktemp -d /tmp/userstream-pg.XXXXXX)
     port=${USERSTREAM_TEST_PG_PORT:-55432}
+    # A port another cluster (a developer's, say) already holds is skipped.
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
     runas=()
     if [ "$(id -u)" = 0 ]; then
       id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
       chown postgres "$pgdir"
       runas=(runuser -u postgres --)
     fi
+    # Set before the cluster starts, so a failure below still stops and removes it.
+    cleanup() { "${runas[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+    trap cleanup EXIT
     "${runas[@]}" "$bindir/initdb" -D "$pgdir/data" -U userstream --auth=trust >/dev/null
     "${runas[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
-      -o "-h 127.0.0.1 -p $port -k $pgdir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
-    cleanup() { "${runas[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+      -o "-h 127.0.0.1 -p $port -k $pgdir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null \
+      || { echo "test.sh: PostgreSQL did not start; its log:"; cat "$pgdir/log"; exit 1; }
     "${runas[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U userstream userstream_test
     export USERSTREAM_TEST_POSTGRES="postgres://userstream@127.0.0.1:$port/userstream_test?sslmode=disable"
     echo "test.sh: PostgreSQL $($bindir/postgres --version | awk '{print $3}') on 127.0.0.1:$port for this run"
