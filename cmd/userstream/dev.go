@@ -1,12 +1,209 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/stream"
 )
 
-// newDevCmd is a placeholder until its issue lands.
 func newDevCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "dev", Hidden: true, RunE: func(*cobra.Command, []string) error { return errors.New("dev: not built yet") }}
+	var (
+		dataDir      string
+		kafkaAddr    string
+		apiAddr      string
+		registryAddr string
+		metricsAddr  string
+		format       string
+		interval     time.Duration
+		perRun       int
+		statusEvery  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole pipeline in one process: embedded Kafka, registry, API, producer, stream into SQLite",
+		Long: `dev runs every role at once: an embedded Kafka-protocol broker, an embedded
+Schema Registry, the built-in Random User API, a producer that ingests users on
+an interval, and a stream that lands them in SQLite under --data-dir.
+Ctrl-C stops cleanly; a second start on the same --data-dir resumes with no loss
+and no duplicate rows.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if interval <= 0 {
+				return usagef("--interval: %s must be positive", interval)
+			}
+			if perRun < 1 {
+				return usagef("--users-per-run: %d must be at least 1", perRun)
+			}
+			if format != "avro" && format != "json" {
+				return usagef("--format: %q is not avro or json", format)
+			}
+			return runDev(cmd.Context(), a, devConfig{
+				dataDir: dataDir, kafkaAddr: kafkaAddr, apiAddr: apiAddr, registryAddr: registryAddr,
+				metricsAddr: metricsAddr, format: format, interval: interval, perRun: perRun, statusEvery: statusEvery,
+			})
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&dataDir, "data-dir", "./data", "where the broker log (kafka/), schemas (schemas/) and users (users.db) live")
+	fs.StringVar(&kafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka listener")
+	fs.StringVar(&apiAddr, "api-addr", "127.0.0.1:8088", "built-in Random User API listener")
+	fs.StringVar(&registryAddr, "registry-addr", "127.0.0.1:8081", "embedded Schema Registry listener")
+	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9102", "Prometheus /metrics and /healthz (empty: off)")
+	fs.StringVar(&format, "format", "avro", "message format the producer writes: avro or json")
+	fs.DurationVar(&interval, "interval", 5*time.Second, "time between ingest runs")
+	fs.IntVar(&perRun, "users-per-run", 1000, "users each ingest run produces")
+	fs.DurationVar(&statusEvery, "status-every", 5*time.Second, "how often to print the status line")
+	return cmd
+}
+
+type devConfig struct {
+	dataDir, kafkaAddr, apiAddr, registryAddr, metricsAddr, format string
+	interval, statusEvery                                          time.Duration
+	perRun                                                         int
+}
+
+// runDev starts every role, prints where to look, and runs until ctx ends.
+func runDev(ctx context.Context, a *app, c devConfig) error {
+	b, err := broker.StartEmbedded(ctx, c.kafkaAddr, filepath.Join(c.dataDir, "kafka"), broker.WithLogger(a.log))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	reg, err := schema.StartRegistry(ctx, c.registryAddr, filepath.Join(c.dataDir, "schemas"), schema.WithRegistryLogger(a.log))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+
+	apiLn, err := net.Listen("tcp", c.apiAddr)
+	if err != nil {
+		return fmt.Errorf("--api-addr %s: %w (pass another address)", c.apiAddr, err)
+	}
+	apiSrv := &http.Server{Handler: randomuser.NewHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := apiSrv.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("api server", "err", err)
+		}
+	}()
+	defer apiSrv.Close()
+	apiURL := "http://" + apiLn.Addr().String() + "/api/"
+
+	sinkURL := "sqlite:" + filepath.Join(c.dataDir, "users.db")
+	snk, err := openSink(ctx, sinkURL)
+	if err != nil {
+		return err
+	}
+	defer snk.Close()
+
+	codec := codecFlags{registry: reg.URL(), format: c.format}
+	dec, err := codec.decoder(ctx, a)
+	if err != nil {
+		return err
+	}
+	enc, encName, err := codec.encoder(ctx, a)
+	if err != nil {
+		return err
+	}
+
+	kc := broker.Config{Brokers: []string{b.Addr()}}
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := stream.NewMetrics(promReg)
+	scfg := stream.Config{Group: stream.DefaultGroup, Logger: a.log, Metrics: m}
+	sf := streamFlags{sink: sinkURL, metricsAddr: c.metricsAddr, partitions: broker.DefaultPartitions}
+
+	fmt.Fprintf(a.stdout, `userstream dev is running (data in %s)
+  Kafka             %s   (kcat -b %s -L)
+  Schema Registry   %s
+  Random User API   %s?results=5
+  metrics           http://%s/metrics
+  users             userstream users count --sink %s
+Ctrl-C stops; a second start resumes where this one left off.
+`, c.dataDir, b.Addr(), b.Addr(), reg.URL(), apiURL, c.metricsAddr, sinkURL)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	streamDone := make(chan error, 1)
+	go func() { streamDone <- runStream(ctx, a, kc, sf, scfg, dec, snk, promReg) }()
+
+	src, err := randomuser.NewClient(apiURL, randomuser.WithLogger(a.log))
+	if err != nil {
+		return err
+	}
+	prod, err := broker.NewClient(ctx, kc, ingest.ProducerOpts(broker.Topic)...)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	var produced atomic.Int64
+	ingestDone := make(chan error, 1)
+	go func() {
+		pf := produceFlags{users: c.perRun, batchSize: min(c.perRun, 1000), concurrency: 2}
+		t := time.NewTicker(c.interval)
+		defer t.Stop()
+		for {
+			s, err := runIngest(ctx, a, prod, src, apiURL, enc, pf)
+			produced.Add(s.Produced)
+			if err != nil && ctx.Err() == nil {
+				a.log.Error("ingest run failed; the next run retries", "err", err, "summary", s.String())
+			} else if err == nil {
+				a.log.Debug("ingest run", "summary", s.String(), "format", encName)
+			}
+			select {
+			case <-ctx.Done():
+				ingestDone <- nil
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
+	adm := kadm.NewClient(prod)
+	status := time.NewTicker(c.statusEvery)
+	defer status.Stop()
+	var lastStored int64
+	lastAt := time.Now()
+	for {
+		select {
+		case err := <-streamDone:
+			cancel()
+			<-ingestDone
+			if err != nil {
+				return fmt.Errorf("stream: %w", err)
+			}
+			return nil
+		case <-status.C:
+			stored, err := snk.Count(ctx)
+			if err != nil {
+				a.log.Warn("status: count failed", "err", err)
+				continue
+			}
+			lag, _ := broker.Lag(ctx, adm, stream.DefaultGroup, broker.Topic)
+			now := time.Now()
+			rate := float64(stored-lastStored) / now.Sub(lastAt).Seconds()
+			if lastStored == 0 {
+				rate = 0
+			}
+			lastStored, lastAt = stored, now
+			fmt.Fprintf(a.stdout, "%s produced %d, stored %d, lag %d, %.0f users/s\n",
+				now.Format("15:04:05"), produced.Load(), stored, lag, rate)
+		}
+	}
 }

@@ -1,12 +1,172 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/stream"
 )
 
-// newStreamCmd is a placeholder until its issue lands.
-func newStreamCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "stream", Hidden: true, RunE: func(*cobra.Command, []string) error { return errors.New("stream: not built yet") }}
+// streamFlags configure a stream worker; `dev` reuses them.
+type streamFlags struct {
+	sink        string
+	group       string
+	batchSize   int
+	batchWait   time.Duration
+	metricsAddr string
+	partitions  int32
 }
+
+func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
+	fs := cmd.Flags()
+	fs.StringVar(&s.sink, "sink", sinkDefault, "where users land: sqlite:PATH | postgres://... | cassandra://host:9042/spark_streams")
+	fs.StringVar(&s.group, "group", stream.DefaultGroup, "consumer group; workers in one group share the partitions")
+	fs.IntVar(&s.batchSize, "batch-size", stream.DefaultBatchSize, "most records per sink write")
+	fs.DurationVar(&s.batchWait, "batch-wait", stream.DefaultBatchWait, "longest a partial batch waits before it is written")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "127.0.0.1:9102", "serve Prometheus /metrics and /healthz here (empty: off)")
+	fs.Int32Var(&s.partitions, "partitions", 3, "partitions of users_created when it has to be created")
+}
+
+func (s *streamFlags) validate() error {
+	if s.sink == "" {
+		return usagef("--sink is required: sqlite:./data/users.db, postgres://... or cassandra://...")
+	}
+	if s.group == "" {
+		return usagef("--group must not be empty")
+	}
+	if s.batchSize < 1 {
+		return usagef("--batch-size: %d must be at least 1", s.batchSize)
+	}
+	if s.batchWait <= 0 {
+		return usagef("--batch-wait: %s must be positive", s.batchWait)
+	}
+	return nil
+}
+
+func newStreamCmd(a *app) *cobra.Command {
+	var (
+		kc    = broker.Config{Brokers: []string{"127.0.0.1:9092"}}
+		codec codecFlags
+		sf    streamFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "stream",
+		Short: "Consume users_created and upsert every user into a sink, exactly once in effect (the Spark job)",
+		Example: `  userstream stream --sink sqlite:./data/users.db
+  userstream stream --brokers broker:29092 --sink cassandra://cassandra:9042/spark_streams`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sf.validate(); err != nil {
+				return err
+			}
+			if err := codec.validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			snk, err := openSink(ctx, sf.sink)
+			if err != nil {
+				return err
+			}
+			defer snk.Close()
+			dec, err := codec.decoder(ctx, a)
+			if err != nil {
+				return err
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			m := stream.NewMetrics(reg)
+			cfg := stream.Config{Group: sf.group, BatchSize: sf.batchSize, BatchWait: sf.batchWait, Logger: a.log, Metrics: m}
+			return runStream(ctx, a, kc, sf, cfg, dec, snk, reg)
+		},
+	}
+	kc.AddFlags(cmd.Flags())
+	codec.addFlags(cmd.Flags(), false)
+	sf.addFlags(cmd, "sqlite:./data/users.db")
+	return cmd
+}
+
+// runStream connects, ensures the topics, serves metrics, keeps the lag
+// gauge fresh and runs the stream until ctx ends.
+func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cfg stream.Config,
+	dec stream.Decoder, snk stream.Sink, reg *prometheus.Registry) error {
+	cl, err := broker.NewClient(ctx, kc, stream.ConsumerOpts(cfg)...)
+	if err != nil {
+		return err
+	}
+	// Close leaves the group, so the partitions move to other workers at once.
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := broker.EnsureTopics(ctx, adm, sf.partitions, -1, broker.Topic, broker.DLQTopic); err != nil {
+		return err
+	}
+	if sf.metricsAddr != "" {
+		stop, err := serveMetrics(ctx, a, sf.metricsAddr, reg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if cfg.Metrics != nil {
+		go trackLag(ctx, a, adm, cfg.Group, cfg.Metrics.Lag)
+	}
+	a.log.Info("stream started", "group", cfg.Group, "sink", redactURL(sf.sink), "metrics", sf.metricsAddr)
+	err = stream.Run(ctx, cl, dec, snk, cfg)
+	a.log.Info("stream stopped")
+	return err
+}
+
+// trackLag refreshes the lag gauge every few seconds.
+func trackLag(ctx context.Context, a *app, adm *kadm.Client, group string, g prometheus.Gauge) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		lag, err := broker.Lag(ctx, adm, group, broker.Topic)
+		if err == nil {
+			g.Set(float64(lag))
+		} else if ctx.Err() == nil {
+			a.log.Debug("lag unavailable", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// serveMetrics serves /metrics and /healthz on addr until stop is called.
+func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Registry) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w (pass another address, or an empty one to turn metrics off)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics server", "err", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}
+

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/user"
+)
+
+// defaultRegistry is where `userstream broker` and `userstream dev` serve
+// their embedded Schema Registry.
+const defaultRegistry = "http://127.0.0.1:8081"
+
+// codecFlags select how messages are encoded: Avro through a Schema Registry
+// (the default) or plain JSON.
+type codecFlags struct {
+	registry string
+	format   string
+	cached   *schema.Serde // one serde serves encoder and decoder
+}
+
+func (c *codecFlags) addFlags(fs *pflag.FlagSet, withFormat bool) {
+	fs.StringVar(&c.registry, "schema-registry", defaultRegistry,
+		"Schema Registry URL for Avro; `none` for plain JSON only")
+	if withFormat {
+		fs.StringVar(&c.format, "format", "", "message format: avro or json (default avro, json when --schema-registry is none)")
+	}
+}
+
+// validate checks the flags' combination before anything connects.
+func (c *codecFlags) validate() error {
+	if c.format != "" && c.format != "avro" && c.format != "json" {
+		return usagef("--format: %q is not avro or json", c.format)
+	}
+	if c.registry == "none" || c.registry == "" {
+		if c.format == "avro" {
+			return usagef("--format avro needs a Schema Registry: drop --schema-registry none or use --format json")
+		}
+		return nil
+	}
+	u, err := url.Parse(c.registry)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--schema-registry: %q is not an http(s) URL (or `none`)", c.registry)
+	}
+	return nil
+}
+
+func (c *codecFlags) useRegistry() bool { return c.registry != "none" && c.registry != "" }
+
+// registryClient builds a Schema Registry client; user:pass in the URL is
+// sent as basic auth and kept out of messages.
+func registryClient(raw string) (*sr.Client, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry URL: %w", err)
+	}
+	opts := []sr.ClientOpt{}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, sr.BasicAuth(u.User.Username(), pass))
+		u.User = nil
+	}
+	opts = append(opts, sr.URLs(strings.TrimRight(u.String(), "/")))
+	return sr.NewClient(opts...)
+}
+
+// encoder returns what the producer writes with: an Avro serde registered
+// under users_created-value, or plain JSON.
+func (c *codecFlags) encoder(ctx context.Context, a *app) (ingest.Encoder, string, error) {
+	if c.format == "json" || !c.useRegistry() {
+		return user.JSON{}, "json", nil
+	}
+	s, err := c.serde(ctx, a)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, fmt.Sprintf("avro (schema id %d)", s.ID()), nil
+}
+
+// decoder returns what the stream reads with: the Avro serde (which also
+// reads plain JSON) or JSON alone.
+func (c *codecFlags) decoder(ctx context.Context, a *app) (stream.Decoder, error) {
+	if !c.useRegistry() {
+		return user.JSON{}, nil
+	}
+	return c.serde(ctx, a)
+}
+
+func (c *codecFlags) serde(ctx context.Context, a *app) (*schema.Serde, error) {
+	if c.cached != nil {
+		return c.cached, nil
+	}
+	cl, err := registryClient(c.registry)
+	if err != nil {
+		return nil, err
+	}
+	s, err := schema.NewSerde(ctx, cl, schema.WithLogger(a.log))
+	if err != nil {
+		if errors.Is(err, schema.ErrRegistryUnavailable) {
+			return nil, fmt.Errorf("%w (start `userstream broker`, which serves one on %s, or pass --schema-registry none for JSON)", err, defaultRegistry)
+		}
+		return nil, err
+	}
+	c.cached = s
+	return s, nil
+}
