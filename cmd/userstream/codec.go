@@ -25,7 +25,7 @@ const defaultRegistry = "http://127.0.0.1:8081"
 type codecFlags struct {
 	registry string
 	format   string
-	cached   *schema.Serde // one serde serves encoder and decoder
+	cached   *schema.Serde // the registering serde, reused by the decoder
 }
 
 func (c *codecFlags) addFlags(fs *pflag.FlagSet, withFormat bool) {
@@ -79,7 +79,7 @@ func (c *codecFlags) encoder(ctx context.Context, a *app) (ingest.Encoder, strin
 	if c.format == "json" || !c.useRegistry() {
 		return user.JSON{}, "json", nil
 	}
-	s, err := c.serde(ctx, a)
+	s, err := c.serde(ctx, a, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -92,24 +92,34 @@ func (c *codecFlags) decoder(ctx context.Context, a *app) (stream.Decoder, error
 	if !c.useRegistry() {
 		return user.JSON{}, nil
 	}
-	return c.serde(ctx, a)
+	if c.cached != nil {
+		return c.cached, nil
+	}
+	// A worker only reads: it never registers a schema of its own.
+	return c.serde(ctx, a, false)
 }
 
-func (c *codecFlags) serde(ctx context.Context, a *app) (*schema.Serde, error) {
-	if c.cached != nil {
+func (c *codecFlags) serde(ctx context.Context, a *app, register bool) (*schema.Serde, error) {
+	if c.cached != nil && register {
 		return c.cached, nil
 	}
 	cl, err := registryClient(c.registry)
 	if err != nil {
 		return nil, err
 	}
-	s, err := schema.NewSerde(ctx, cl, schema.WithLogger(a.log))
+	opts := []schema.Option{schema.WithLogger(a.log)}
+	if !register {
+		opts = append(opts, schema.WithoutRegistration())
+	}
+	s, err := schema.NewSerde(ctx, cl, opts...)
 	if err != nil {
 		if errors.Is(err, schema.ErrRegistryUnavailable) {
 			return nil, fmt.Errorf("%w (start `userstream broker`, which serves one on %s, or pass --schema-registry none for JSON)", err, defaultRegistry)
 		}
 		return nil, err
 	}
-	c.cached = s
+	if register {
+		c.cached = s
+	}
 	return s, nil
 }

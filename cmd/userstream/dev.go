@@ -113,11 +113,11 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	defer snk.Close()
 
 	codec := codecFlags{registry: reg.URL(), format: c.format}
-	dec, err := codec.decoder(ctx, a)
+	enc, encName, err := codec.encoder(ctx, a)
 	if err != nil {
 		return err
 	}
-	enc, encName, err := codec.encoder(ctx, a)
+	dec, err := codec.decoder(ctx, a)
 	if err != nil {
 		return err
 	}

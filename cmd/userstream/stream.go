@@ -169,4 +169,3 @@ func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Regi
 		_ = srv.Shutdown(sctx)
 	}, nil
 }
-
