@@ -389,7 +389,7 @@ func TestClientPerRequestTimeout(t *testing.T) {
 	}
 	t.Run("retried, then success", func(t *testing.T) {
 		srv, n := scripted(t, hang, partial, status(200, okBody))
-		c := newTestClient(t, srv.URL+"/api/", fast(3), WithTimeout(100*time.Millisecond))
+		c := newTestClient(t, srv.URL+"/api/", fast(3), WithTimeout(250*time.Millisecond))
 		if _, err := c.Get(t.Context(), Params{}); err != nil {
 			t.Fatalf("Get: %v", err)
 		}
@@ -400,7 +400,7 @@ func TestClientPerRequestTimeout(t *testing.T) {
 	for name, h := range map[string]http.HandlerFunc{"no headers": hang, "body stalls": partial} {
 		t.Run("exhausted, "+name, func(t *testing.T) {
 			srv, _ := scripted(t, h)
-			c := newTestClient(t, srv.URL+"/api/", fast(1), WithTimeout(100*time.Millisecond))
+			c := newTestClient(t, srv.URL+"/api/", fast(1), WithTimeout(250*time.Millisecond))
 			_, err := c.Get(t.Context(), Params{})
 			var re *RequestError
 			if !errors.As(err, &re) || !errors.Is(err, ErrTimeout) {
@@ -409,7 +409,7 @@ func TestClientPerRequestTimeout(t *testing.T) {
 			if re.Attempts != 2 {
 				t.Errorf("attempts = %d, want 2", re.Attempts)
 			}
-			if !strings.Contains(err.Error(), "after 2 attempts") || !strings.Contains(err.Error(), "100ms") {
+			if !strings.Contains(err.Error(), "after 2 attempts") || !strings.Contains(err.Error(), "250ms") {
 				t.Errorf("message %q", err)
 			}
 		})
