@@ -50,9 +50,9 @@ type Sink struct {
 
 	closed atomic.Bool
 
-	recreateMu   sync.Mutex // serialises session replacement; guards the two below
-	noHostsSince time.Time
-	lastRecreate time.Time
+	noHostsSince atomic.Int64 // unix nanos of the first "no hosts" since the last success; 0 if none
+	lastRecreate atomic.Int64 // unix nanos of the last session replacement attempt
+	recreating   atomic.Bool
 
 	daysMu sync.Mutex
 	days   map[string]bool // recent_days rows known to exist
@@ -106,6 +106,16 @@ func OpenConfig(ctx context.Context, cfg Config, opts ...Option) (*Sink, error) 
 		sess.Close()
 		return nil, fmt.Errorf("cassandra sink %s: create schema: %w", cfg, err)
 	}
+	// The working session starts after the DDL, so it reads the keyspace's
+	// replication at startup and routes token-aware from the first write
+	// (schema events are off: see newSession).
+	work, err := s.newSession()
+	if err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("cassandra sink %s: connect: %w", cfg, err)
+	}
+	s.sess = work
+	sess.Close()
 	return s, nil
 }
 
@@ -127,6 +137,12 @@ func (s *Sink) newSession() (*gocql.Session, error) {
 	// Token-aware routing needs the keyspaces' replication only; the rest
 	// of the schema is not read.
 	c.Metadata.CacheMode = gocql.KeyspaceOnly
+	// No schema events: a refresh they trigger while the control connection
+	// is down waits 10s on the dead connection and holds up Close. The
+	// keyspace metadata is read when a session starts and when its control
+	// connection reconnects, which is enough for a keyspace whose
+	// replication does not change under a running sink.
+	c.Events.DisableSchemaEvents = true
 	c.Logger = driverLogger{s.log}
 	if s.cfg.Username != "" {
 		c.Authenticator = gocql.PasswordAuthenticator{Username: s.cfg.Username, Password: s.cfg.Password}
@@ -230,51 +246,51 @@ func (s *Sink) do(ctx context.Context, op func(*gocql.Session) error) error {
 	}
 }
 
-func (s *Sink) hostsAvailable() {
-	s.recreateMu.Lock()
-	s.noHostsSince = time.Time{}
-	s.recreateMu.Unlock()
-}
+func (s *Sink) hostsAvailable() { s.noHostsSince.Store(0) }
 
 // noHosts records that sess reported no hosts available and, once that has
-// lasted RecreateAfter, replaces the session: a driver session can stay on
-// "no hosts available" after the nodes are back, until it is recreated.
+// lasted RecreateAfter, replaces the session in the background: a driver
+// session can stay on "no hosts available" after the nodes are back, until
+// it is recreated. Callers go on retrying meanwhile.
 func (s *Sink) noHosts(sess *gocql.Session) {
-	s.recreateMu.Lock()
-	defer s.recreateMu.Unlock()
-	now := time.Now()
-	if s.noHostsSince.IsZero() {
-		s.noHostsSince = now
-	}
-	if now.Sub(s.noHostsSince) < s.cfg.RecreateAfter || now.Sub(s.lastRecreate) < s.cfg.RecreateAfter {
+	now := time.Now().UnixNano()
+	s.noHostsSince.CompareAndSwap(0, now)
+	since := s.noHostsSince.Load()
+	after := int64(s.cfg.RecreateAfter)
+	if since == 0 || now-since < after || now-s.lastRecreate.Load() < after {
 		return
 	}
-	s.mu.RLock()
-	current := s.sess
-	s.mu.RUnlock()
-	if current != sess {
-		return // already replaced
-	}
-	s.lastRecreate = now
-	fresh, err := s.newSession()
-	if err != nil {
-		s.log.Warn("cassandra sink: no hosts available and a new session failed; will retry", "sink", s.cfg.String(), "err", err)
+	if !s.recreating.CompareAndSwap(false, true) {
 		return
 	}
-	s.mu.Lock()
-	if s.closed.Load() {
+	s.lastRecreate.Store(now)
+	go func() {
+		defer s.recreating.Store(false)
+		s.mu.RLock()
+		current := s.sess
+		s.mu.RUnlock()
+		if current != sess || s.closed.Load() {
+			return // already replaced, or closing
+		}
+		fresh, err := s.newSession()
+		if err != nil {
+			s.log.Warn("cassandra sink: no hosts available and a new session failed; will retry", "sink", s.cfg.String(), "err", err)
+			return
+		}
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			fresh.Close()
+			return
+		}
+		old := s.sess
+		s.sess = fresh
 		s.mu.Unlock()
-		fresh.Close()
-		return
-	}
-	old := s.sess
-	s.sess = fresh
-	s.mu.Unlock()
-	s.log.Warn("cassandra sink: replaced the driver session after no hosts were available", "sink", s.cfg.String(),
-		"for", now.Sub(s.noHostsSince).Round(time.Millisecond))
-	s.noHostsSince = time.Time{}
-	// Let operations still running on the old session finish or fail over.
-	time.AfterFunc(s.cfg.Timeout, old.Close)
+		s.log.Warn("cassandra sink: replaced the driver session after no hosts were available",
+			"sink", s.cfg.String(), "for", time.Duration(now-since).Round(time.Millisecond))
+		// Let operations still running on the old session finish or fail over.
+		time.AfterFunc(s.cfg.Timeout, old.Close)
+	}()
 }
 
 func backoff(lo, hi time.Duration, attempt int) time.Duration {
