@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/sink/cassandra"
 	"github.com/userstream/userstream/internal/sink/postgres"
 	"github.com/userstream/userstream/internal/sink/sqlite"
 )
@@ -47,10 +47,15 @@ func openSink(ctx context.Context, rawURL string) (sink.Sink, error) {
 	}
 }
 
-// openCassandraSink opens a cassandra:// sink. Until the Cassandra driver
-// lands (internal/sink/cassandra, then: return cassandra.Open(ctx, rawURL))
-// it says so.
+// openCassandraSink opens a cassandra:// sink; a malformed URL is a usage
+// error.
 func openCassandraSink(ctx context.Context, rawURL string) (sink.Sink, error) {
-	_, _ = ctx, rawURL
-	return nil, errors.New("cassandra sink not built yet: use --sink sqlite:PATH or postgres://... for now")
+	if _, err := cassandra.ParseURL(rawURL); err != nil {
+		return nil, usageError{err}
+	}
+	s, err := cassandra.Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
