@@ -181,7 +181,7 @@ func ParseURL(raw string) (Config, error) {
 		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
 			return bad("host %q has a bad port", h)
 		}
-		if host == "" || strings.ContainsAny(host, " /:") {
+		if host == "" || strings.ContainsAny(host, " /") || (strings.Contains(host, ":") && net.ParseIP(host) == nil) {
 			return bad("bad host %q", h)
 		}
 		c.Hosts = append(c.Hosts, net.JoinHostPort(host, port))
