@@ -3,6 +3,7 @@ package randomuser
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -212,4 +213,39 @@ func TestHandlerFaults(t *testing.T) {
 			t.Fatal("latency changed the response")
 		}
 	})
+}
+
+// TestHandlerConcurrent runs requests in parallel (run with -race): each
+// gets the users of its own seed, whatever runs beside it.
+func TestHandlerConcurrent(t *testing.T) {
+	g := testGenerator()
+	srv := httptest.NewServer(NewHandler(WithGenerator(g), WithGarbageRate(0.2), WithFaultSeed(3)))
+	defer srv.Close()
+	want := map[string][]byte{}
+	seeds := []string{"a", "b", "c", "d"}
+	for _, s := range seeds {
+		want[s] = writeBytes(t, g, Params{Results: 300, Seed: s})
+	}
+	errs := make(chan error, 32)
+	for i := range 32 {
+		go func() {
+			s := seeds[i%len(seeds)]
+			resp, err := http.Get(srv.URL + "/api/?results=300&seed=" + s)
+			if err != nil {
+				errs <- err
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.Header.Get("X-Userstream-Fault") == "" && !bytes.Equal(body, want[s]) {
+				err = fmt.Errorf("seed %s: body differs from the generator's", s)
+			}
+			errs <- err
+		}()
+	}
+	for range 32 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
