@@ -25,7 +25,8 @@ finish() {
 }
 
 tmp=$(mktemp -d /tmp/check-deploy.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+apipid=
+trap '[ -n "$apipid" ] && kill "$apipid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # ---- 1. compose validates ---------------------------------------------------
 if ! command -v docker-compose >/dev/null 2>&1; then
@@ -142,13 +143,16 @@ root=$tmp/rootfs
 mkdir -p "$root/data"
 cp "$bin" "$root/userstream"
 chown -R 65532:65532 "$root/data" 2>/dev/null || true
-if [ "$(id -u)" = 0 ] && command -v chroot >/dev/null 2>&1; then
+chroot=$(command -v chroot || true)
+if [ "$(id -u)" = 0 ] && [ -n "$chroot" ]; then
   how="chroot into an empty root as 65532:65532"
-  us() { env -i chroot --userspec=65532:65532 "$root" /userstream "$@"; }
+  us_argv=(env -i "$chroot" --userspec=65532:65532 "$root" /userstream)
 else
   how="empty environment (not root: no chroot)"
-  us() { env -i "$root/userstream" "$@"; }
+  us_argv=(env -i "$root/userstream")
 fi
+# env and chroot exec, so a background `us_argv` has the server's own pid.
+us() { "${us_argv[@]}" "$@"; }
 if us --help >"$tmp/help.out" 2>&1; then
   ok "userstream --help runs ($how)"
 else
@@ -160,12 +164,40 @@ else
   bad "userstream api --help: no --addr flag yet: $(head -n 3 "$tmp/api.out")"
 fi
 code=0
-us no-such-command >/dev/null 2>&1 || code=$?
-if [ "$code" -ne 0 ]; then
-  ok "an unknown command exits $code"
+us no-such-command >"$tmp/unknown.out" 2>&1 || code=$?
+if [ "$code" -ne 0 ] && grep -q 'unknown command' "$tmp/unknown.out"; then
+  ok "an unknown command exits $code and says so"
 else
-  bad "an unknown command exited 0"
+  bad "an unknown command exited $code: $(head -n 2 "$tmp/unknown.out")"
 fi
+
+# The api role serves from that root, as the `api` service does (on a
+# loopback port of this machine here).
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${us_argv[@]}" api --addr "127.0.0.1:$port" >"$tmp/api.log" 2>&1 &
+apipid=$!
+if $PY - "$port" <<'PYEOF'
+import json, sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/api/?results=3&seed=check-deploy"
+for _ in range(50):
+    try:
+        body = json.load(urllib.request.urlopen(url, timeout=2))
+        break
+    except OSError:
+        time.sleep(0.2)
+else:
+    sys.exit(f"no answer from {url}")
+assert len(body["results"]) == 3, body
+assert body["info"]["version"] == "1.4", body["info"]
+assert all("@" in u["email"] and u["login"]["uuid"] for u in body["results"]), body
+PYEOF
+then
+  ok "userstream api served 3 users of API version 1.4 ($how)"
+else
+  bad "userstream api did not serve ($how): $(head -n 5 "$tmp/api.log")"
+fi
+kill "$apipid" 2>/dev/null
+wait "$apipid" 2>/dev/null
 
 # Every subcommand and flag that the compose file passes to our image exists.
 $PY - "$tmp/compose.yml" >"$tmp/cmds" <<'EOF'
