@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/schema"
 )
 
 // newBrokerCmd runs the embedded Kafka-protocol broker alone until SIGINT
@@ -21,6 +23,7 @@ import (
 func newBrokerCmd(a *app) *cobra.Command {
 	var (
 		addr, dataDir, advertise string
+		registryAddr             string
 		partitions               int32
 		noTopics, syncWrites     bool
 	)
@@ -31,6 +34,8 @@ func newBrokerCmd(a *app) *cobra.Command {
 with no Java, built on franz-go's kfake. Topics, records and committed group
 offsets are kept in --data-dir and come back at the next start. It creates
 users_created (--partitions) and users_created.dlq unless --no-topics.
+It also serves the embedded Schema Registry on --registry-addr, so produce and
+stream find Avro schemas at their default --schema-registry.
 It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 		Args: brokerNoArgs("broker"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,6 +62,21 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 			}
 			a.log.Info("kafka broker listening", "addr", b.Addr(), "data_dir", dataDir,
 				"hint", "userstream topics list --brokers "+b.Addr())
+			if registryAddr != "" {
+				// The registry's schemas live beside the broker's log, so
+				// the ids in old messages resolve after a restart.
+				regDir := ""
+				if dataDir != "" {
+					regDir = filepath.Join(dataDir, "schemas")
+				}
+				reg, err := schema.StartRegistry(ctx, registryAddr, regDir, schema.WithRegistryLogger(a.log))
+				if err != nil {
+					_ = b.Close()
+					return fmt.Errorf("%w (pass --registry-addr '' to run without the embedded Schema Registry)", err)
+				}
+				defer reg.Close()
+				a.log.Info("schema registry listening", "url", reg.URL())
+			}
 			<-ctx.Done()
 			a.log.Info("kafka broker stopping: writing state to the data dir")
 			if err := b.Close(); err != nil {
@@ -71,6 +91,7 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 	f.StringVar(&dataDir, "data-dir", "./data/kafka", "directory for topics, records and offsets (empty: in memory)")
 	f.StringVar(&advertise, "advertise-addr", "", "host:port clients are told to connect to (default: --addr); e.g. broker:9092 in Docker Compose")
 	f.Int32Var(&partitions, "partitions", broker.DefaultPartitions, "partitions of users_created and users_created.dlq when they are created")
+	f.StringVar(&registryAddr, "registry-addr", schema.DefaultRegistryAddr, "also serve the embedded Schema Registry here, schemas kept in --data-dir/schemas (empty: no registry)")
 	f.BoolVar(&noTopics, "no-topics", false, "do not create users_created and users_created.dlq")
 	f.BoolVar(&syncWrites, "sync-writes", false, "fsync every produced batch (survives a machine crash; much slower)")
 	return cmd

@@ -109,12 +109,12 @@ func newProduceCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := broker.NewClient(ctx, kc, ingest.ProducerOpts(broker.Topic)...)
+			cl, err := connect(ctx, kc, ingest.ProducerOpts(broker.Topic)...)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			if err := broker.EnsureTopics(ctx, kadm.NewClient(cl), pf.partitions, -1, broker.Topic, broker.DLQTopic); err != nil {
+			if err := ensureTopics(ctx, a, kadm.NewClient(cl), pf.partitions); err != nil {
 				return err
 			}
 			enc, format, err := codec.encoder(ctx, a)

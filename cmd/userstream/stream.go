@@ -100,14 +100,14 @@ func newStreamCmd(a *app) *cobra.Command {
 // gauge fresh and runs the stream until ctx ends.
 func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cfg stream.Config,
 	dec stream.Decoder, snk stream.Sink, reg *prometheus.Registry) error {
-	cl, err := broker.NewClient(ctx, kc, stream.ConsumerOpts(cfg)...)
+	cl, err := connect(ctx, kc, stream.ConsumerOpts(cfg)...)
 	if err != nil {
 		return err
 	}
 	// Close leaves the group, so the partitions move to other workers at once.
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if err := broker.EnsureTopics(ctx, adm, sf.partitions, -1, broker.Topic, broker.DLQTopic); err != nil {
+	if err := ensureTopics(ctx, a, adm, sf.partitions); err != nil {
 		return err
 	}
 	if sf.metricsAddr != "" {

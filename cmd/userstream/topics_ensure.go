@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/broker"
+)
+
+// ensureTopics creates users_created and users_created.dlq when missing and
+// logs what it found through the command's logger.
+func ensureTopics(ctx context.Context, a *app, adm *kadm.Client, partitions int32) error {
+	rep, err := broker.EnsureTopicsReport(ctx, adm, partitions, -1, broker.Topic, broker.DLQTopic)
+	for _, r := range rep {
+		switch {
+		case r.Note != "":
+			a.log.Warn("topic differs from what was asked", "topic", r.Topic, "note", r.Note)
+		case r.Created:
+			a.log.Info("topic created", "topic", r.Topic, "partitions", r.Partitions)
+		}
+	}
+	return err
+}
+
+// connect builds a Kafka client; settings that cannot work are wrong usage.
+func connect(ctx context.Context, kc broker.Config, opts ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := broker.NewClient(ctx, kc, opts...)
+	if errors.Is(err, broker.ErrInvalidConfig) {
+		return nil, usageError{err}
+	}
+	return cl, err
+}
