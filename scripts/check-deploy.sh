@@ -34,16 +34,19 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   finish
 fi
 echo "check-deploy: $(docker-compose version --short 2>/dev/null || docker-compose --version)"
-# The defaults of the file, not whatever this shell happens to export.
+# The defaults of the file, not whatever this shell exports or a local .env
+# file says.
+: >"$tmp/empty.env"
+dc() { docker-compose --env-file "$tmp/empty.env" -f docker-compose.yml "$@"; }
 unset USERSTREAM_SINK USERSTREAM_SOURCE USERSTREAM_DURATION USERSTREAM_HOST_ADDR \
   USERSTREAM_LOG_LEVEL USERSTREAM_LOG_FORMAT POSTGRES_PASSWORD COMPOSE_FILE COMPOSE_PROJECT_NAME
-if docker-compose -f docker-compose.yml config -q 2>"$tmp/config.err"; then
+if dc config -q 2>"$tmp/config.err"; then
   ok "docker-compose -f docker-compose.yml config -q"
 else
   bad "docker-compose config -q: $(cat "$tmp/config.err")"
   finish
 fi
-docker-compose -f docker-compose.yml config >"$tmp/compose.yml" 2>"$tmp/config.err" ||
+dc config >"$tmp/compose.yml" 2>"$tmp/config.err" ||
   { bad "docker-compose config: $(cat "$tmp/config.err")"; finish; }
 
 # ---- 2. rules on the normalised file -----------------------------------------
@@ -59,7 +62,7 @@ else
 fi
 # The sink and source are variables: switching them must keep the file valid.
 if USERSTREAM_SINK='postgres://userstream:userstream@postgres:5432/userstream?sslmode=disable' \
-  USERSTREAM_SOURCE='https://randomuser.me/api/' docker-compose -f docker-compose.yml config >"$tmp/pg.yml" 2>"$tmp/config.err" &&
+  USERSTREAM_SOURCE='https://randomuser.me/api/' dc config >"$tmp/pg.yml" 2>"$tmp/config.err" &&
   grep -q 'postgres://userstream:userstream@postgres:5432/userstream' "$tmp/pg.yml" &&
   grep -q 'https://randomuser.me/api/' "$tmp/pg.yml" &&
   $PY deploy/check_deploy.py compose "$tmp/pg.yml"; then
