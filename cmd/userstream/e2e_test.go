@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
+	wire "encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +17,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/broker"
 )
 
 // The end-to-end tests run the real binary as separate processes, the way a
@@ -295,4 +304,129 @@ func TestStreamStopsCleanlyOnSIGTERM(t *testing.T) {
 	if code := st.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("stream exited %d on SIGTERM, want 0:\n%s", code, st.output())
 	}
+}
+
+// TestEndToEndPostgres: the stream fed 20000 users lands exactly 20000 rows
+// in a real PostgreSQL.
+func TestEndToEndPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of the binary; -short skips it")
+	}
+	base := os.Getenv("USERSTREAM_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("USERSTREAM_TEST_POSTGRES is not set: no PostgreSQL to test against (make test starts one when PostgreSQL is installed)")
+	}
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	pg := base + sep + "schema=e2e_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	s := startStack(t)
+	start(t, "stream", "stream", "--brokers", s.kafka, "--schema-registry", "http://"+s.registry,
+		"--sink", pg, "--metrics-addr", "")
+	_, errOut, code := runCmd(t, "produce", "--brokers", s.kafka, "--schema-registry", "http://"+s.registry,
+		"--source", "http://"+s.api+"/api/", "--users", "20000", "--batch-size", "2000")
+	if code != 0 {
+		t.Fatalf("produce: exit %d: %s", code, errOut)
+	}
+	waitCount(t, pg, 20000, 90*time.Second)
+}
+
+// TestDevRunsAndResumes: `userstream dev` on a fresh data dir stores users
+// within seconds, in Avro with ids its registry knows; a second start on the
+// same dir keeps them and ends with every message in the topic stored once.
+func TestDevRunsAndResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of the binary; -short skips it")
+	}
+	dir := t.TempDir()
+	kafka, registry := freeAddr(t), freeAddr(t)
+	sinkURL := "sqlite:" + filepath.Join(dir, "users.db")
+	args := func(interval string) []string {
+		return []string{"dev", "--data-dir", dir, "--kafka-addr", kafka, "--registry-addr", registry,
+			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--interval", interval,
+			"--users-per-run", "500", "--status-every", "1s"}
+	}
+	dev := start(t, "dev-1", args("1s")...)
+	began := time.Now()
+	deadline := began.Add(30 * time.Second)
+	for count(t, sinkURL) < 1000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 1000 users in the sink 30s after dev started:\n%s", dev.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("first 1000 users stored %.1fs after start", time.Since(began).Seconds())
+
+	// Messages are Avro in the Confluent wire format, with an id the
+	// embedded registry serves.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.ConsumeTopics(broker.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	var first *kgo.Record
+	for first == nil && ctx.Err() == nil {
+		cl.PollRecords(ctx, 1).EachRecord(func(r *kgo.Record) { first = r })
+	}
+	cancel()
+	cl.Close()
+	if first == nil || len(first.Value) < 5 || first.Value[0] != 0 {
+		t.Fatalf("first message is not in the Confluent wire format: %v", first)
+	}
+	id := wire.BigEndian.Uint32(first.Value[1:5])
+	resp, err := http.Get(fmt.Sprintf("http://%s/schemas/ids/%d", registry, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "io.userstream") {
+		t.Fatalf("registry does not know schema id %d: %d %s", id, resp.StatusCode, body)
+	}
+
+	dev.signal(syscall.SIGINT)
+	if code := dev.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("dev exited %d on Ctrl-C:\n%s", code, dev.output())
+	}
+	kept := count(t, sinkURL)
+
+	// Second start: one ingest run, then idle, so the stream can catch up
+	// with everything in the topic, including what the first run left.
+	dev2 := start(t, "dev-2", args("1h")...)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		n := count(t, sinkURL)
+		if n < kept {
+			t.Fatalf("the second run lost users: %d before, %d now", kept, n)
+		}
+		if msgs := topicMessages(t, kafka); msgs > int64(kept) && int64(n) == msgs {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sink has %d users, topic %d messages:\n%s", n, topicMessages(t, kafka), dev2.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// topicMessages sums the end offsets of users_created: with fresh seeds every
+// message is a distinct user, so a complete sink holds exactly this many.
+func topicMessages(t *testing.T, kafka string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, broker.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+	return sum
 }
