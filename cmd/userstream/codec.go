@@ -30,7 +30,7 @@ type codecFlags struct {
 
 func (c *codecFlags) addFlags(fs *pflag.FlagSet, withFormat bool) {
 	fs.StringVar(&c.registry, "schema-registry", defaultRegistry,
-		"Schema Registry URL for Avro; `none` for plain JSON only")
+		"Schema Registry URL for Avro; \"none\" for plain JSON only")
 	if withFormat {
 		fs.StringVar(&c.format, "format", "", "message format: avro or json (default avro, json when --schema-registry is none)")
 	}

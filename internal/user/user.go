@@ -184,6 +184,9 @@ func (r Record) Validate() error {
 // fields are ignored so newer producers do not break older streams; a body
 // that is not a JSON object is an error.
 func DecodeJSON(b []byte) (Record, error) {
+	if len(b) > 0 && b[0] == 0 {
+		return Record{}, errors.New("decode user JSON: the message is Avro in the Confluent wire format (magic byte 0); read it with a Schema Registry (--schema-registry URL)")
+	}
 	var wire struct {
 		Record
 		PostCode json.RawMessage `json:"post_code"`

@@ -318,7 +318,7 @@ func TestDecodeJSONGarbage(t *testing.T) {
 		{"null", `null`, "want a JSON object"},
 		{"array", `[{"id":"x"}]`, "want a JSON object"},
 		{"string", `"{}"`, "want a JSON object"},
-		{"avro bytes", "\x00\x00\x00\x00\x01\x02", "want a JSON object"},
+		{"avro bytes", "\x00\x00\x00\x00\x01\x02", "Avro in the Confluent wire format"},
 		{"truncated", `{"id":"0b6c4a52-3c1e-4d55-9a5b-2f4a7b1c9e10","first_name":"Ken`, "decode user JSON"},
 		{"trailing object", `{"first_name":"A"}{"first_name":"B"}`, "trailing data"},
 		{"trailing bracket", `{"first_name":"A"}]`, "trailing data"},
