@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/time/rate"
 
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/user"
@@ -152,9 +153,11 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 	fail := func(err error) {
 		errOnce.Do(func() { runErr = err; cancel() })
 	}
-	var pace *pacer
+	var pace *rate.Limiter
 	if cfg.Rate > 0 {
-		pace = newPacer(cfg.Rate)
+		// The bucket holds one batch, so a run starts at once and then
+		// keeps to the rate.
+		pace = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.BatchSize)
 	}
 	summary := func() Summary {
 		return Summary{RunID: cfg.RunID, Fetched: fetched.Load(), Produced: produced.Load(),
@@ -183,7 +186,7 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 						}
 					}
 				}
-				if pace != nil && pace.wait(runCtx, n) != nil {
+				if pace != nil && pace.WaitN(runCtx, n) != nil {
 					return
 				}
 				p := randomuser.Params{Results: n, Seed: seed, Page: int(page.Add(1)), Nat: cfg.Nat}
@@ -240,39 +243,6 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 		runErr = fmt.Errorf("ingest: produced %d of %d users", s.Produced, cfg.Users)
 	}
 	return s, runErr
-}
-
-// pacer spaces requests so that users per second stay under a rate.
-type pacer struct {
-	mu   sync.Mutex
-	rate float64
-	next time.Time
-}
-
-func newPacer(rate float64) *pacer { return &pacer{rate: rate, next: time.Now()} }
-
-// wait blocks until n more users may be fetched, or ctx is done.
-func (p *pacer) wait(ctx context.Context, n int) error {
-	p.mu.Lock()
-	now := time.Now()
-	if p.next.Before(now) {
-		p.next = now
-	}
-	at := p.next
-	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
-	p.mu.Unlock()
-	d := time.Until(at)
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ProducerOpts are the kgo options a producer of users should run with:
