@@ -293,13 +293,49 @@ func TestStreamStopsCleanlyOnSIGTERM(t *testing.T) {
 		t.Skip("end-to-end run of the binary; -short skips it")
 	}
 	s := startStack(t)
-	st := s.stream(t, "stream")
+	metrics := freeAddr(t)
+	st := start(t, "stream", "stream", "--brokers", s.kafka, "--schema-registry", "none",
+		"--sink", s.sink, "--metrics-addr", metrics)
 	_, errOut, code := runCmd(t, "produce", "--brokers", s.kafka, "--schema-registry", "none",
 		"--source", "http://"+s.api+"/api/", "--users", "3000")
 	if code != 0 {
 		t.Fatalf("produce: exit %d: %s", code, errOut)
 	}
 	waitCount(t, s.sink, 3000, 60*time.Second)
+
+	// The worker's metrics say what it did.
+	get := func(path string) string {
+		resp, err := http.Get("http://" + metrics + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		return string(b)
+	}
+	if h := get("/healthz"); strings.TrimSpace(h) != "ok" {
+		t.Errorf("/healthz = %q", h)
+	}
+	// The commit follows the sink write, so give it a moment.
+	wants := []string{"userstream_stream_stored_total 3000", "userstream_stream_committed_total 3000",
+		"userstream_stream_batch_seconds_count", "userstream_kafka_"}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		m, missing := get("/metrics"), ""
+		for _, want := range wants {
+			if !strings.Contains(m, want) {
+				missing = want
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q:\n%s", missing, tail(m, 3000))
+		}
+	}
 	st.signal(syscall.SIGTERM)
 	if code := st.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("stream exited %d on SIGTERM, want 0:\n%s", code, st.output())

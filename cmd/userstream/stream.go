@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/stream"
@@ -100,7 +102,12 @@ func newStreamCmd(a *app) *cobra.Command {
 // gauge fresh and runs the stream until ctx ends.
 func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cfg stream.Config,
 	dec stream.Decoder, snk stream.Sink, reg *prometheus.Registry) error {
-	cl, err := connect(ctx, kc, stream.ConsumerOpts(cfg)...)
+	opts := stream.ConsumerOpts(cfg)
+	if reg != nil {
+		// franz-go's own client metrics: requests, bytes, records, errors by broker.
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("userstream_kafka", kprom.Registry(reg))))
+	}
+	cl, err := connect(ctx, kc, opts...)
 	if err != nil {
 		return err
 	}
