@@ -52,7 +52,7 @@ const (
 	DefaultTopic     = "users_created"
 	DefaultDLQ       = "users_created.dlq"
 	DefaultBatchSize = 1000
-	DefaultBatchWait = 250 * time.Millisecond
+	DefaultBatchWait = 100 * time.Millisecond
 )
 
 // Config says how a stream runs.
@@ -61,7 +61,7 @@ type Config struct {
 	DLQ       string        // default users_created.dlq
 	Group     string        // default userstream-stream
 	BatchSize int           // most records per sink write; default 1000
-	BatchWait time.Duration // longest a partial batch waits; default 250ms
+	BatchWait time.Duration // longest a partial batch waits; default 100ms
 	// RetryMin and RetryMax bound the backoff between sink retries;
 	// defaults 100ms and 10s. A failing sink is retried until it works or
 	// the stream is stopped: nothing is dropped.
