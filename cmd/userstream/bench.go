@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +59,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		latencyFor  time.Duration
 		batch       int
 		out         string
+		cpuProfile  string
 		concurrency int
 	)
 	cmd := &cobra.Command{
@@ -83,6 +85,17 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 			if batch < 1 || batch > ingest.MaxBatch {
 				return usagef("--batch-size: %d is outside 1..%d", batch, ingest.MaxBatch)
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			rep, err := runBench(cmd.Context(), a, benchConfig{users: users, format: format, rate: rate,
 				latencyFor: latencyFor, batch: batch, concurrency: concurrency})
 			if err != nil {
@@ -106,6 +119,7 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 	fs.IntVar(&batch, "batch-size", 1000, "users per API request and per sink write")
 	fs.IntVar(&concurrency, "concurrency", 2, "API requests in flight during ingest")
 	fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
 }
 
