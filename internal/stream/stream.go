@@ -222,6 +222,11 @@ func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
 		if ctx.Err() != nil {
 			return recs, ctx.Err()
 		}
+		if len(recs) == 0 {
+			// A poll that returned only errors still blocks rebalances;
+			// with nothing in hand, let them through before waiting again.
+			cl.AllowRebalance()
+		}
 		if timedOut {
 			break
 		}
