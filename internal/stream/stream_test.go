@@ -382,3 +382,58 @@ func TestStopFinishesBatchAndCommits(t *testing.T) {
 		t.Errorf("after a clean stop the sink has %d users but %d offsets are committed", n, c)
 	}
 }
+
+// countingSink forwards to a shared sink and counts what one worker wrote.
+type countingSink struct {
+	*memSink
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingSink) Upsert(ctx context.Context, batch []user.Record) error {
+	if err := c.memSink.Upsert(ctx, batch); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.n += len(batch)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *countingSink) stored() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestWorkersShareTheGroup runs two workers in one group: both take
+// partitions, one leaves midway, and every user is stored once all the same.
+func TestWorkersShareTheGroup(t *testing.T) {
+	addr := newCluster(t)
+	shared := newMemSink()
+	a, b := &countingSink{memSink: shared}, &countingSink{memSink: shared}
+	cfg := stream.Config{BatchSize: 100, BatchWait: 20 * time.Millisecond}
+	ra := start(t, addr, a, cfg)
+	produceUsers(t, addr, 0, 1500)
+	waitFor(t, "worker A to store the first users", func() bool { return shared.count() == 1500 })
+
+	start(t, addr, b, cfg)
+	// Keep producing until the group has rebalanced and B has work.
+	next := 1500
+	waitFor(t, "worker B to get partitions", func() bool {
+		produceUsers(t, addr, next, next+300)
+		next += 300
+		return b.stored() > 0
+	})
+	if err := ra.stop(t); err != nil {
+		t.Fatalf("worker A stop: %v", err)
+	}
+	produceUsers(t, addr, next, next+1500)
+	next += 1500
+	waitFor(t, "every user stored after A left", func() bool { return shared.count() == next })
+	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == int64(next) })
+	if a.stored() == 0 || b.stored() == 0 {
+		t.Fatalf("both workers should have stored users: A %d, B %d", a.stored(), b.stored())
+	}
+	t.Logf("A stored %d, B stored %d, %d users in all", a.stored(), b.stored(), next)
+}
