@@ -59,8 +59,10 @@ func FromAPI(u randomuser.User, ingestedAt time.Time, runID string) Record {
 		FirstName: u.Name.First,
 		LastName:  u.Name.Last,
 		Gender:    u.Gender,
-		Address: fmt.Sprintf("%d %s, %s, %s, %s", u.Location.Street.Number, u.Location.Street.Name,
-			u.Location.City, u.Location.State, u.Location.Country),
+		// The API's data has stray spaces (BR streets end in one); the
+		// address is trimmed part by part so it reads "Rua X, City".
+		Address: fmt.Sprintf("%d %s, %s, %s, %s", u.Location.Street.Number, strings.TrimSpace(u.Location.Street.Name),
+			strings.TrimSpace(u.Location.City), strings.TrimSpace(u.Location.State), strings.TrimSpace(u.Location.Country)),
 		PostCode:       u.Location.Postcode.String(),
 		Email:          u.Email,
 		Username:       u.Login.Username,

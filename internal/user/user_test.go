@@ -74,8 +74,11 @@ func TestFromAPIEveryNat(t *testing.T) {
 				t.Errorf("%s[%d]: id %q, want login.uuid %q", nat, i, r.ID, u.Login.UUID)
 			}
 			wantAddr := strings.Join([]string{
-				strings.Join([]string{itoa(u.Location.Street.Number), u.Location.Street.Name}, " "),
+				strings.Join([]string{itoa(u.Location.Street.Number), strings.TrimSpace(u.Location.Street.Name)}, " "),
 				u.Location.City, u.Location.State, u.Location.Country}, ", ")
+			if strings.Contains(r.Address, " ,") {
+				t.Errorf("%s[%d]: address %q keeps a stray space before a comma", nat, i, r.Address)
+			}
 			if r.Address != wantAddr {
 				t.Errorf("%s[%d]: address %q, want %q", nat, i, r.Address, wantAddr)
 			}
