@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestUsageErrors: wrong flags exit 2 with a message that names the flag.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown flag", []string{"produce", "--bogus"}, nil, "--bogus"},
+		{"unbounded produce", []string{"produce"}, nil, "--users N or --duration D"},
+		{"negative users", []string{"produce", "--users", "-1"}, nil, "--users"},
+		{"batch over the API maximum", []string{"produce", "--users", "5", "--batch-size", "5001"}, nil, "--batch-size"},
+		{"source not a URL", []string{"produce", "--users", "5", "--source", "ftp://x"}, nil, "--source"},
+		{"avro without registry", []string{"produce", "--users", "5", "--schema-registry", "none", "--format", "avro"}, nil, "--format avro needs a Schema Registry"},
+		{"bad format", []string{"produce", "--users", "5", "--format", "xml"}, nil, "--format"},
+		{"registry not a URL", []string{"produce", "--users", "5", "--schema-registry", "127.0.0.1:8081"}, nil, "--schema-registry"},
+		{"bad env value", []string{"produce"}, map[string]string{"USERSTREAM_USERS": "many"}, "USERSTREAM_USERS"},
+		{"stream unknown sink", []string{"stream", "--sink", "mysql://db"}, nil, "unknown scheme \"mysql\""},
+		{"stream empty sink", []string{"stream", "--sink", ""}, nil, "--sink is required"},
+		{"stream zero batch", []string{"stream", "--batch-size", "0"}, nil, "--batch-size"},
+		{"dev bad interval", []string{"dev", "--interval", "0s"}, nil, "--interval"},
+		{"dev bad format", []string{"dev", "--format", "xml"}, nil, "--format"},
+		{"bench too few users", []string{"bench", "--users", "10"}, nil, "--users"},
+		{"log level", []string{"users", "count", "--log-level", "loud"}, nil, "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, &out, &errb)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2 (stderr %q)", code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("stderr %q does not mention %q", errb.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretsStayOutOfErrors: a password in a sink URL never reaches the
+// error a person reads.
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"users", "count", "--sink", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2"}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "hunter2") {
+		t.Fatalf("the password leaked: %s", errb.String())
+	}
+}
