@@ -118,8 +118,7 @@ type Sink struct {
 
 	valuesSQL sync.Map // rows in the statement -> SQL text
 
-	mu     sync.RWMutex // held for reading by every call, for writing by Close
-	closed bool
+	gate sink.Gate
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -239,17 +238,6 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 // Method returns how this sink writes batches.
 func (s *Sink) Method() Method { return s.method }
 
-// begin takes the read side of the close lock; it fails when the sink is
-// closed. The caller must call s.mu.RUnlock when it returns nil.
-func (s *Sink) begin(op string) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return fmt.Errorf("postgres sink: %s: %w", op, sink.ErrClosed)
-	}
-	return nil
-}
-
 // Upsert stores the batch atomically: every record replaces the row with its
 // id, the last one winning when an id appears twice in the batch. An id that
 // is not a UUID fails the whole batch (errors.Is(err, user.ErrInvalid))
@@ -257,10 +245,10 @@ func (s *Sink) begin(op string) error {
 // 512-byte checks, a NUL byte) fails it with nothing stored. Ids are stored
 // in lower case.
 func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
-	if err := s.begin("upsert"); err != nil {
+	if err := s.gate.Enter("postgres sink", "upsert"); err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	if len(batch) == 0 {
 		return nil
 	}
@@ -386,10 +374,10 @@ func (s *Sink) upsertCopy(ctx context.Context, recs []user.Record) error {
 
 // Count returns the number of stored users.
 func (s *Sink) Count(ctx context.Context) (int64, error) {
-	if err := s.begin("count"); err != nil {
+	if err := s.gate.Enter("postgres sink", "count"); err != nil {
 		return 0, err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	var n int64
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM created_users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres sink: count: %w", err)
@@ -401,10 +389,10 @@ func (s *Sink) Count(ctx context.Context) (int64, error) {
 // no ingested_at last, then by when they were stored). n == 0 returns none;
 // a negative n is an error.
 func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
-	if err := s.begin("recent"); err != nil {
+	if err := s.gate.Enter("postgres sink", "recent"); err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	if n < 0 {
 		return nil, fmt.Errorf("postgres sink: recent: n is %d, want 0 or more", n)
 	}
@@ -427,10 +415,10 @@ func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 // error matching sink.ErrNotFound when there is none; an id that is not a
 // UUID names no user, so it gives ErrNotFound too.
 func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
-	if err := s.begin("get"); err != nil {
+	if err := s.gate.Enter("postgres sink", "get"); err != nil {
 		return user.Record{}, err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	cid, err := sink.CanonicalID(id)
 	if err != nil {
 		return user.Record{}, fmt.Errorf("postgres sink: get %q (not a UUID): %w", id, sink.ErrNotFound)
@@ -448,14 +436,7 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 // Close waits for calls in progress and closes the pool. Every later call,
 // Close included, returns an error matching sink.ErrClosed.
 func (s *Sink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("postgres sink: close: %w", sink.ErrClosed)
-	}
-	s.closed = true
-	s.pool.Close()
-	return nil
+	return s.gate.Close("postgres sink", func() error { s.pool.Close(); return nil })
 }
 
 func scan(row pgx.Row) (user.Record, error) {

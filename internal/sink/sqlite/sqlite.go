@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -64,8 +63,7 @@ type Sink struct {
 	db   *sql.DB
 	path string
 
-	mu     sync.RWMutex // held for reading by every call, for writing by Close
-	closed bool
+	gate sink.Gate
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -160,17 +158,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // Path returns the database file's path (or ":memory:").
 func (s *Sink) Path() string { return s.path }
 
-// begin takes the read side of the close lock; it fails when the sink is
-// closed. The caller must call s.mu.RUnlock when it returns nil.
-func (s *Sink) begin(op string) error {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return fmt.Errorf("sqlite sink: %s: %w", op, sink.ErrClosed)
-	}
-	return nil
-}
-
 // Upsert stores the batch in one transaction: every record replaces the row
 // with its id, the last one winning when an id appears twice in the batch.
 // An id that is not a UUID fails the whole batch (errors.Is(err,
@@ -178,10 +165,10 @@ func (s *Sink) begin(op string) error {
 // transaction back, so a batch is stored whole or not at all. Ids are stored
 // in lower case.
 func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
-	if err := s.begin("upsert"); err != nil {
+	if err := s.gate.Enter("sqlite sink", "upsert"); err != nil {
 		return err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	if len(batch) == 0 {
 		return nil
 	}
@@ -215,10 +202,10 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 
 // Count returns the number of stored users.
 func (s *Sink) Count(ctx context.Context) (int64, error) {
-	if err := s.begin("count"); err != nil {
+	if err := s.gate.Enter("sqlite sink", "count"); err != nil {
 		return 0, err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	var n int64
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM created_users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite sink: count: %w", err)
@@ -230,10 +217,10 @@ func (s *Sink) Count(ctx context.Context) (int64, error) {
 // no ingested_at last, then by when they were stored). n <= 0 returns none;
 // a negative n is an error.
 func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
-	if err := s.begin("recent"); err != nil {
+	if err := s.gate.Enter("sqlite sink", "recent"); err != nil {
 		return nil, err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	if n < 0 {
 		return nil, fmt.Errorf("sqlite sink: recent: n is %d, want 0 or more", n)
 	}
@@ -264,10 +251,10 @@ func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 // error matching sink.ErrNotFound when there is none; an id that is not a
 // UUID names no user, so it gives ErrNotFound too.
 func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
-	if err := s.begin("get"); err != nil {
+	if err := s.gate.Enter("sqlite sink", "get"); err != nil {
 		return user.Record{}, err
 	}
-	defer s.mu.RUnlock()
+	defer s.gate.Leave()
 	cid, err := sink.CanonicalID(id)
 	if err != nil {
 		return user.Record{}, fmt.Errorf("sqlite sink: get %q (not a UUID): %w", id, sink.ErrNotFound)
@@ -285,16 +272,7 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 // Close waits for calls in progress and closes the database. Every later
 // call, Close included, returns an error matching sink.ErrClosed.
 func (s *Sink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("sqlite sink: close: %w", sink.ErrClosed)
-	}
-	s.closed = true
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("sqlite sink: close: %w", err)
-	}
-	return nil
+	return s.gate.Close("sqlite sink", s.db.Close)
 }
 
 type scanner interface{ Scan(dest ...any) error }
