@@ -134,43 +134,126 @@ type Client interface {
 }
 
 // Run consumes until ctx is cancelled or a fatal error happens. On
-// cancellation it finishes the batch in hand (store, commit) within
+// cancellation it finishes the batches in hand (store, commit) within
 // cfg.ShutdownTimeout and returns nil; the caller then closes the client,
 // which leaves the group.
+//
+// Run is a two-stage pipeline: while one batch is written to the sink and
+// committed, the next is polled and decoded. Batches are written and
+// committed in order by one goroutine, so a batch's offsets are committed
+// only after it and every batch before it are stored. Rebalances are let
+// through only when no batch is in hand, at least every rebalanceEvery.
 func Run(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Config) error {
 	cfg.defaults()
-	log := cfg.Logger
-	m := cfg.Metrics
+	// The writer finishes what it was given even when ctx is cancelled,
+	// for at most ShutdownTimeout.
+	wctx, cancelWriter := finishCtx(ctx, cfg.ShutdownTimeout)
+	defer cancelWriter()
+	work := make(chan *batch, 1)
+	results := make(chan error, 2)
+	go write(wctx, cl, snk, cfg, work, results)
+
+	pending := 0 // batches handed to the writer and not yet reported
+	var failed error
+	collect := func(block bool) {
+		for pending > 0 {
+			var err error
+			if block {
+				err = <-results
+			} else {
+				select {
+				case err = <-results:
+				default:
+					return
+				}
+			}
+			pending--
+			if err != nil && failed == nil {
+				failed = err
+			}
+		}
+	}
+	finish := func() error {
+		close(work)
+		collect(true)
+		cl.AllowRebalance()
+		return failed
+	}
+	lastAllowed := time.Now()
 	for {
-		if ctx.Err() != nil {
-			return nil
+		collect(false)
+		if failed != nil || ctx.Err() != nil {
+			return finish()
 		}
-		recs, err := poll(ctx, cl, cfg)
+		if pending == 0 || time.Since(lastAllowed) > rebalanceEvery {
+			// Nothing in hand once the writer is done: let a waiting
+			// rebalance through.
+			collect(true)
+			if failed != nil {
+				return finish()
+			}
+			cl.AllowRebalance()
+			lastAllowed = time.Now()
+		}
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if pending > 0 {
+			// Polling ahead holds rebalances: bound the wait so an idle
+			// topic does not hold them for long.
+			pctx, cancel = context.WithTimeout(ctx, cfg.BatchWait)
+		}
+		recs, err := poll(pctx, cl, cfg)
+		cancel()
+		if err != nil && ctx.Err() == nil && pctx.Err() == nil {
+			failed = err
+		}
+		if len(recs) > 0 {
+			work <- decode(dec, cfg, recs)
+			pending++
+		}
+	}
+}
+
+// rebalanceEvery bounds how long a busy pipeline holds a rebalance.
+const rebalanceEvery = 500 * time.Millisecond
+
+// batch is one poll's records, decoded: the good users, the dead letters,
+// and every record, whose offsets are committed once the rest is stored.
+type batch struct {
+	recs []*kgo.Record
+	good []user.Record
+	dead []*kgo.Record
+}
+
+// decode splits records into users to store and dead letters.
+func decode(dec Decoder, cfg Config, recs []*kgo.Record) *batch {
+	b := &batch{recs: recs, good: make([]user.Record, 0, len(recs))}
+	for _, r := range recs {
+		u, err := dec.Decode(r.Value)
+		kind := "decode"
+		if err == nil {
+			if err = u.Validate(); err != nil {
+				kind = "validate"
+			}
+		}
 		if err != nil {
-			cl.AllowRebalance()
-			if ctx.Err() != nil && len(recs) == 0 {
-				return nil
-			}
-			if ctx.Err() == nil {
-				return err
-			}
-		}
-		if len(recs) == 0 {
-			cl.AllowRebalance()
+			b.dead = append(b.dead, deadLetter(cfg.DLQ, r, kind, err))
 			continue
 		}
-		// The batch in hand is finished even when ctx is cancelled now.
-		work, cancel := finishCtx(ctx, cfg.ShutdownTimeout)
-		err = handle(work, cl, dec, snk, cfg, recs)
-		cancel()
-		cl.AllowRebalance()
-		if err != nil {
-			return err
+		b.good = append(b.good, u)
+	}
+	return b
+}
+
+// write stores and commits batches in order and reports each on results.
+// After the first failure it stores nothing more: later batches are
+// reported failed too, so no offset passes a batch the sink does not have.
+func write(ctx context.Context, cl Client, snk Sink, cfg Config, work <-chan *batch, results chan<- error) {
+	var failed error
+	for b := range work {
+		if failed == nil {
+			failed = store(ctx, cl, snk, cfg, b)
 		}
-		if m != nil {
-			m.Consumed.Add(float64(len(recs)))
-		}
-		log.Debug("batch committed", "records", len(recs))
+		results <- failed
 	}
 }
 
@@ -237,35 +320,20 @@ func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
 	return recs, nil
 }
 
-// handle decodes, dead-letters, stores and commits one batch.
-func handle(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Config, recs []*kgo.Record) error {
+// store writes one batch's dead letters and users, then commits its
+// offsets.
+func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error {
 	m := cfg.Metrics
 	start := time.Now()
-	batch := make([]user.Record, 0, len(recs))
-	var dead []*kgo.Record
-	for _, r := range recs {
-		u, err := dec.Decode(r.Value)
-		kind := "decode"
-		if err == nil {
-			if err = u.Validate(); err != nil {
-				kind = "validate"
-			}
-		}
-		if err != nil {
-			dead = append(dead, deadLetter(cfg.DLQ, r, kind, err))
-			continue
-		}
-		batch = append(batch, u)
-	}
-	if len(dead) > 0 {
+	if len(b.dead) > 0 {
 		// Dead letters must be acknowledged before the offsets move past
 		// them; ProduceSync retries internally, and we retry the call.
 		if err := retry(ctx, cfg, "dead-letter produce", func() error {
-			return cl.ProduceSync(ctx, dead...).FirstErr()
+			return cl.ProduceSync(ctx, b.dead...).FirstErr()
 		}); err != nil {
 			return err
 		}
-		for _, d := range dead {
+		for _, d := range b.dead {
 			cfg.Logger.Warn("dead-lettered a message", "topic", cfg.Topic,
 				"partition", header(d, HeaderPartition), "offset", header(d, HeaderOffset),
 				"kind", header(d, HeaderErrorKind), "error", header(d, HeaderError))
@@ -274,26 +342,28 @@ func handle(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Config, r
 			}
 		}
 	}
-	if len(batch) > 0 {
-		if err := retry(ctx, cfg, "sink upsert", func() error { return snk.Upsert(ctx, batch) }); err != nil {
+	if len(b.good) > 0 {
+		if err := retry(ctx, cfg, "sink upsert", func() error { return snk.Upsert(ctx, b.good) }); err != nil {
 			return err
 		}
 		if m != nil {
-			m.Stored.Add(float64(len(batch)))
+			m.Stored.Add(float64(len(b.good)))
 		}
 	}
 	if cfg.AfterStore != nil {
-		if err := cfg.AfterStore(ctx, batch); err != nil {
+		if err := cfg.AfterStore(ctx, b.good); err != nil {
 			return err
 		}
 	}
-	if err := retry(ctx, cfg, "offset commit", func() error { return cl.CommitRecords(ctx, recs...) }); err != nil {
+	if err := retry(ctx, cfg, "offset commit", func() error { return cl.CommitRecords(ctx, b.recs...) }); err != nil {
 		return err
 	}
 	if m != nil {
 		m.BatchSeconds.Observe(time.Since(start).Seconds())
-		m.Committed.Add(float64(len(recs)))
+		m.Committed.Add(float64(len(b.recs)))
+		m.Consumed.Add(float64(len(b.recs)))
 	}
+	cfg.Logger.Debug("batch committed", "records", len(b.recs), "stored", len(b.good), "dead", len(b.dead))
 	return nil
 }
 
@@ -378,7 +448,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "userstream_stream_retries_total", Help: "Retried operations, by operation."}, []string{"op"}),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "userstream_stream_batch_seconds", Help: "Time to decode, store and commit one batch.",
+			Name: "userstream_stream_batch_seconds", Help: "Time to store and commit one batch (dead letters, sink, commit).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		Lag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "userstream_stream_lag", Help: "Messages in users_created not yet committed by the group."}),
