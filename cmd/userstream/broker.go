@@ -75,7 +75,6 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 					return fmt.Errorf("%w (pass --registry-addr '' to run without the embedded Schema Registry)", err)
 				}
 				defer reg.Close()
-				a.log.Info("schema registry listening", "url", reg.URL())
 			}
 			<-ctx.Done()
 			a.log.Info("kafka broker stopping: writing state to the data dir")
