@@ -129,14 +129,18 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	scfg := stream.Config{Group: stream.DefaultGroup, Logger: a.log, Metrics: m}
 	sf := streamFlags{sink: sinkURL, metricsAddr: c.metricsAddr, partitions: broker.DefaultPartitions}
 
+	metricsURL := "off"
+	if c.metricsAddr != "" {
+		metricsURL = "http://" + c.metricsAddr + "/metrics"
+	}
 	fmt.Fprintf(a.stdout, `userstream dev is running (data in %s)
   Kafka             %s   (kcat -b %s -L)
   Schema Registry   %s
   Random User API   %s?results=5
-  metrics           http://%s/metrics
+  metrics           %s
   users             userstream users count --sink %s
 Ctrl-C stops; a second start resumes where this one left off.
-`, c.dataDir, b.Addr(), b.Addr(), reg.URL(), apiURL, c.metricsAddr, sinkURL)
+`, c.dataDir, b.Addr(), b.Addr(), reg.URL(), apiURL, metricsURL, sinkURL)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
