@@ -36,7 +36,7 @@ randomuser.me, reproducible by seed and page, at any rate, without internet.
 
 --fail-rate, --garbage-rate and --latency inject faults on a share of
 requests, to test clients against a misbehaving API.`,
-		Args: apiNoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !(failRate >= 0 && failRate <= 1) {
 				return usagef("--fail-rate %v: want a share between 0 and 1, e.g. 0.1", failRate)
@@ -113,7 +113,7 @@ func newAPISampleCmd(a *app) *cobra.Command {
 		Short: "Print a few generated users (pretty JSON by default)",
 		Example: `  userstream api sample --results 3 --seed x
   userstream api sample --nat fr,de --format csv`,
-		Args: apiNoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p.Nat = apiSplitList(nat)
 			p.Inc = apiSplitList(inc)
@@ -137,14 +137,6 @@ func newAPISampleCmd(a *app) *cobra.Command {
 	f.StringVar(&p.Format, "format", "pretty", "json, pretty, csv, yaml or xml")
 	f.BoolVar(&p.NoInfo, "noinfo", false, "leave out the info block")
 	return cmd
-}
-
-// apiNoArgs rejects positional arguments as a usage error (exit status 2).
-func apiNoArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef("%s: unexpected argument %q (see --help)", cmd.CommandPath(), args[0])
-	}
-	return nil
 }
 
 func apiSplitList(s string) []string {

@@ -33,7 +33,7 @@ temporary directory) and prints a table, with the ceiling each stage is
 measured against: in-process generation for ingest, the SQLite sink's own
 upsert rate for the stream, and raw batched SQLite inserts for the sink. End-to-end latency (fetch to stored) is measured at a
 fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if users < 1000 {
 				return usagef("--users: %d is too few to measure; give at least 1000", users)

@@ -37,7 +37,7 @@ users_created (--partitions) and users_created.dlq unless --no-topics.
 It also serves the embedded Schema Registry on --registry-addr, so produce and
 stream find Avro schemas at their default --schema-registry.
 It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
-		Args: brokerNoArgs("broker"),
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if partitions < 1 {
 				return usagef("--partitions: %d: give at least 1", partitions)
@@ -96,16 +96,6 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 	return cmd
 }
 
-// brokerNoArgs rejects positional arguments as wrong usage.
-func brokerNoArgs(name string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usagef("%s takes no arguments, got %q", name, strings.Join(args, " "))
-		}
-		return nil
-	}
-}
-
 // newTopicsCmd lists, describes and creates topics on any Kafka cluster.
 func newTopicsCmd(a *app) *cobra.Command {
 	kc := broker.Config{Brokers: []string{broker.DefaultEmbeddedAddr}, ClientID: "userstream-topics"}
@@ -139,7 +129,7 @@ func newTopicsCmd(a *app) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List topics with partitions and record counts",
-		Args:  brokerNoArgs("topics list"),
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withAdmin(cmd.Context(), func(adm *kadm.Client) error {
 				ts, err := broker.ListTopics(cmd.Context(), adm)
@@ -189,7 +179,7 @@ func newTopicsCmd(a *app) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create users_created and users_created.dlq if missing (existing topics are left as they are)",
-		Args:  brokerNoArgs("topics create"),
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if partitions < 1 {
 				return usagef("--partitions: %d: give at least 1", partitions)

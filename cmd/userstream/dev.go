@@ -42,7 +42,7 @@ Schema Registry, the built-in Random User API, a producer that ingests users on
 an interval, and a stream that lands them in SQLite under --data-dir.
 Ctrl-C stops cleanly; a second start on the same --data-dir resumes with no loss
 and no duplicate rows.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if interval <= 0 {
 				return usagef("--interval: %s must be positive", interval)

@@ -28,6 +28,17 @@ func (e usageError) Unwrap() error { return e.err }
 // usagef returns an error that makes userstream exit with status 2.
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// usageArgs makes a cobra positional-argument check a usage error (exit 2),
+// for every command alike.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usagef("%s: %v", cmd.CommandPath(), err)
+		}
+		return nil
+	}
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

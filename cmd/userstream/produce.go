@@ -96,7 +96,7 @@ func newProduceCmd(a *app) *cobra.Command {
 		Short: "Fetch users from a Random User API and produce them to users_created (the DAG task)",
 		Example: `  userstream produce --users 20000 --source http://127.0.0.1:8088/api/
   userstream produce --duration 60s --source https://randomuser.me/api/ --format json`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := pf.validate(); err != nil {
 				return err

@@ -67,7 +67,7 @@ func newStreamCmd(a *app) *cobra.Command {
 		Short: "Consume users_created and upsert every user into a sink, exactly once in effect (the Spark job)",
 		Example: `  userstream stream --sink sqlite:./data/users.db
   userstream stream --brokers broker:29092 --sink cassandra://cassandra:9042/spark_streams`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := sf.validate(); err != nil {
 				return err

@@ -21,16 +21,6 @@ import (
 // defaultSinkURL is where `userstream dev` (and so `users`) keeps users.
 const defaultSinkURL = "sqlite:./data/users.db"
 
-// usersArgs makes cobra's argument checks usage errors (exit 2).
-func usersArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := check(cmd, args); err != nil {
-			return usagef("%s: %v", cmd.CommandPath(), err)
-		}
-		return nil
-	}
-}
-
 // newUsersCmd builds `userstream users count | recent [N] | get ID`, which
 // read the users a sink holds.
 func newUsersCmd(a *app) *cobra.Command {
@@ -46,7 +36,7 @@ func newUsersCmd(a *app) *cobra.Command {
   userstream users get ID --sink URL     prints one user as JSON; exit 1 when there is none
 
 --sink is sqlite:PATH, postgres://... or cassandra://...; --json prints JSON lines.`,
-		Args: usersArgs(cobra.ArbitraryArgs),
+		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("users: unknown subcommand %q; use count, recent [N] or get ID", args[0])
@@ -76,7 +66,7 @@ func newUsersCmd(a *app) *cobra.Command {
 	count := &cobra.Command{
 		Use:   "count",
 		Short: "Print the number of users in the sink (one integer)",
-		Args:  usersArgs(cobra.NoArgs),
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withSink(cmd, func(s sink.Sink) error {
 				n, err := s.Count(cmd.Context())
@@ -91,7 +81,7 @@ func newUsersCmd(a *app) *cobra.Command {
 	recent := &cobra.Command{
 		Use:   "recent [N]",
 		Short: "Print the N most recently ingested users (default 10) as a table, or JSON lines with --json",
-		Args:  usersArgs(cobra.MaximumNArgs(1)),
+		Args:  usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n := 10
 			if len(args) == 1 {
@@ -116,7 +106,7 @@ func newUsersCmd(a *app) *cobra.Command {
 	get := &cobra.Command{
 		Use:   "get ID",
 		Short: "Print the user with the id as JSON; exit 1 with \"no user with id ID\" when there is none",
-		Args:  usersArgs(cobra.ExactArgs(1)),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			return withSink(cmd, func(s sink.Sink) error {
