@@ -188,7 +188,7 @@ func newTopicsCmd(a *app) *cobra.Command {
 				return usagef("--replication: %d: give at least 1, or -1 for the broker default", replication)
 			}
 			return withAdmin(cmd.Context(), func(adm *kadm.Client) error {
-				rep, err := broker.EnsureTopicsReport(cmd.Context(), adm, partitions, replication, broker.Topic, broker.DLQTopic)
+				rep, err := broker.EnsureTopics(cmd.Context(), adm, partitions, replication, broker.Topic, broker.DLQTopic)
 				if err != nil {
 					return err
 				}

@@ -13,7 +13,7 @@ import (
 // ensureTopics creates users_created and users_created.dlq when missing and
 // logs what it found through the command's logger.
 func ensureTopics(ctx context.Context, a *app, adm *kadm.Client, partitions int32) error {
-	rep, err := broker.EnsureTopicsReport(ctx, adm, partitions, -1, broker.Topic, broker.DLQTopic)
+	rep, err := broker.EnsureTopics(ctx, adm, partitions, -1, broker.Topic, broker.DLQTopic)
 	for _, r := range rep {
 		switch {
 		case r.Note != "":

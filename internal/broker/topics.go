@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 
@@ -23,7 +22,7 @@ const (
 	DefaultPartitions int32 = 3
 )
 
-// EnsuredTopic says what [EnsureTopicsReport] found or did for one topic.
+// EnsuredTopic says what [EnsureTopics] found or did for one topic.
 type EnsuredTopic struct {
 	Topic      string `json:"topic"`
 	Created    bool   `json:"created"`    // Created is true if this call created the topic.
@@ -36,24 +35,13 @@ type EnsuredTopic struct {
 // EnsureTopics creates those of topics that do not exist, with the given
 // partition count and replication factor (-1 for either takes the broker's
 // default), and leaves existing topics as they are. It never relies on
-// topic auto-creation. An existing topic with fewer partitions than asked is
-// not an error: a note is logged at Warn level to slog's default logger
-// (use [EnsureTopicsReport] to handle notes yourself). Errors name the
-// topic and wrap the broker's error (errors.Is with kerr values works).
-func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, replication int16, topics ...string) error {
-	rep, err := EnsureTopicsReport(ctx, adm, partitions, replication, topics...)
-	for _, r := range rep {
-		if r.Note != "" {
-			slog.Default().WarnContext(ctx, "kafka topic differs from what was asked", "topic", r.Topic, "note", r.Note)
-		}
-	}
-	return err
-}
-
-// EnsureTopicsReport is [EnsureTopics] returning, for each topic in the
-// order given, whether it was created, its partition count and any note.
+// topic auto-creation. It returns, for each topic in the order given,
+// whether it was created, its partition count and any note: an existing
+// topic with fewer partitions than asked is not an error but a note, for
+// the caller to log. Errors name the topic and wrap the broker's error
+// (errors.Is with kerr values works).
 // On error the report holds the topics handled before the failure.
-func EnsureTopicsReport(ctx context.Context, adm *kadm.Client, partitions int32, replication int16, topics ...string) ([]EnsuredTopic, error) {
+func EnsureTopics(ctx context.Context, adm *kadm.Client, partitions int32, replication int16, topics ...string) ([]EnsuredTopic, error) {
 	if len(topics) == 0 {
 		return nil, nil
 	}
