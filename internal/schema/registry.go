@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -10,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +17,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
 // DefaultRegistryAddr is where `userstream dev` serves its embedded registry.
@@ -29,13 +25,16 @@ const DefaultRegistryAddr = "127.0.0.1:8081"
 // schemasFile is the name of the embedded registry's state in its data dir.
 const schemasFile = "schemas.json"
 
-// Registry is an embedded Confluent-compatible Schema Registry (franz-go's
-// srfake) served over HTTP on a fixed address. Every schema registered
-// through its HTTP API is written through to dataDir/schemas.json and
-// restored with the same subject, version and id on the next start, so
+// Registry is an embedded Schema Registry served over HTTP on a fixed
+// address. It answers the Confluent Schema Registry REST API for Avro
+// schemas as Confluent's registry does (see docs/schema.md for what it
+// covers and where it differs): schemas are validated, checked against the
+// subject's compatibility level before they are registered, and given ids
+// shared by every subject with the same schema. Every change is written to
+// dataDir/schemas.json before the client gets its answer and restored on
+// the next start with the same ids, versions, deletions and settings, so
 // messages already in the log keep decoding after a restart.
 type Registry struct {
-	reg     *srfake.Registry
 	srv     *http.Server
 	ln      net.Listener
 	url     string
@@ -44,8 +43,8 @@ type Registry struct {
 	served  chan struct{}
 	stopCtx func() bool
 
-	mu      sync.Mutex // guards entries and the file
-	entries []storedSchema
+	mu      sync.Mutex // guards st and the file
+	st      *regState
 	saveErr error
 
 	connMu sync.Mutex
@@ -68,18 +67,30 @@ func (r *Registry) trackConn(c net.Conn, s http.ConnState) {
 	}
 }
 
-// storedSchema is one registered (subject, version, id, schema) in
-// schemas.json.
+// storedSchema is one (subject, version) in schemas.json: its id, the
+// schema text as first registered, and whether it is soft-deleted. Files
+// written before deletions were kept have no "deleted" and load as live.
 type storedSchema struct {
 	Subject string    `json:"subject"`
 	Version int       `json:"version"`
 	ID      int       `json:"id"`
 	Schema  sr.Schema `json:"schema"`
+	Deleted bool      `json:"deleted,omitempty"`
+}
+
+// storedSettings is the global and per-subject compatibility level or mode
+// in schemas.json; absent means the default (BACKWARD, READWRITE).
+type storedSettings struct {
+	Global   string            `json:"global,omitempty"`
+	Subjects map[string]string `json:"subjects,omitempty"`
 }
 
 type stateFile struct {
-	Note    string         `json:"note"`
-	Schemas []storedSchema `json:"schemas"`
+	Note          string          `json:"note"`
+	Schemas       []storedSchema  `json:"schemas"`
+	MaxID         int             `json:"max_id,omitempty"`
+	Compatibility *storedSettings `json:"compatibility,omitempty"`
+	Mode          *storedSettings `json:"mode,omitempty"`
 }
 
 // RegistryOption configures StartRegistry.
@@ -91,17 +102,17 @@ func WithRegistryLogger(l *slog.Logger) RegistryOption {
 }
 
 // StartRegistry listens on addr (DefaultRegistryAddr when empty; port 0
-// picks a free one), restores the schemas kept in dataDir/schemas.json with
-// their ids, and serves the Schema Registry REST API until Close or until
-// ctx is done. dataDir is created if missing; an empty dataDir keeps
-// nothing on disk. A busy port, an unreadable or corrupt state file, or a
-// restored id that differs from the stored one is an error and nothing is
-// served. Deletions and compatibility settings are not persisted.
+// picks a free one), restores the state kept in dataDir/schemas.json
+// (schemas with their ids and versions, soft deletions, compatibility
+// levels, modes), and serves the Schema Registry REST API until Close or
+// until ctx is done. dataDir is created if missing; an empty dataDir keeps
+// nothing on disk. A busy port, or an unreadable, corrupt or inconsistent
+// state file, is an error and nothing is served.
 func StartRegistry(ctx context.Context, addr, dataDir string, opts ...RegistryOption) (*Registry, error) {
 	if addr == "" {
 		addr = DefaultRegistryAddr
 	}
-	r := &Registry{reg: srfake.NewRegistry(), served: make(chan struct{}), fresh: map[net.Conn]struct{}{}}
+	r := &Registry{st: newRegState(), served: make(chan struct{}), fresh: map[net.Conn]struct{}{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -113,9 +124,11 @@ func StartRegistry(ctx context.Context, addr, dataDir string, opts ...RegistryOp
 			return nil, fmt.Errorf("schema registry: create data dir: %w", err)
 		}
 		r.path = filepath.Join(dataDir, schemasFile)
-		if err := r.restore(); err != nil {
+		st, err := loadState(r.path, r.logger)
+		if err != nil {
 			return nil, err
 		}
+		r.st = st
 	}
 
 	var lc net.ListenConfig
@@ -129,7 +142,7 @@ func StartRegistry(ctx context.Context, addr, dataDir string, opts ...RegistryOp
 	r.ln = ln
 	r.url = "http://" + ln.Addr().String()
 	r.srv = &http.Server{
-		Handler:           r.handler(r.reg.Handler()),
+		Handler:           http.HandlerFunc(r.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn),
 		ConnState:         r.trackConn,
@@ -141,7 +154,7 @@ func StartRegistry(ctx context.Context, addr, dataDir string, opts ...RegistryOp
 		}
 	}()
 	r.stopCtx = context.AfterFunc(ctx, func() { _ = r.Close() })
-	r.logger.Info("schema registry listening", "url", r.url, "schemas", len(r.entries), "state", r.path)
+	r.logger.Info("schema registry listening", "url", r.url, "schemas", len(r.st.ids), "state", r.path)
 	return r, nil
 }
 
@@ -149,8 +162,8 @@ func StartRegistry(ctx context.Context, addr, dataDir string, opts ...RegistryOp
 func (r *Registry) URL() string { return r.url }
 
 // Close stops serving (waiting up to 5s for requests in flight) and returns
-// the first error of the server or of writing the state file. It is safe
-// to call more than once.
+// the server's error and the last failure to write the state file, if the
+// writes have not succeeded since. It is safe to call more than once.
 func (r *Registry) Close() error {
 	r.closeOnce.Do(func() {
 		if r.stopCtx != nil {
@@ -167,6 +180,10 @@ func (r *Registry) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := r.srv.Shutdown(ctx)
+		if errors.Is(err, net.ErrClosed) {
+			// Shutdown closing the listener closed above.
+			err = nil
+		}
 		<-r.served
 		r.mu.Lock()
 		r.closeErr = errors.Join(err, r.saveErr)
@@ -175,116 +192,98 @@ func (r *Registry) Close() error {
 	return r.closeErr
 }
 
-// handler serves next and, after every successful request that may have
-// registered a schema, writes the registry's schemas through to disk before
-// the client gets its answer.
-func (r *Registry) handler(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if r.path == "" || req.Method != http.MethodPost {
-			next.ServeHTTP(w, req)
-			return
-		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, req)
-		status := rec.Code
-		if status < 300 {
-			if err := r.persist(); err != nil {
-				r.logger.Error("schema registry: cannot persist schemas", "file", r.path, "err", err)
-				status = http.StatusInternalServerError
-				rec.Body.Reset()
-				_ = json.NewEncoder(rec.Body).Encode(sr.ResponseError{ErrorCode: 50001,
-					Message: "schema registered in memory but not saved to disk: " + err.Error()})
-			}
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(status)
-		_, _ = w.Write(rec.Body.Bytes())
-	})
-}
-
-// persist snapshots every (subject, version) the registry serves, adds the
-// new ones to the stored list and rewrites the state file atomically.
-func (r *Registry) persist() error {
+// read runs fn on the current state.
+func (r *Registry) read(fn func(st *regState)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now, err := r.snapshot()
-	if err != nil {
-		r.saveErr = err
-		return err
+	fn(r.st)
+}
+
+// change runs fn on a copy of the state; if fn changed it, the copy is
+// written to the state file and only then becomes the registry's state. A
+// failed write leaves the registry as it was and answers 500 (50001).
+func (r *Registry) change(fn func(st *regState) *apiError) *apiError {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.st.clone()
+	if aerr := fn(next); aerr != nil {
+		return aerr
 	}
-	type key struct {
-		s string
-		v int
-	}
-	have := make(map[key]bool, len(r.entries))
-	for _, e := range r.entries {
-		have[key{e.Subject, e.Version}] = true
-	}
-	added := 0
-	for _, e := range now {
-		if !have[key{e.Subject, e.Version}] {
-			r.entries = append(r.entries, e)
-			added++
-		}
-	}
-	if added == 0 {
+	if !next.dirty {
 		return nil
 	}
-	sortStored(r.entries)
-	if err := writeState(r.path, r.entries); err != nil {
-		r.saveErr = err
-		return err
+	if r.path != "" {
+		if err := writeState(r.path, next.file()); err != nil {
+			r.saveErr = err
+			r.logger.Error("schema registry: cannot save its state; the change is refused", "file", r.path, "err", err)
+			return &apiError{http.StatusInternalServerError, 50001, "Error while saving the registry's state to " + r.path + "; nothing was changed: " + err.Error()}
+		}
+		r.saveErr = nil
 	}
-	r.saveErr = nil
+	r.st = next
 	return nil
 }
 
-// snapshot reads every active (subject, version) through the registry's
-// own REST handler.
-func (r *Registry) snapshot() ([]storedSchema, error) {
-	h := r.reg.Handler()
-	get := func(path string, into any) error {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusOK {
-			return fmt.Errorf("GET %s: %d %s", path, rec.Code, bytes.TrimSpace(rec.Body.Bytes()))
-		}
-		return json.Unmarshal(rec.Body.Bytes(), into)
+// file is the state as schemas.json keeps it, in a stable order.
+func (st *regState) file() stateFile {
+	f := stateFile{
+		Note:    "state of the embedded userstream schema registry; ids must never change (messages in the log carry them)",
+		Schemas: []storedSchema{},
+		MaxID:   st.maxID,
 	}
-	var subjects []string
-	if err := get("/subjects", &subjects); err != nil {
-		return nil, err
-	}
-	var out []storedSchema
-	for _, s := range subjects {
-		var versions []int
-		if err := get("/subjects/"+url.PathEscape(s)+"/versions", &versions); err != nil {
-			return nil, err
-		}
-		for _, v := range versions {
-			ss, ok := r.reg.GetSchema(s, v)
-			if !ok {
-				continue
-			}
-			out = append(out, storedSchema{Subject: s, Version: v, ID: ss.ID, Schema: ss.Schema})
+	for s, vs := range st.subjects {
+		for _, v := range vs {
+			rs := st.ids[v.id]
+			typ, _ := schemaType(rs.typ)
+			f.Schemas = append(f.Schemas, storedSchema{Subject: s, Version: v.version, ID: v.id, Deleted: v.deleted,
+				Schema: sr.Schema{Schema: rs.text, Type: typ, References: rs.refs}})
 		}
 	}
-	return out, nil
-}
-
-func sortStored(es []storedSchema) {
-	slices.SortFunc(es, func(a, b storedSchema) int {
+	slices.SortFunc(f.Schemas, func(a, b storedSchema) int {
 		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Subject, b.Subject), cmp.Compare(a.Version, b.Version))
 	})
+	f.Compatibility, f.Mode = st.levels.stored(), st.modes.stored()
+	return f
 }
 
-func writeState(path string, es []storedSchema) error {
-	b, err := json.MarshalIndent(stateFile{
-		Note:    "schemas of the embedded userstream schema registry; ids must never change (messages in the log carry them)",
-		Schemas: es,
-	}, "", "  ")
+func (s settings) stored() *storedSettings {
+	if s.global == "" && len(s.subjects) == 0 {
+		return nil
+	}
+	return &storedSettings{Global: s.global, Subjects: s.subjects}
+}
+
+// loadSettings checks and loads stored settings (nil: the defaults).
+func loadSettings(f *storedSettings, def string, parse func(string) (string, bool)) (settings, error) {
+	s := newSettings(def)
+	if f == nil {
+		return s, nil
+	}
+	if f.Global != "" {
+		v, ok := parse(f.Global)
+		if !ok {
+			return s, fmt.Errorf("global value %q is not valid", f.Global)
+		}
+		s.global = v
+	}
+	for subject, raw := range f.Subjects {
+		v, ok := parse(raw)
+		if !ok {
+			return s, fmt.Errorf("value %q of subject %q is not valid", raw, subject)
+		}
+		s.subjects[subject] = v
+	}
+	return s, nil
+}
+
+func schemaType(s string) (sr.SchemaType, error) {
+	var t sr.SchemaType
+	err := t.UnmarshalText([]byte(s))
+	return t, err
+}
+
+func writeState(path string, f stateFile) error {
+	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -310,64 +309,61 @@ func writeState(path string, es []storedSchema) error {
 	return nil
 }
 
-// restore loads the state file, if any, into the fresh registry: each id's
-// first (subject, version) is seeded with its id, further subjects sharing
-// an id are registered (the registry reuses the id), and every stored
-// (subject, version, id) is then verified.
-func (r *Registry) restore() error {
-	b, err := os.ReadFile(r.path)
+// loadState reads the state file, if any. Entries are checked (positive
+// ids and versions, a subject, one entry per subject version, one schema
+// per id, known levels and modes); a schema text that does not parse, which
+// the registry this one replaced accepted, is kept with its id and logged.
+func loadState(path string, logger *slog.Logger) (*regState, error) {
+	st := newRegState()
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return st, nil
 	}
 	if err != nil {
-		return fmt.Errorf("schema registry: read %s: %w", r.path, err)
+		return nil, fmt.Errorf("schema registry: read %s: %w", path, err)
 	}
-	var st stateFile
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("schema registry: %s is corrupt (%v); restore it from a backup, or move it away to start with an empty registry (old messages would no longer decode)", r.path, err)
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("schema registry: %s is corrupt (%v); restore it from a backup, or move it away to start with an empty registry (old messages would no longer decode)", path, err)
 	}
-	es := st.Schemas
-	sortStored(es)
-	seeded := map[int]bool{}
-	var shared []storedSchema
-	for _, e := range es {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("schema registry: %s: %s; the state file is inconsistent, fix it or restore it from a backup", path, fmt.Sprintf(format, args...))
+	}
+	for _, e := range f.Schemas {
 		if e.ID <= 0 || e.Version <= 0 || e.Subject == "" {
-			return fmt.Errorf("schema registry: %s: bad entry subject=%q version=%d id=%d", r.path, e.Subject, e.Version, e.ID)
+			return nil, bad("bad entry subject=%q version=%d id=%d", e.Subject, e.Version, e.ID)
 		}
-		if seeded[e.ID] {
-			shared = append(shared, e)
-			continue
+		if _, dup := st.get(e.Subject, e.Version, true); dup {
+			return nil, bad("subject %q version %d appears twice", e.Subject, e.Version)
 		}
-		if err := seed(r.reg, e); err != nil {
-			return fmt.Errorf("schema registry: restore %s version %d (id %d) from %s: %w", e.Subject, e.Version, e.ID, r.path, err)
+		rs, ok := st.ids[e.ID]
+		switch {
+		case !ok:
+			rs = newRegisteredSchema(e.ID, e.Schema)
+			if rs.parsed == nil {
+				logger.Warn("schema registry: a stored schema does not parse as Avro; it is served as stored and left out of compatibility checks",
+					"file", path, "id", e.ID, "subject", e.Subject, "version", e.Version)
+			}
+			st.ids[e.ID] = rs
+			if old, ok := st.byKey[rs.key]; !ok || e.ID < old {
+				st.byKey[rs.key] = e.ID
+			}
+		case rs.text != e.Schema.Schema || rs.typ != e.Schema.Type.String():
+			return nil, bad("id %d holds two different schemas (subject %q version %d differs)", e.ID, e.Subject, e.Version)
 		}
-		seeded[e.ID] = true
+		st.subjects[e.Subject] = append(st.subjects[e.Subject], subjectVersion{version: e.Version, id: e.ID, deleted: e.Deleted})
+		st.maxID = max(st.maxID, e.ID)
 	}
-	slices.SortFunc(shared, func(a, b storedSchema) int {
-		return cmp.Or(cmp.Compare(a.Subject, b.Subject), cmp.Compare(a.Version, b.Version))
-	})
-	for _, e := range shared {
-		if _, _, err := r.reg.RegisterSchema(e.Subject, e.Schema); err != nil {
-			return fmt.Errorf("schema registry: restore %s version %d (id %d) from %s: %w", e.Subject, e.Version, e.ID, r.path, err)
-		}
+	for s, vs := range st.subjects {
+		slices.SortFunc(vs, func(a, b subjectVersion) int { return cmp.Compare(a.version, b.version) })
+		st.subjects[s] = vs
 	}
-	for _, e := range es {
-		got, ok := r.reg.GetSchema(e.Subject, e.Version)
-		if !ok || got.ID != e.ID {
-			return fmt.Errorf("schema registry: restoring %s gave %s version %d id %d, want id %d; the state file is inconsistent", r.path, e.Subject, e.Version, got.ID, e.ID)
-		}
+	st.maxID = max(st.maxID, f.MaxID)
+	if st.levels, err = loadSettings(f.Compatibility, defaultLevel, parseLevel); err != nil {
+		return nil, bad("compatibility: %v", err)
 	}
-	r.entries = es
-	return nil
-}
-
-// seed calls srfake's SeedSchema, which panics on a duplicate slot.
-func seed(reg *srfake.Registry, e storedSchema) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
-		}
-	}()
-	reg.SeedSchema(e.Subject, e.Version, e.ID, e.Schema)
-	return nil
+	if st.modes, err = loadSettings(f.Mode, modeReadWrite, parseMode); err != nil {
+		return nil, bad("mode: %v", err)
+	}
+	return st, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -133,7 +134,7 @@ func TestRegistryCorruptState(t *testing.T) {
 	}{
 		{"not JSON", "{not json", "is corrupt"},
 		{"bad entry", `{"schemas":[{"subject":"","version":1,"id":1,"schema":{"schema":"\"string\""}}]}`, "bad entry"},
-		{"duplicate slot", `{"schemas":[{"subject":"a","version":1,"id":1,"schema":{"schema":"\"string\""}},{"subject":"a","version":1,"id":2,"schema":{"schema":"\"long\""}}]}`, "already seeded"},
+		{"duplicate slot", `{"schemas":[{"subject":"a","version":1,"id":1,"schema":{"schema":"\"string\""}},{"subject":"a","version":1,"id":2,"schema":{"schema":"\"long\""}}]}`, "appears twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,5 +205,150 @@ func TestRegistryStopsWithContext(t *testing.T) {
 	}
 	if err := reg.Close(); err != nil {
 		t.Fatalf("Close after the context ended: %v", err)
+	}
+}
+
+// TestRegistryRestartKeepsEverything: versions, soft deletions, permanent
+// deletions, compatibility levels and modes all survive a restart, and an
+// id given once is never given again.
+func TestRegistryRestartKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	reg1, err := schema.StartRegistry(ctx, "127.0.0.1:0", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, reg1.URL())
+	v1 := mustCreate(t, cl, "s", avroSchema(schema.UserSchema()))
+	mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+	mustCreate(t, cl, "gone", small(fieldAString))
+	purged := mustCreate(t, cl, "purged", small(fieldBString))
+	mustCreate(t, cl, "frozen", small(fieldAStringDefault))
+	mustDo(t, cl.DeleteSchema(ctx, "s", 1, sr.SoftDelete))
+	if _, err := cl.DeleteSubject(ctx, "gone", sr.SoftDelete); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeleteSubject(ctx, "purged", sr.SoftDelete); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeleteSubject(ctx, "purged", sr.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	mustLevel(t, cl, "", sr.CompatForwardTransitive)
+	mustLevel(t, cl, "s", sr.CompatNone)
+	mustDo(t, cl.SetMode(ctx, sr.ModeReadOnly, "frozen")[0].Err)
+	if err := reg1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	reg2 := startRegistry(t, dir)
+	cl = newClient(t, reg2.URL())
+	deleted := sr.WithParams(ctx, sr.ShowDeleted)
+	live, err := cl.Subjects(ctx)
+	mustDo(t, err)
+	all, err := cl.Subjects(deleted)
+	mustDo(t, err)
+	versions, err := cl.SubjectVersions(ctx, "s")
+	mustDo(t, err)
+	allVersions, err := cl.SubjectVersions(deleted, "s")
+	mustDo(t, err)
+	if fmt.Sprint(live, all, versions, allVersions) != "[frozen s] [frozen gone s] [2] [1 2]" {
+		t.Fatalf("after restart: subjects %v, with deleted %v; versions of s %v, with deleted %v", live, all, versions, allVersions)
+	}
+	if _, err := cl.SchemaByVersion(ctx, "s", 1); !hasCode(err, 40402) {
+		t.Fatalf("soft-deleted version after restart: %v, want 40402", err)
+	}
+	if ss, err := cl.SchemaByVersion(deleted, "s", 1); err != nil || ss.ID != v1.ID {
+		t.Fatalf("soft-deleted version with deleted=true after restart: %+v, %v", ss, err)
+	}
+	if _, err := cl.SchemaByID(ctx, purged.ID); !hasCode(err, 40403) {
+		t.Fatalf("permanently deleted id %d after restart: %v, want 40403", purged.ID, err)
+	}
+	global, subject := cl.Compatibility(ctx)[0], cl.Compatibility(ctx, "s")[0]
+	if global.Level != sr.CompatForwardTransitive || subject.Level != sr.CompatNone {
+		t.Fatalf("levels after restart: global %v (%v), s %v (%v)", global.Level, global.Err, subject.Level, subject.Err)
+	}
+	if _, err := cl.CreateSchema(ctx, "frozen", small(fieldAStringDefault, fieldBStringDefault)); !hasCode(err, 42205) {
+		t.Fatalf("registering on a READONLY subject after restart: %v, want 42205", err)
+	}
+	// The permanently deleted schema comes back with a new id: ids are
+	// never reused.
+	again := mustCreate(t, cl, "purged", small(fieldBString))
+	if again.ID <= purged.ID {
+		t.Fatalf("re-registered after a permanent delete: id %d, want above %d", again.ID, purged.ID)
+	}
+}
+
+func hasCode(err error, code int) bool {
+	_, c := errorCode(err)
+	return c == code
+}
+
+// TestRegistryLoadsOldStateFile: a schemas.json written by the
+// srfake-based registry (no deletions, no settings, and an invalid schema
+// srfake accepted) loads with the same ids; the invalid schema is served
+// as stored and does not block the subject.
+func TestRegistryLoadsOldStateFile(t *testing.T) {
+	dir := t.TempDir()
+	old := map[string]any{
+		"note": "schemas of the embedded userstream schema registry; ids must never change (messages in the log carry them)",
+		"schemas": []map[string]any{
+			{"subject": schema.Subject, "version": 1, "id": 3, "schema": map[string]any{"schema": schema.UserSchema()}},
+			{"subject": "mirror-value", "version": 1, "id": 3, "schema": map[string]any{"schema": schema.UserSchema()}},
+			{"subject": "bad-value", "version": 1, "id": 4, "schema": map[string]any{"schema": invalidSchema}},
+		},
+	}
+	b, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "schemas.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := startRegistry(t, dir)
+	cl := newClient(t, reg.URL())
+	s := newSerde(t, cl)
+	if s.ID() != 3 || s.Version() != 1 {
+		t.Fatalf("user schema from the old file: id %d version %d, want 3/1", s.ID(), s.Version())
+	}
+	subjects, err := cl.SubjectsByID(t.Context(), 3)
+	if err != nil || fmt.Sprint(subjects) != "[mirror-value users_created-value]" {
+		t.Fatalf("subjects of id 3: %v, %v", subjects, err)
+	}
+	if bad, err := cl.SchemaByID(t.Context(), 4); err != nil || bad.Schema != invalidSchema {
+		t.Fatalf("the invalid schema of the old file: %+v, %v; want it served as stored", bad, err)
+	}
+	next := mustCreate(t, cl, "bad-value", small(fieldAString))
+	if next.Version != 2 || next.ID != 5 {
+		t.Fatalf("registering after the invalid version: version %d id %d, want 2/5", next.Version, next.ID)
+	}
+}
+
+// TestRegistryFailedSaveChangesNothing: when the state file cannot be
+// written the client gets 500 (50001) and the registry stays as it was.
+func TestRegistryFailedSaveChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	reg := startRegistry(t, dir)
+	cl := newClient(t, reg.URL())
+	path := filepath.Join(dir, "schemas.json")
+	// A non-empty directory where the file should go: the rename fails.
+	if err := os.MkdirAll(filepath.Join(path, "blocker"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cl.CreateSchema(t.Context(), "s", avroSchema(schema.UserSchema()))
+	if status, code := errorCode(err); status != 500 || code != 50001 {
+		t.Fatalf("register with an unwritable state file: %v (status %d, code %d), want 500/50001", err, status, code)
+	}
+	if subjects, err := cl.Subjects(t.Context()); err != nil || len(subjects) != 0 {
+		t.Fatalf("after the failed save: subjects %v, %v; want none", subjects, err)
+	}
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if ss := mustCreate(t, cl, "s", avroSchema(schema.UserSchema())); ss.ID != 1 {
+		t.Fatalf("after the file is writable again: id %d, want 1", ss.ID)
+	}
+	if err := reg.Close(); err != nil {
+		t.Fatalf("Close after the writes recovered: %v", err)
 	}
 }

@@ -5,8 +5,11 @@
 // read the data already written, and still reads the plain JSON the original
 // pipeline wrote.
 //
-// It also runs an embedded Schema Registry (franz-go's srfake) whose schemas
-// survive a restart with the same ids, for `userstream dev`.
+// It also runs an embedded Schema Registry that answers the Confluent REST
+// API for Avro schemas as Confluent's registry does (validation,
+// compatibility levels checked with Avro's resolution rules, global ids,
+// soft and permanent deletes) and whose state survives a restart with the
+// same ids, for `userstream dev` and `userstream broker`.
 package schema
 
 import (
