@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,8 @@ type streamFlags struct {
 	batchWait   time.Duration
 	metricsAddr string
 	partitions  int32
+	instanceID  string
+	session     time.Duration
 }
 
 func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
@@ -37,7 +40,15 @@ func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
 	fs.IntVar(&s.batchSize, "batch-size", stream.DefaultBatchSize, "most records per sink write")
 	fs.DurationVar(&s.batchWait, "batch-wait", stream.DefaultBatchWait, "longest a partial batch waits before it is written")
 	fs.StringVar(&s.metricsAddr, "metrics-addr", "127.0.0.1:9102", "serve Prometheus /metrics and /healthz here (empty: off)")
-	fs.Int32Var(&s.partitions, "partitions", 3, "partitions of users_created when it has to be created")
+	fs.Int32Var(&s.partitions, "partitions", broker.DefaultPartitions, "partitions of users_created when it has to be created")
+	fs.StringVar(&s.instanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once (unique per live worker; empty: dynamic)")
+	fs.DurationVar(&s.session, "session-timeout", stream.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its partitions")
+}
+
+// config returns the stream.Config these flags describe.
+func (s *streamFlags) config(a *app, m *stream.Metrics) stream.Config {
+	return stream.Config{Group: s.group, BatchSize: s.batchSize, BatchWait: s.batchWait, InstanceID: s.instanceID,
+		SessionTimeout: s.session, Logger: a.log, Metrics: m}
 }
 
 func (s *streamFlags) validate() error {
@@ -52,6 +63,9 @@ func (s *streamFlags) validate() error {
 	}
 	if s.batchWait <= 0 {
 		return usagef("--batch-wait: %s must be positive", s.batchWait)
+	}
+	if s.session < time.Second {
+		return usagef("--session-timeout: %s is too short (at least 1s; brokers refuse under their group.min.session.timeout.ms, 6s by default on Kafka)", s.session)
 	}
 	return nil
 }
@@ -88,8 +102,7 @@ func newStreamCmd(a *app) *cobra.Command {
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			m := stream.NewMetrics(reg)
-			cfg := stream.Config{Group: sf.group, BatchSize: sf.batchSize, BatchWait: sf.batchWait, Logger: a.log, Metrics: m}
-			return runStream(ctx, a, kc, sf, cfg, dec, snk, reg)
+			return runStream(ctx, a, kc, sf, sf.config(a, m), dec, snk, reg)
 		},
 	}
 	kc.AddFlags(cmd.Flags())
@@ -98,50 +111,73 @@ func newStreamCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// runStream connects, ensures the topics, serves metrics, keeps the lag
-// gauge fresh and runs the stream until ctx ends.
+// runStream connects, ensures the topics, serves metrics and health, keeps
+// the lag gauge fresh and runs the stream until ctx ends.
 func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cfg stream.Config,
 	dec stream.Decoder, snk stream.Sink, reg *prometheus.Registry) error {
 	opts := stream.ConsumerOpts(cfg)
 	if reg != nil {
-		// franz-go's own client metrics: requests, bytes, records, errors by broker.
+		// franz-go's own client metrics: requests, bytes, records, errors
+		// by broker; one hook for every client the stream dials.
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("userstream_kafka", kprom.Registry(reg))))
 	}
-	cl, err := connect(ctx, kc, opts...)
+	// A client of its own for topics and lag: the consumer's is replaced
+	// when the stream rejoins.
+	admCl, err := connect(ctx, kc)
 	if err != nil {
 		return err
 	}
-	// Close leaves the group, so the partitions move to other workers at once.
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
 	if err := ensureTopics(ctx, a, adm, sf.partitions); err != nil {
 		return err
 	}
+	if cfg.Health == nil {
+		cfg.Health = stream.NewHealth(0, 0)
+	}
 	if sf.metricsAddr != "" {
-		stop, err := serveMetrics(ctx, a, sf.metricsAddr, reg)
+		stop, err := serveMetrics(ctx, a, sf.metricsAddr, reg, cfg.Health)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
+	var gauge prometheus.Gauge
 	if cfg.Metrics != nil {
-		go trackLag(ctx, a, adm, cfg.Group, cfg.Metrics.Lag)
+		gauge = cfg.Metrics.Lag
 	}
-	a.log.Info("stream started", "group", cfg.Group, "sink", redactURL(sf.sink), "metrics", sf.metricsAddr)
-	err = stream.Run(ctx, cl, dec, snk, cfg)
+	go trackLag(ctx, a, adm, cfg.Group, gauge, cfg.Health)
+	dial := func(ctx context.Context) (stream.Client, error) {
+		cl, err := connect(ctx, kc, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return cl, nil
+	}
+	a.log.Info("stream started", "group", cfg.Group, "instance", cfg.InstanceID, "sink", redactURL(sf.sink), "metrics", sf.metricsAddr)
+	err = stream.Run(ctx, dial, dec, snk, cfg)
 	a.log.Info("stream stopped")
 	return err
 }
 
-// trackLag refreshes the lag gauge every few seconds.
-func trackLag(ctx context.Context, a *app, adm *kadm.Client, group string, g prometheus.Gauge) {
+// trackLag refreshes the lag gauge and the stream's health every few
+// seconds.
+func trackLag(ctx context.Context, a *app, adm *kadm.Client, group string, g prometheus.Gauge, h *stream.Health) {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
 	for {
-		lag, err := broker.Lag(ctx, adm, group, broker.Topic)
+		gl, err := broker.GroupOffsets(ctx, adm, group, broker.Topic)
 		if err == nil {
-			g.Set(float64(lag))
+			if g != nil {
+				g.Set(float64(gl.Lag))
+			}
+			var committed int64
+			for _, c := range gl.Committed {
+				committed += max(c, 0)
+			}
+			h.SetLag(gl.Lag, committed)
 		} else if ctx.Err() == nil {
+			h.LagFailed(err)
 			a.log.Debug("lag unavailable", "err", err)
 		}
 		select {
@@ -153,7 +189,8 @@ func trackLag(ctx context.Context, a *app, adm *kadm.Client, group string, g pro
 }
 
 // serveMetrics serves /metrics and /healthz on addr until stop is called.
-func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Registry) (stop func(), err error) {
+// /healthz answers 200 "ok", or 503 with what is wrong (see stream.Health).
+func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Registry, h *stream.Health) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr %s: %w (pass another address, or an empty one to turn metrics off)", addr, err)
@@ -162,6 +199,11 @@ func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Regi
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := h.Check(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "unhealthy:", strings.ReplaceAll(err.Error(), "\n", "; "))
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -195,8 +195,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	sctx, stopStream := context.WithCancel(ctx)
 	streamDone := make(chan error, 1)
 	start := time.Now()
-	go func() { streamDone <- stream.Run(sctx, cons, dec, snk, scfg) }()
-	defer func() { stopStream(); <-streamDone; cons.Close() }()
+	go func() { streamDone <- stream.Run(sctx, stream.ClientOf(cons), dec, snk, scfg) }()
+	defer func() { stopStream(); <-streamDone }()
 	if err := waitStored(ctx, snk, int64(c.Users), streamDone); err != nil {
 		return nil, err
 	}

@@ -299,6 +299,13 @@ func groupLag(group, topic string, parts []PartitionDescription, commits kadm.Of
 // whole topic as lag. A topic that does not exist is an error wrapping
 // kerr.UnknownTopicOrPartition.
 func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, error) {
+	gl, err := GroupOffsets(ctx, adm, group, topic)
+	return gl.Lag, err
+}
+
+// GroupOffsets returns group's committed offsets on topic, partition by
+// partition (-1 where it has none), and its lag as [Lag] computes it.
+func GroupOffsets(ctx context.Context, adm *kadm.Client, group, topic string) (GroupLag, error) {
 	commits, err := adm.FetchOffsetsForTopics(fresh(ctx), group, topic)
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		// Some brokers (kfake) answer so for a group that never
@@ -306,11 +313,11 @@ func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, err
 		commits, err = nil, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("lag of group %s on %s: %w", group, topic, err)
+		return GroupLag{}, fmt.Errorf("lag of group %s on %s: %w", group, topic, err)
 	}
 	starts, ends, err := listOffsets(ctx, adm, topic)
 	if err != nil {
-		return 0, fmt.Errorf("lag of group %s on %s: %w", group, topic, err)
+		return GroupLag{}, fmt.Errorf("lag of group %s on %s: %w", group, topic, err)
 	}
 	var parts []PartitionDescription
 	for p, e := range ends[topic] {
@@ -320,5 +327,5 @@ func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, err
 		}
 		parts = append(parts, pd)
 	}
-	return groupLag(group, topic, parts, commits).Lag, nil
+	return groupLag(group, topic, parts, commits), nil
 }

@@ -40,3 +40,35 @@ var (
 	// ErrClosed is returned (wrapped) by every call on a closed sink.
 	ErrClosed = errors.New("sink is closed")
 )
+
+// ErrRejected is matched (errors.Is) by Upsert errors that are about the
+// data, not the backend: the backend refused one or more records of the
+// batch (a NUL byte PostgreSQL's text cannot hold, a value over a column's
+// limit, an id that is not a UUID) and would refuse them again however often
+// the batch is retried. The stream then splits the batch to find the
+// offending records, dead-letters them with the error as the reason, and
+// stores the rest. Every other Upsert error is taken as the backend being
+// unavailable, and the batch is retried whole.
+var ErrRejected = errors.New("the backend rejected the data")
+
+// RejectedError is how drivers report data the backend refused: Reason is
+// the backend's own words (with its error code where it has one), Err the
+// driver's error. It matches ErrRejected.
+type RejectedError struct {
+	Reason string
+	Err    error
+}
+
+func (e *RejectedError) Error() string { return e.Err.Error() }
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrRejected) true.
+func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
+// Rejected wraps err as a *RejectedError with reason; a nil err stays nil.
+func Rejected(reason string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &RejectedError{Reason: reason, Err: err}
+}

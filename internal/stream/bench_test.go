@@ -67,13 +67,12 @@ func BenchmarkStream(b *testing.B) {
 				snk := &slowSink{perRow: perRow}
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
-				go func() { done <- stream.Run(ctx, cl, user.JSON{}, snk, cfg) }()
+				go func() { done <- stream.Run(ctx, stream.ClientOf(cl), user.JSON{}, snk, cfg) }()
 				for snk.n.Load() < n {
 					time.Sleep(time.Millisecond)
 				}
 				cancel()
 				<-done
-				cl.Close()
 				total += n
 			}
 			b.ReportMetric(float64(total)/time.Since(start).Seconds(), "rows/s")

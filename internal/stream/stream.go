@@ -1,13 +1,18 @@
 // Package stream is the Spark job's role: a consumer group reads
-// users_created, decodes and validates each message, upserts batches into a
-// sink, and only then commits the batch's offsets. Messages that cannot be
-// decoded or fail validation go to the dead-letter topic with headers saying
-// why and where they came from; the stream goes on.
+// users_created and upserts every user into a sink, exactly once in effect.
+//
+// Each message is decoded and validated; batches are upserted into the sink
+// and only then are their offsets committed. Messages that cannot be decoded,
+// fail validation, or that the sink's backend refuses go to the dead-letter
+// topic with headers saying why and where they came from; the stream goes on.
 //
 // Offsets are never committed past records the sink does not have (or the
 // dead-letter topic has not acknowledged), and sinks upsert by id, so a crash
-// at any point replays at most one batch and never loses or duplicates a
-// user.
+// at any point replays at most the batches in hand and never loses or
+// duplicates a user. When the group moves on without this worker (a commit
+// refused with ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID...,
+// as after a broker restart or a long stall), the worker drops what it holds,
+// opens a new client, rejoins and re-reads from the committed offsets.
 package stream
 
 import (
@@ -15,23 +20,26 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/user"
 )
 
 // Decoder turns a message value into a record: an Avro serde (which also
-// reads plain JSON) or user.JSON{}.
+// reads plain JSON) or user.JSON{}. A decode error matching
+// schema.ErrRegistryUnavailable is taken as the registry being away, not the
+// message being bad: the record waits and is decoded again.
 type Decoder interface {
 	Decode(b []byte) (user.Record, error)
 }
 
-// Sink is where batches land; every sink.Sink is one.
+// Sink is where batches land; every sink.Sink is one. An Upsert error
+// matching sink.ErrRejected (or user.ErrInvalid) is about the data: the
+// stream splits the batch, dead-letters the records the sink refuses, and
+// stores the rest. Any other error is retried until it works.
 type Sink interface {
 	Upsert(ctx context.Context, batch []user.Record) error
 }
@@ -39,20 +47,29 @@ type Sink interface {
 // Headers set on dead letters.
 const (
 	HeaderError     = "userstream.error"
-	HeaderErrorKind = "userstream.error_kind" // "decode" or "validate"
+	HeaderErrorKind = "userstream.error_kind" // "decode", "validate" or "sink"
 	HeaderTopic     = "userstream.source_topic"
 	HeaderPartition = "userstream.source_partition"
 	HeaderOffset    = "userstream.source_offset"
 	HeaderFailedAt  = "userstream.failed_at"
 )
 
+// Dead-letter kinds, the values of HeaderErrorKind.
+const (
+	KindDecode   = "decode"   // the bytes are not a user in any format the stream reads
+	KindValidate = "validate" // a user, but a field is wrong (user.Record.Validate)
+	KindSink     = "sink"     // the sink's backend refused the record (sink.ErrRejected)
+)
+
 // Defaults.
 const (
-	DefaultGroup     = "userstream-stream"
-	DefaultTopic     = "users_created"
-	DefaultDLQ       = "users_created.dlq"
-	DefaultBatchSize = 1000
-	DefaultBatchWait = 100 * time.Millisecond
+	DefaultGroup          = "userstream-stream"
+	DefaultTopic          = broker.Topic
+	DefaultDLQ            = broker.DLQTopic
+	DefaultBatchSize      = 1000
+	DefaultBatchWait      = 100 * time.Millisecond
+	DefaultSessionTimeout = 10 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
 )
 
 // Config says how a stream runs.
@@ -62,15 +79,30 @@ type Config struct {
 	Group     string        // default userstream-stream
 	BatchSize int           // most records per sink write; default 1000
 	BatchWait time.Duration // longest a partial batch waits; default 100ms
-	// RetryMin and RetryMax bound the backoff between sink retries;
-	// defaults 100ms and 10s. A failing sink is retried until it works or
-	// the stream is stopped: nothing is dropped.
+	// InstanceID, when set, makes the worker a static member of the group
+	// (KIP-345): a worker restarted with the same id takes its place and
+	// its partitions back at once, instead of the group waiting for the old
+	// member's session to time out. Two live workers must never share one.
+	InstanceID string
+	// SessionTimeout is how long the group waits for a silent member before
+	// giving its partitions to the others; default 10s.
+	SessionTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff between retries of a sink
+	// write, a dead-letter produce or a commit; defaults 100ms and 2s. A
+	// failing sink is retried until it works or the stream is stopped:
+	// nothing is dropped.
 	RetryMin, RetryMax time.Duration
+	// WriteTimeout bounds one attempt at a sink write, so that a database
+	// that accepts connections and never answers fails the attempt (which
+	// is retried) instead of hanging the stream; default 30s.
+	WriteTimeout time.Duration
 	// ShutdownTimeout bounds finishing the batch in hand after the stream
 	// is asked to stop; default 30s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
 	Metrics         *Metrics
+	// Health, when set, is kept informed of progress and failures.
+	Health *Health
 	// AfterStore, when set, runs after the sink has a batch and before its
 	// offsets are committed. Returning an error stops the stream there
 	// without committing: crash tests use it to die at the worst moment.
@@ -93,11 +125,17 @@ func (c *Config) defaults() {
 	if c.BatchWait <= 0 {
 		c.BatchWait = DefaultBatchWait
 	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = 100 * time.Millisecond
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 10 * time.Second
+		c.RetryMax = 2 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
@@ -108,20 +146,28 @@ func (c *Config) defaults() {
 }
 
 // ConsumerOpts are the kgo options a stream's client must be built with: the
-// group, cooperative-sticky balancing, a new group starting from the earliest
-// offset, manual commits, and no rebalance while a batch is in hand.
+// group (static when cfg.InstanceID is set), cooperative-sticky balancing, a
+// session timeout of cfg.SessionTimeout with heartbeats every tenth of it, a
+// new group starting from the earliest offset, manual commits, and no
+// rebalance while a batch is in hand.
 func ConsumerOpts(cfg Config) []kgo.Opt {
 	cfg.defaults()
-	return []kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)),
 		kgo.FetchMaxWait(cfg.BatchWait),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	return opts
 }
 
 // Client is the part of *kgo.Client a stream uses. It must be built with
@@ -131,328 +177,108 @@ type Client interface {
 	AllowRebalance()
 	CommitRecords(ctx context.Context, rs ...*kgo.Record) error
 	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
+	Close()
 }
+
+// Dialer opens a client built with ConsumerOpts. Run calls it once at the
+// start and again each time the group has moved on without this worker.
+type Dialer func(ctx context.Context) (Client, error)
+
+// ClientOf returns a Dialer that hands out cl the first time and fails
+// after: for tests and callers that never need a second session.
+func ClientOf(cl Client) Dialer {
+	used := false
+	return func(context.Context) (Client, error) {
+		if used {
+			return nil, errors.New("stream: the group moved on and this client cannot rejoin it (no dialer)")
+		}
+		used = true
+		return cl, nil
+	}
+}
+
+// errGroupMoved marks a commit the group refused because it has moved on
+// without this member: what is in hand must be dropped and re-read.
+var errGroupMoved = errors.New("the consumer group moved on without this worker")
+
+// closeTimeout bounds leaving the group when a client closes, so that an
+// unreachable broker cannot hang a stop.
+const closeTimeout = 5 * time.Second
 
 // Run consumes until ctx is cancelled or a fatal error happens. On
 // cancellation it finishes the batches in hand (store, commit) within
-// cfg.ShutdownTimeout and returns nil; the caller then closes the client,
-// which leaves the group.
+// cfg.ShutdownTimeout, closes its client (which leaves the group, unless the
+// worker is a static member) and returns nil.
 //
-// Run is a two-stage pipeline: while one batch is written to the sink and
-// committed, the next is polled and decoded. Batches are written and
-// committed in order by one goroutine, so a batch's offsets are committed
-// only after it and every batch before it are stored. Rebalances are let
-// through only when no batch is in hand, at least every rebalanceEvery.
-func Run(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Config) error {
+// When a commit is refused because the group moved on, Run drops the
+// batches in hand (uncommitted, so they are read again), closes the client
+// and dials a new one, which rejoins and resumes from the committed offsets;
+// a dial that fails then is retried with backoff until ctx ends. Only the
+// first dial's error is returned as is: a wrong address fails fast.
+func Run(ctx context.Context, dial Dialer, dec Decoder, snk Sink, cfg Config) error {
 	cfg.defaults()
-	// The writer finishes what it was given even when ctx is cancelled,
-	// for at most ShutdownTimeout.
-	wctx, cancelWriter := finishCtx(ctx, cfg.ShutdownTimeout)
-	defer cancelWriter()
-	work := make(chan *batch, 1)
-	results := make(chan error, 2)
-	go write(wctx, cl, snk, cfg, work, results)
-
-	pending := 0 // batches handed to the writer and not yet reported
-	var failed error
-	collect := func(block bool) {
-		for pending > 0 {
-			var err error
-			if block {
-				err = <-results
-			} else {
-				select {
-				case err = <-results:
-				default:
-					return
-				}
-			}
-			pending--
-			if err != nil && failed == nil {
-				failed = err
-			}
-		}
-	}
-	finish := func() error {
-		close(work)
-		collect(true)
-		cl.AllowRebalance()
-		return failed
-	}
-	lastAllowed := time.Now()
-	for {
-		collect(false)
-		if failed != nil || ctx.Err() != nil {
-			return finish()
-		}
-		if pending == 0 || time.Since(lastAllowed) > rebalanceEvery {
-			// Nothing in hand once the writer is done: let a waiting
-			// rebalance through.
-			collect(true)
-			if failed != nil {
-				return finish()
-			}
-			cl.AllowRebalance()
-			lastAllowed = time.Now()
-		}
-		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if pending > 0 {
-			// Polling ahead holds rebalances: bound the wait so an idle
-			// topic does not hold them for long.
-			pctx, cancel = context.WithTimeout(ctx, cfg.BatchWait)
-		}
-		recs, err := poll(pctx, cl, cfg)
-		cancel()
-		if err != nil && ctx.Err() == nil && pctx.Err() == nil {
-			failed = err
-		}
-		if len(recs) > 0 {
-			work <- decode(dec, cfg, recs)
-			pending++
-		}
-	}
-}
-
-// rebalanceEvery bounds how long a busy pipeline holds a rebalance.
-const rebalanceEvery = 500 * time.Millisecond
-
-// batch is one poll's records, decoded: the good users, the dead letters,
-// and every record, whose offsets are committed once the rest is stored.
-type batch struct {
-	recs []*kgo.Record
-	good []user.Record
-	dead []*kgo.Record
-}
-
-// decode splits records into users to store and dead letters.
-func decode(dec Decoder, cfg Config, recs []*kgo.Record) *batch {
-	b := &batch{recs: recs, good: make([]user.Record, 0, len(recs))}
-	for _, r := range recs {
-		u, err := dec.Decode(r.Value)
-		kind := "decode"
-		if err == nil {
-			if err = u.Validate(); err != nil {
-				kind = "validate"
-			}
-		}
+	for session := 1; ; session++ {
+		cl, err := dialSession(ctx, dial, cfg, session)
 		if err != nil {
-			b.dead = append(b.dead, deadLetter(cfg.DLQ, r, kind, err))
-			continue
-		}
-		b.good = append(b.good, u)
-	}
-	return b
-}
-
-// write stores and commits batches in order and reports each on results.
-// After the first failure it stores nothing more: later batches are
-// reported failed too, so no offset passes a batch the sink does not have.
-func write(ctx context.Context, cl Client, snk Sink, cfg Config, work <-chan *batch, results chan<- error) {
-	var failed error
-	for b := range work {
-		if failed == nil {
-			failed = store(ctx, cl, snk, cfg, b)
-		}
-		results <- failed
-	}
-}
-
-// finishCtx returns a context that outlives ctx's cancellation by at most
-// grace, so a batch in hand can be stored and committed on shutdown.
-func finishCtx(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(grace, cancel)
-		context.AfterFunc(work, func() { t.Stop() })
-	})
-	return work, func() { stop(); cancel() }
-}
-
-// poll gathers up to BatchSize records, waiting at most BatchWait after the
-// first one arrives.
-func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
-	var recs []*kgo.Record
-	var deadline time.Time
-	for len(recs) < cfg.BatchSize {
-		pctx := ctx
-		var cancel context.CancelFunc = func() {}
-		if !deadline.IsZero() {
-			d := time.Until(deadline)
-			if d <= 0 {
-				break
+			if ctx.Err() != nil && session > 1 {
+				return nil
 			}
-			pctx, cancel = context.WithTimeout(ctx, d)
-		}
-		fs := cl.PollRecords(pctx, cfg.BatchSize-len(recs))
-		timedOut := pctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return
-			}
-			if ferr == nil {
-				ferr = fmt.Errorf("stream: fetching %s[%d]: %w", t, p, err)
-			}
-		})
-		if ferr != nil {
-			if errors.Is(ferr, kgo.ErrClientClosed) {
-				return recs, ferr
-			}
-			cfg.Logger.Warn("fetch error; the client retries", "err", ferr)
-		}
-		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
-		if ctx.Err() != nil {
-			return recs, ctx.Err()
-		}
-		if len(recs) == 0 {
-			// A poll that returned only errors still blocks rebalances;
-			// with nothing in hand, let them through before waiting again.
-			cl.AllowRebalance()
-		}
-		if timedOut {
-			break
-		}
-		if len(recs) > 0 && deadline.IsZero() {
-			deadline = time.Now().Add(cfg.BatchWait)
-		}
-	}
-	return recs, nil
-}
-
-// store writes one batch's dead letters and users, then commits its
-// offsets.
-func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error {
-	m := cfg.Metrics
-	start := time.Now()
-	if len(b.dead) > 0 {
-		// Dead letters must be acknowledged before the offsets move past
-		// them; ProduceSync retries internally, and we retry the call.
-		if err := retry(ctx, cfg, "dead-letter produce", func() error {
-			return cl.ProduceSync(ctx, b.dead...).FirstErr()
-		}); err != nil {
 			return err
 		}
-		for _, d := range b.dead {
-			cfg.Logger.Warn("dead-lettered a message", "topic", cfg.Topic,
-				"partition", header(d, HeaderPartition), "offset", header(d, HeaderOffset),
-				"kind", header(d, HeaderErrorKind), "error", header(d, HeaderError))
-			if m != nil {
-				m.DeadLettered.WithLabelValues(header(d, HeaderErrorKind)).Inc()
+		err = runSession(ctx, cl, dec, snk, cfg)
+		closeClient(cl)
+		if !errors.Is(err, errGroupMoved) || ctx.Err() != nil {
+			if ctx.Err() != nil && errors.Is(err, errGroupMoved) {
+				return nil
 			}
-		}
-	}
-	if len(b.good) > 0 {
-		if err := retry(ctx, cfg, "sink upsert", func() error { return snk.Upsert(ctx, b.good) }); err != nil {
 			return err
 		}
-		if m != nil {
-			m.Stored.Add(float64(len(b.good)))
-		}
-	}
-	if cfg.AfterStore != nil {
-		if err := cfg.AfterStore(ctx, b.good); err != nil {
-			return err
-		}
-	}
-	if err := retry(ctx, cfg, "offset commit", func() error { return cl.CommitRecords(ctx, b.recs...) }); err != nil {
-		return err
-	}
-	if m != nil {
-		m.BatchSeconds.Observe(time.Since(start).Seconds())
-		m.Committed.Add(float64(len(b.recs)))
-		m.Consumed.Add(float64(len(b.recs)))
-	}
-	cfg.Logger.Debug("batch committed", "records", len(b.recs), "stored", len(b.good), "dead", len(b.dead))
-	return nil
-}
-
-// retry runs op until it succeeds or ctx ends, with jittered exponential
-// backoff between RetryMin and RetryMax. It never gives up on its own: a
-// stopped stream replays the batch, a dropped one would lose it.
-func retry(ctx context.Context, cfg Config, what string, op func() error) error {
-	wait := cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := op()
-		if err == nil {
-			if attempt > 1 {
-				cfg.Logger.Info(what+" recovered", "attempts", attempt)
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("stream: %s stopped after %d attempts: %w", what, attempt, err)
-		}
+		cfg.Logger.Warn("the group moved on; dropping the batches in hand and rejoining from the committed offsets", "err", err)
 		if cfg.Metrics != nil {
-			cfg.Metrics.Retries.WithLabelValues(what).Inc()
-		}
-		cfg.Logger.Warn(what+" failed; retrying", "attempt", attempt, "backoff", wait, "err", err)
-		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("stream: %s stopped after %d attempts: %w", what, attempt, err)
-		case <-t.C:
-		}
-		wait = min(wait*2, cfg.RetryMax)
-	}
-}
-
-func deadLetter(topic string, r *kgo.Record, kind string, err error) *kgo.Record {
-	h := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
-	h = append(h, r.Headers...)
-	h = append(h,
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(err.Error())},
-		kgo.RecordHeader{Key: HeaderErrorKind, Value: []byte(kind)},
-		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-	)
-	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h}
-}
-
-func header(r *kgo.Record, key string) string {
-	for i := len(r.Headers) - 1; i >= 0; i-- {
-		if r.Headers[i].Key == key {
-			return string(r.Headers[i].Value)
+			cfg.Metrics.Rejoins.Inc()
 		}
 	}
-	return ""
 }
 
-// Metrics are the stream's Prometheus metrics. Register them with
-// NewMetrics on a registry of the caller's (no global registry).
-type Metrics struct {
-	Consumed     prometheus.Counter
-	Stored       prometheus.Counter
-	Committed    prometheus.Counter
-	DeadLettered *prometheus.CounterVec
-	Retries      *prometheus.CounterVec
-	BatchSeconds prometheus.Histogram
-	Lag          prometheus.Gauge
-}
-
-// NewMetrics creates the stream metrics and registers them on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		Consumed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "userstream_stream_consumed_total", Help: "Messages consumed and committed."}),
-		Stored: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "userstream_stream_stored_total", Help: "Users upserted into the sink (replays count again)."}),
-		Committed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "userstream_stream_committed_total", Help: "Offsets committed, in messages."}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "userstream_stream_dead_lettered_total", Help: "Messages sent to the dead-letter topic, by kind (decode, validate)."},
-			[]string{"kind"}),
-		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "userstream_stream_retries_total", Help: "Retried operations, by operation."}, []string{"op"}),
-		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "userstream_stream_batch_seconds", Help: "Time to store and commit one batch (dead letters, sink, commit).",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
-		Lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "userstream_stream_lag", Help: "Messages in users_created not yet committed by the group."}),
+// dialSession opens the client of one session, retrying after the first.
+func dialSession(ctx context.Context, dial Dialer, cfg Config, session int) (Client, error) {
+	if session == 1 {
+		return dial(ctx)
 	}
-	reg.MustRegister(m.Consumed, m.Stored, m.Committed, m.DeadLettered, m.Retries, m.BatchSeconds, m.Lag)
-	return m
+	var cl Client
+	err := retry(ctx, cfg, "rejoin", func(ctx context.Context) error {
+		var err error
+		cl, err = dial(ctx)
+		return err
+	})
+	return cl, err
+}
+
+// closeClient leaves the group within closeTimeout, then closes.
+func closeClient(cl Client) {
+	cl.AllowRebalance()
+	if l, ok := cl.(interface{ LeaveGroupContext(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		_ = l.LeaveGroupContext(ctx)
+		cancel()
+	}
+	cl.Close()
+}
+
+// groupMoved reports whether a commit error means the group has moved on
+// without this member, so retrying the commit can never succeed.
+func groupMoved(err error) bool {
+	for _, e := range groupMovedErrs {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func wrapGroupMoved(err error) error {
+	if groupMoved(err) {
+		return fmt.Errorf("%w: %w", errGroupMoved, err)
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,9 +14,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -118,23 +122,15 @@ func produceUsers(t *testing.T, addr string, from, to int) []string {
 type runner struct {
 	cancel context.CancelFunc
 	done   chan error
-	cl     *kgo.Client
 }
 
 func start(t *testing.T, addr string, snk stream.Sink, cfg stream.Config) *runner {
 	t.Helper()
 	opts := append([]kgo.Opt{kgo.SeedBrokers(addr)}, stream.ConsumerOpts(cfg)...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dial := func(context.Context) (stream.Client, error) { return kgo.NewClient(opts...) }
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{cancel: cancel, done: make(chan error, 1), cl: cl}
-	go func() {
-		err := stream.Run(ctx, cl, user.JSON{}, snk, cfg)
-		cl.Close()
-		r.done <- err
-	}()
+	r := &runner{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- stream.Run(ctx, dial, user.JSON{}, snk, cfg) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -436,4 +432,198 @@ func TestWorkersShareTheGroup(t *testing.T) {
 		t.Fatalf("both workers should have stored users: A %d, B %d", a.stored(), b.stored())
 	}
 	t.Logf("A stored %d, B stored %d, %d users in all", a.stored(), b.stored(), next)
+}
+
+// movedClient is a *kgo.Client whose commits, from the after-th on, are
+// refused with ILLEGAL_GENERATION, as every commit of a member is once the
+// group has moved on without it (after a broker restart, say): a scripted
+// fault around the real client.
+type movedClient struct {
+	*kgo.Client
+	commits, after int
+}
+
+func (c *movedClient) CommitRecords(ctx context.Context, rs ...*kgo.Record) error {
+	c.commits++
+	if c.commits >= c.after {
+		return kerr.IllegalGeneration
+	}
+	return c.Client.CommitRecords(ctx, rs...)
+}
+
+// TestRejoinsWhenTheGroupMovesOn: commits refused because the group moved
+// on are not retried for ever; the worker drops what it holds, dials a new
+// client and re-reads from the committed offsets, and every user is stored.
+func TestRejoinsWhenTheGroupMovesOn(t *testing.T) {
+	addr := newCluster(t)
+	ids := produceUsers(t, addr, 0, 3000)
+	snk := newMemSink()
+	m := stream.NewMetrics(prometheus.NewRegistry())
+	cfg := stream.Config{BatchSize: 200, Metrics: m, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond}
+	opts := append([]kgo.Opt{kgo.SeedBrokers(addr)}, stream.ConsumerOpts(cfg)...)
+	dials := 0
+	dial := func(context.Context) (stream.Client, error) {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, err
+		}
+		dials++
+		if dials == 1 {
+			return &movedClient{Client: cl, after: 3}, nil // the first session loses the group at its third commit
+		}
+		return cl, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx, dial, user.JSON{}, snk, cfg) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "3000 users stored", func() bool { return snk.count() == 3000 })
+	waitFor(t, "every offset committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 3000 })
+	for _, id := range ids {
+		if !snk.has(id) {
+			t.Fatalf("user %s lost", id)
+		}
+	}
+	if got := testutil.ToFloat64(m.Rejoins); got != 1 {
+		t.Errorf("rejoins = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.Retries.WithLabelValues("offset commit")); got != 0 {
+		t.Errorf("a refused commit was retried %v times; it can never succeed", got)
+	}
+}
+
+// rejectingSink refuses, as data, every batch holding a first name with a
+// NUL byte (as PostgreSQL does), and stores the others.
+type rejectingSink struct{ *memSink }
+
+func (s rejectingSink) Upsert(ctx context.Context, batch []user.Record) error {
+	for _, r := range batch {
+		if strings.ContainsRune(r.FirstName, 0) {
+			return sink.Rejected("invalid byte sequence for encoding \"UTF8\": 0x00 (SQLSTATE 22021)",
+				errors.New("upsert refused (scripted)"))
+		}
+	}
+	return s.memSink.Upsert(ctx, batch)
+}
+
+// TestRejectedRecordsAreDeadLettered: records the sink refuses as data are
+// isolated by splitting the batch, dead-lettered with the backend's reason,
+// and every other record is stored.
+func TestRejectedRecordsAreDeadLettered(t *testing.T) {
+	addr := newCluster(t)
+	vals := map[string][]byte{}
+	var good []string
+	var badIDs []string
+	for i := range 1000 {
+		r := record(i)
+		if i%250 == 17 {
+			r.FirstName = "a\u0000b"
+			badIDs = append(badIDs, r.ID)
+		} else {
+			good = append(good, r.ID)
+		}
+		b, _ := json.Marshal(r)
+		vals[r.ID] = b
+	}
+	produce(t, addr, vals)
+	snk := rejectingSink{newMemSink()}
+	m := stream.NewMetrics(prometheus.NewRegistry())
+	start(t, addr, snk, stream.Config{BatchSize: 500, Metrics: m})
+	waitFor(t, "every good user stored", func() bool { return snk.count() == len(good) })
+	waitFor(t, "every offset committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 1000 })
+	for _, id := range good {
+		if !snk.has(id) {
+			t.Fatalf("good user %s missing", id)
+		}
+	}
+	dead := readDLQ(t, addr, len(badIDs))
+	for _, id := range badIDs {
+		h, ok := dead[id]
+		if !ok {
+			t.Fatalf("refused user %s is not in the DLQ (got %v)", id, dead)
+		}
+		if h[stream.HeaderErrorKind] != stream.KindSink || !strings.Contains(h[stream.HeaderError], "SQLSTATE 22021") {
+			t.Errorf("dead letter of %s says kind %q, error %q; want kind sink and the database's reason", id, h[stream.HeaderErrorKind], h[stream.HeaderError])
+		}
+	}
+	if got := testutil.ToFloat64(m.DeadLettered.WithLabelValues(stream.KindSink)); got != float64(len(badIDs)) {
+		t.Errorf("dead-lettered{kind=sink} = %v, want %d", got, len(badIDs))
+	}
+}
+
+// readDLQ reads n dead letters and returns their headers by key.
+func readDLQ(t *testing.T, addr string, n int) map[string]map[string]string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(stream.DefaultDLQ),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	out := map[string]map[string]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for len(out) < n && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			out[string(r.Key)] = h
+		})
+	}
+	return out
+}
+
+// flakyDecoder fails with the registry unavailable for its first fails
+// calls, then decodes JSON.
+type flakyDecoder struct {
+	mu    sync.Mutex
+	fails int
+}
+
+func (d *flakyDecoder) Decode(b []byte) (user.Record, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fails > 0 {
+		d.fails--
+		return user.Record{}, fmt.Errorf("fetching writer schema: %w", schema.ErrRegistryUnavailable)
+	}
+	return user.JSON{}.Decode(b)
+}
+
+// TestRegistryAwayWaitsNotDeadLetters: while the registry is unreachable,
+// records wait; none is dead-lettered and all are stored once it is back.
+func TestRegistryAwayWaitsNotDeadLetters(t *testing.T) {
+	addr := newCluster(t)
+	produceUsers(t, addr, 0, 500)
+	snk := newMemSink()
+	m := stream.NewMetrics(prometheus.NewRegistry())
+	h := stream.NewHealth(time.Hour, time.Millisecond)
+	dec := &flakyDecoder{fails: 6}
+	cfg := stream.Config{BatchSize: 100, Metrics: m, Health: h, RetryMin: time.Millisecond, RetryMax: 20 * time.Millisecond}
+	opts := append([]kgo.Opt{kgo.SeedBrokers(addr)}, stream.ConsumerOpts(cfg)...)
+	dial := func(context.Context) (stream.Client, error) { return kgo.NewClient(opts...) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx, dial, dec, snk, cfg) }()
+	t.Cleanup(func() { cancel(); <-done })
+	sawUnhealthy := false
+	waitFor(t, "500 users stored", func() bool {
+		if err := h.Check(); err != nil && strings.Contains(err.Error(), "schema registry") {
+			sawUnhealthy = true
+		}
+		return snk.count() == 500
+	})
+	if !sawUnhealthy {
+		t.Error("health never said the schema registry was failing")
+	}
+	for _, k := range []string{stream.KindDecode, stream.KindValidate, stream.KindSink} {
+		if got := testutil.ToFloat64(m.DeadLettered.WithLabelValues(k)); got != 0 {
+			t.Errorf("dead-lettered{kind=%s} = %v while the registry was away; want 0", k, got)
+		}
+	}
+	if err := h.Check(); err != nil {
+		t.Errorf("still unhealthy after the registry came back: %v", err)
+	}
 }

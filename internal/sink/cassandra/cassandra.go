@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -215,6 +216,30 @@ func retryable(err error) bool {
 	return false
 }
 
+// dataError reports whether err is Cassandra refusing a value rather than
+// failing as a cluster, with Cassandra's reason: a value the driver cannot
+// marshal, or an Invalid (0x2200) answer about a bound value (a text that
+// is not UTF-8, a value too long for its column). Other Invalid answers
+// (an unconfigured table, a missing keyspace) are about the schema, and
+// dead-lettering every record for them would be wrong: they are retried.
+func dataError(err error) (string, bool) {
+	var me gocql.MarshalError
+	if errors.As(err, &me) {
+		return "cassandra: cannot marshal: " + me.Error(), true
+	}
+	var re gocql.RequestError
+	if !errors.As(err, &re) || re.Code() != gocql.ErrCodeInvalid {
+		return "", false
+	}
+	msg := re.Message()
+	for _, about := range []string{"Invalid value for column", "Invalid UTF-8", "String didn't validate", "is longer than maximum", "exceeds"} {
+		if strings.Contains(msg, about) {
+			return fmt.Sprintf("cassandra: %s (code 0x%04x)", msg, re.Code()), true
+		}
+	}
+	return "", false
+}
+
 // do runs op with the current session, retrying retryable failures with
 // exponential backoff and replacing the session when no host has been
 // available for RecreateAfter.
@@ -398,6 +423,9 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 			if err := s.writeRecord(ctx, r); err != nil {
 				errOnce.Do(func() {
 					firstErr = fmt.Errorf("cassandra sink: upsert %s: %w", r.ID, err)
+					if reason, ok := dataError(err); ok {
+						firstErr = sink.Rejected(reason, firstErr)
+					}
 					cancel()
 				})
 			}

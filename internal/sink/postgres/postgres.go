@@ -28,6 +28,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -242,7 +243,8 @@ func (s *Sink) Method() Method { return s.method }
 // id, the last one winning when an id appears twice in the batch. An id that
 // is not a UUID fails the whole batch (errors.Is(err, user.ErrInvalid))
 // before anything is sent; a row PostgreSQL refuses (text over the table's
-// 512-byte checks, a NUL byte) fails it with nothing stored. Ids are stored
+// 512-byte checks, a NUL byte) fails it with nothing stored, with an error
+// matching sink.ErrRejected that carries PostgreSQL's reason. Ids are stored
 // in lower case.
 func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 	if err := s.gate.Enter("postgres sink", "upsert"); err != nil {
@@ -268,9 +270,32 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 		err = s.upsertUnnest(ctx, recs)
 	}
 	if err != nil {
-		return fmt.Errorf("postgres sink: upsert %d users (%s): %w", len(recs), s.method, err)
+		err = fmt.Errorf("postgres sink: upsert %d users (%s): %w", len(recs), s.method, err)
+		if reason, ok := dataError(err); ok {
+			return sink.Rejected(reason, err)
+		}
+		return err
 	}
 	return nil
+}
+
+// dataError reports whether err is PostgreSQL refusing the data rather
+// than failing as a server, with PostgreSQL's reason: SQLSTATE class 22
+// (data exception: a NUL byte or bad UTF-8 in text, 22021; a value out of
+// range), class 23 (integrity constraint: the table's length checks, 23514;
+// NOT NULL, 23502) and 54000 (a value over a program limit). Retrying the
+// same rows would fail the same way; every other error (connection, lock,
+// server shutting down, 57P01...) is the server's and worth retrying.
+func dataError(err error) (string, bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return "", false
+	}
+	switch {
+	case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23") && pe.Code != "23505", pe.Code == "54000":
+		return fmt.Sprintf("postgres: %s (SQLSTATE %s)", pe.Message, pe.Code), true
+	}
+	return "", false
 }
 
 func ingested(t time.Time) pgtype.Timestamptz {

@@ -72,7 +72,8 @@ func BreakConnection(f func(t *testing.T, s sink.Sink)) Option {
 // Rejects lists records the backend refuses to store although their id is
 // valid (for PostgreSQL: text with a NUL byte). The "rejected record" case
 // puts each at the end of a batch of 3000 good records and expects Upsert to
-// fail and, unless NonAtomic, to store none of the batch.
+// fail with a *sink.RejectedError giving the backend's reason (matching
+// sink.ErrRejected) and, unless NonAtomic, to store none of the batch.
 func Rejects(rs ...user.Record) Option {
 	return func(c *config) { c.rejected = append(c.rejected, rs...) }
 }
@@ -483,8 +484,15 @@ func testBadID(t *testing.T, h *harness) {
 func testRejected(t *testing.T, h *harness) {
 	for i, bad := range h.cfg.rejected {
 		batch := append(Records(0, 3000), bad)
-		if err := h.Upsert(t.Context(), batch); err == nil {
+		err := h.Upsert(t.Context(), batch)
+		if err == nil {
 			t.Fatalf("Upsert with rejected record %d (%+v) succeeded, want an error", i, bad)
+		}
+		// The stream tells data errors from outages by this: a data error
+		// it splits and dead-letters, an outage it retries for ever.
+		var rj *sink.RejectedError
+		if !errors.Is(err, sink.ErrRejected) || !errors.As(err, &rj) || rj.Reason == "" {
+			t.Fatalf("Upsert with rejected record %d: error %v is not a *sink.RejectedError with a reason", i, err)
 		}
 		if !h.cfg.nonAtomic {
 			h.wantCount(t, 0)

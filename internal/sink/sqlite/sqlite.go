@@ -22,7 +22,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlitedrv "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/user"
@@ -162,7 +163,9 @@ func (s *Sink) Path() string { return s.path }
 // with its id, the last one winning when an id appears twice in the batch.
 // An id that is not a UUID fails the whole batch (errors.Is(err,
 // user.ErrInvalid)) before anything is written; any other failure rolls the
-// transaction back, so a batch is stored whole or not at all. Ids are stored
+// transaction back, so a batch is stored whole or not at all. A value
+// SQLite refuses (over a column's 512-byte check) fails the batch with an
+// error matching sink.ErrRejected. Ids are stored
 // in lower case.
 func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 	if err := s.gate.Enter("sqlite sink", "upsert"); err != nil {
@@ -191,13 +194,34 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 		if _, err := stmt.ExecContext(ctx, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
 			r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
 			formatTime(r.IngestedAt), r.RunID, now); err != nil {
-			return fmt.Errorf("sqlite sink: upsert user %s: %w", r.ID, err)
+			err = fmt.Errorf("sqlite sink: upsert user %s: %w", r.ID, err)
+			if reason, ok := dataError(err); ok {
+				return sink.Rejected(reason, err)
+			}
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite sink: upsert: commit: %w", err)
 	}
 	return nil
+}
+
+// dataError reports whether err is SQLite refusing a value rather than
+// failing as a database, with SQLite's reason: a CHECK constraint (the
+// table's 512-byte limits) or a value over SQLite's size limit
+// (SQLITE_TOOBIG). A locked, full or read-only database is not a data
+// error: the batch is retried.
+func dataError(err error) (string, bool) {
+	var se *sqlitedrv.Error
+	if !errors.As(err, &se) {
+		return "", false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_TOOBIG:
+		return "sqlite: " + se.Error(), true
+	}
+	return "", false
 }
 
 // Count returns the number of stored users.

@@ -1,0 +1,426 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/user"
+)
+
+// groupMovedErrs are the commit errors after which this member's
+// generation is gone for good.
+var groupMovedErrs = []error{
+	kerr.IllegalGeneration, kerr.UnknownMemberID, kerr.RebalanceInProgress,
+	kerr.FencedInstanceID, kerr.FencedMemberEpoch, kerr.StaleMemberEpoch,
+}
+
+// runSession is one client's life in the group: a two-stage pipeline in
+// which, while one batch is written to the sink and committed, the next is
+// polled and decoded. Batches are written and committed in order by one
+// goroutine, so a batch's offsets are committed only after it and every
+// batch before it are stored. Rebalances are let through only when no batch
+// is in hand, at least every rebalanceEvery.
+func runSession(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Config) error {
+	// The writer finishes what it was given even when ctx is cancelled,
+	// for at most ShutdownTimeout.
+	wctx, cancelWriter := finishCtx(ctx, cfg.ShutdownTimeout)
+	defer cancelWriter()
+	work := make(chan *batch, 1)
+	results := make(chan error, 2)
+	go write(wctx, cl, snk, cfg, work, results)
+
+	pending := 0 // batches handed to the writer and not yet reported
+	var failed error
+	collect := func(block bool) {
+		for pending > 0 {
+			var err error
+			if block {
+				err = <-results
+			} else {
+				select {
+				case err = <-results:
+				default:
+					return
+				}
+			}
+			pending--
+			if err != nil && failed == nil {
+				failed = err
+			}
+		}
+	}
+	finish := func() error {
+		close(work)
+		collect(true)
+		cl.AllowRebalance()
+		return failed
+	}
+	lastAllowed := time.Now()
+	for {
+		collect(false)
+		if failed != nil || ctx.Err() != nil {
+			return finish()
+		}
+		if pending == 0 || time.Since(lastAllowed) > rebalanceEvery {
+			// Nothing in hand once the writer is done: let a waiting
+			// rebalance through.
+			collect(true)
+			if failed != nil {
+				return finish()
+			}
+			cl.AllowRebalance()
+			lastAllowed = time.Now()
+		}
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if pending > 0 {
+			// Polling ahead holds rebalances: bound the wait so an idle
+			// topic does not hold them for long.
+			pctx, cancel = context.WithTimeout(ctx, cfg.BatchWait)
+		}
+		recs, err := poll(pctx, cl, cfg)
+		cancel()
+		if err != nil && ctx.Err() == nil && pctx.Err() == nil {
+			failed = err
+		}
+		if len(recs) > 0 {
+			b, err := decode(ctx, dec, cfg, recs)
+			if err != nil {
+				// Stopped while the registry was away: nothing of this
+				// batch is stored or committed.
+				if failed == nil && ctx.Err() == nil {
+					failed = err
+				}
+				continue
+			}
+			work <- b
+			pending++
+		} else if cfg.Health != nil && pending == 0 && failed == nil {
+			cfg.Health.idle()
+		}
+	}
+}
+
+// rebalanceEvery bounds how long a busy pipeline holds a rebalance.
+const rebalanceEvery = 500 * time.Millisecond
+
+// batch is one poll's records, decoded: the good users beside the records
+// they came from, the dead letters, and every record, whose offsets are
+// committed once the rest is stored.
+type batch struct {
+	recs    []*kgo.Record
+	good    []user.Record
+	goodSrc []*kgo.Record
+	dead    []*kgo.Record
+}
+
+// decode splits records into users to store and dead letters. A record
+// whose writer schema cannot be fetched because the registry is away is not
+// a dead letter: decode waits for the registry (with backoff, marking the
+// stream unhealthy while it lasts) and returns an error only when ctx ends.
+func decode(ctx context.Context, dec Decoder, cfg Config, recs []*kgo.Record) (*batch, error) {
+	b := &batch{recs: recs, good: make([]user.Record, 0, len(recs)), goodSrc: make([]*kgo.Record, 0, len(recs))}
+	for _, r := range recs {
+		var u user.Record
+		err := retry(ctx, cfg, "schema registry", func(context.Context) error {
+			var err error
+			u, err = dec.Decode(r.Value)
+			if err != nil && !errors.Is(err, schema.ErrRegistryUnavailable) {
+				return permanent{err}
+			}
+			return err
+		})
+		var p permanent
+		if errors.As(err, &p) {
+			err = p.err
+		} else if err != nil {
+			return nil, err
+		}
+		kind := KindDecode
+		if err == nil {
+			if err = u.Validate(); err != nil {
+				kind = KindValidate
+			}
+		}
+		if err != nil {
+			b.dead = append(b.dead, deadLetter(cfg.DLQ, r, kind, err))
+			continue
+		}
+		b.good = append(b.good, u)
+		b.goodSrc = append(b.goodSrc, r)
+	}
+	return b, nil
+}
+
+// permanent marks an error retry must not retry.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// write stores and commits batches in order and reports each on results.
+// After the first failure it stores nothing more: later batches are
+// reported failed too, so no offset passes a batch the sink does not have.
+func write(ctx context.Context, cl Client, snk Sink, cfg Config, work <-chan *batch, results chan<- error) {
+	var failed error
+	for b := range work {
+		if failed == nil {
+			failed = store(ctx, cl, snk, cfg, b)
+		}
+		results <- failed
+	}
+}
+
+// finishCtx returns a context that outlives ctx's cancellation by at most
+// grace, so a batch in hand can be stored and committed on shutdown.
+func finishCtx(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	return work, func() { stop(); cancel() }
+}
+
+// poll gathers up to BatchSize records, waiting at most BatchWait after the
+// first one arrives.
+func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
+	var recs []*kgo.Record
+	var deadline time.Time
+	for len(recs) < cfg.BatchSize {
+		pctx := ctx
+		var cancel context.CancelFunc = func() {}
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				break
+			}
+			pctx, cancel = context.WithTimeout(ctx, d)
+		}
+		fs := cl.PollRecords(pctx, cfg.BatchSize-len(recs))
+		timedOut := pctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			if ferr == nil {
+				ferr = fmt.Errorf("stream: fetching %s[%d]: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			if errors.Is(ferr, kgo.ErrClientClosed) {
+				return recs, ferr
+			}
+			cfg.Logger.Warn("fetch error; the client retries", "err", ferr)
+			cfg.Health.failing("fetch", ferr)
+		} else if cfg.Health != nil && (len(fs) > 0 || timedOut) {
+			cfg.Health.recovered("fetch")
+		}
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		if ctx.Err() != nil {
+			return recs, ctx.Err()
+		}
+		if len(recs) == 0 {
+			// A poll that returned only errors still blocks rebalances;
+			// with nothing in hand, let them through before waiting again.
+			cl.AllowRebalance()
+		}
+		if timedOut {
+			break
+		}
+		if len(recs) > 0 && deadline.IsZero() {
+			deadline = time.Now().Add(cfg.BatchWait)
+		}
+	}
+	return recs, nil
+}
+
+// store writes one batch's dead letters and users, then commits its
+// offsets. Records the sink refuses as data (sink.ErrRejected) are found by
+// splitting the batch and become dead letters of kind "sink" before the
+// commit.
+func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error {
+	m := cfg.Metrics
+	start := time.Now()
+	if err := produceDead(ctx, cl, cfg, b.dead); err != nil {
+		return err
+	}
+	if len(b.good) > 0 {
+		refused, err := upsert(ctx, snk, cfg, b.good, b.goodSrc)
+		if err != nil {
+			return err
+		}
+		if err := produceDead(ctx, cl, cfg, refused); err != nil {
+			return err
+		}
+		if m != nil {
+			m.Stored.Add(float64(len(b.good) - len(refused)))
+		}
+	}
+	if cfg.AfterStore != nil {
+		if err := cfg.AfterStore(ctx, b.good); err != nil {
+			return err
+		}
+	}
+	err := retry(ctx, cfg, "offset commit", func(ctx context.Context) error {
+		if err := cl.CommitRecords(ctx, b.recs...); groupMoved(err) {
+			return permanent{wrapGroupMoved(err)}
+		} else {
+			return err
+		}
+	})
+	if err != nil {
+		var p permanent
+		if errors.As(err, &p) {
+			return p.err
+		}
+		return err
+	}
+	if m != nil {
+		m.BatchSeconds.Observe(time.Since(start).Seconds())
+		m.Committed.Add(float64(len(b.recs)))
+		m.Consumed.Add(float64(len(b.recs)))
+	}
+	cfg.Health.progress()
+	cfg.Logger.Debug("batch committed", "records", len(b.recs), "stored", len(b.good), "dead", len(b.dead))
+	return nil
+}
+
+// produceDead writes dead letters and waits for their acknowledgement: the
+// offsets must not move past them before.
+func produceDead(ctx context.Context, cl Client, cfg Config, dead []*kgo.Record) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	if err := retry(ctx, cfg, "dead-letter produce", func(ctx context.Context) error {
+		return cl.ProduceSync(ctx, dead...).FirstErr()
+	}); err != nil {
+		return err
+	}
+	for _, d := range dead {
+		cfg.Logger.Warn("dead-lettered a message", "topic", cfg.Topic,
+			"partition", header(d, HeaderPartition), "offset", header(d, HeaderOffset),
+			"kind", header(d, HeaderErrorKind), "error", header(d, HeaderError))
+		if cfg.Metrics != nil {
+			cfg.Metrics.DeadLettered.WithLabelValues(header(d, HeaderErrorKind)).Inc()
+		}
+	}
+	return nil
+}
+
+// dataError reports whether a sink error is about the records, not the
+// backend.
+func dataError(err error) bool {
+	return errors.Is(err, sink.ErrRejected) || errors.Is(err, user.ErrInvalid)
+}
+
+// upsert writes recs, retrying backend failures until they pass. When the
+// sink refuses the data, the batch is split in halves and each half written
+// on its own, down to single records: a refused record becomes a dead
+// letter of kind "sink" (its source record src[i]) and the rest are stored.
+// A batch with k bad records costs about 2k·log2(n) extra writes.
+func upsert(ctx context.Context, snk Sink, cfg Config, recs []user.Record, src []*kgo.Record) ([]*kgo.Record, error) {
+	err := retry(ctx, cfg, "sink upsert", func(ctx context.Context) error {
+		wctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
+		defer cancel()
+		err := snk.Upsert(wctx, recs)
+		if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+			err = fmt.Errorf("sink write took longer than %s: %w", cfg.WriteTimeout, err)
+		}
+		if dataError(err) {
+			return permanent{err}
+		}
+		return err
+	})
+	var p permanent
+	if !errors.As(err, &p) {
+		return nil, err
+	}
+	if len(recs) == 1 {
+		reason := p.err.Error()
+		var rj *sink.RejectedError
+		if errors.As(p.err, &rj) && rj.Reason != "" {
+			reason = rj.Reason
+		}
+		return []*kgo.Record{deadLetter(cfg.DLQ, src[0], KindSink, errors.New(reason))}, nil
+	}
+	cfg.Logger.Info("the sink refused a batch as data; splitting it to find the records at fault", "records", len(recs), "err", p.err)
+	half := len(recs) / 2
+	left, err := upsert(ctx, snk, cfg, recs[:half], src[:half])
+	if err != nil {
+		return nil, err
+	}
+	right, err := upsert(ctx, snk, cfg, recs[half:], src[half:])
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}
+
+// retry runs op until it succeeds, returns a permanent error, or ctx ends,
+// with jittered exponential backoff between RetryMin and RetryMax. It never
+// gives up on its own: a stopped stream replays the batch, a dropped one
+// would lose it. While op fails, Health says so under the name what.
+func retry(ctx context.Context, cfg Config, what string, op func(context.Context) error) error {
+	wait := cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		var p permanent
+		if err == nil || errors.As(err, &p) {
+			if attempt > 1 {
+				cfg.Logger.Info(what+" recovered", "attempts", attempt)
+			}
+			cfg.Health.recovered(what)
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stream: %s stopped after %d attempts: %w", what, attempt, err)
+		}
+		cfg.Health.failing(what, err)
+		if cfg.Metrics != nil {
+			cfg.Metrics.Retries.WithLabelValues(what).Inc()
+		}
+		cfg.Logger.Warn(what+" failed; retrying", "attempt", attempt, "backoff", wait, "err", err)
+		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("stream: %s stopped after %d attempts: %w", what, attempt, err)
+		case <-t.C:
+		}
+		wait = min(wait*2, cfg.RetryMax)
+	}
+}
+
+func deadLetter(topic string, r *kgo.Record, kind string, err error) *kgo.Record {
+	h := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
+	h = append(h, r.Headers...)
+	h = append(h,
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(err.Error())},
+		kgo.RecordHeader{Key: HeaderErrorKind, Value: []byte(kind)},
+		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	)
+	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h}
+}
+
+func header(r *kgo.Record, key string) string {
+	for i := len(r.Headers) - 1; i >= 0; i-- {
+		if r.Headers[i].Key == key {
+			return string(r.Headers[i].Value)
+		}
+	}
+	return ""
+}
