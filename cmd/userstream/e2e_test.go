@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	wire "encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,214 +19,29 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/proctest"
 )
 
 // The end-to-end tests run the real binary as separate processes, the way a
 // user runs the pipeline: broker, API, stream and producer talk over
 // loopback with the real Kafka protocol.
 
+// Shorthands for the proctest helpers these tests use all the time.
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	start         = proctest.Start
+	runCmd        = proctest.Run
+	waitListening = proctest.WaitListening
+	count         = proctest.Count
+	waitCount     = proctest.WaitCount
+	tail          = proctest.Tail
+	freeAddr      = proctest.FreeAddr
 )
 
-// binary builds userstream once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "userstream-e2e-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "userstream")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+func startStack(t *testing.T) *proctest.Stack { return proctest.StartStack(t) }
 
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-// start runs the binary with args in the background; its output goes to a
-// file that is printed if the test fails.
-func start(t *testing.T, name string, args ...string) *proc {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary(t), args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = cleanEnv()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGKILL)
-		<-p.done
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("--- %s output:\n%s", name, tail(string(b), 4000))
-		}
-	})
-	return p
-}
-
-// cleanEnv drops USERSTREAM_* variables so the developer's environment
-// cannot change what a test runs.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "USERSTREAM_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func (p *proc) signal(sig syscall.Signal) {
-	select {
-	case <-p.done:
-	default:
-		_ = p.cmd.Process.Signal(sig)
-	}
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (p *proc) wait(t *testing.T, d time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(d):
-		b, _ := os.ReadFile(p.log)
-		t.Fatalf("%s did not exit within %s; output:\n%s", p.name, d, tail(string(b), 4000))
-		return -1
-	}
-}
-
-func (p *proc) output() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
-// runCmd runs the binary to completion and returns stdout, stderr and the
-// exit code.
-func runCmd(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(binary(t), args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Env = cleanEnv()
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatal(err)
-		}
-		code = ee.ExitCode()
-	}
-	return out.String(), errb.String(), code
-}
-
-// waitListening waits until addr accepts connections.
-func waitListening(t *testing.T, p *proc, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before listening on %s:\n%s", p.name, addr, p.output())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("%s is not listening on %s", p.name, addr)
-}
-
-func count(t *testing.T, sinkURL string) int {
-	t.Helper()
-	out, errOut, code := runCmd(t, "users", "count", "--sink", sinkURL)
-	if code != 0 && strings.Contains(errOut, "no SQLite database") {
-		return 0 // the stream has not created it yet
-	}
-	if code != 0 {
-		t.Fatalf("users count: exit %d: %s", code, errOut)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil {
-		t.Fatalf("users count printed %q, not one integer", out)
-	}
-	return n
-}
-
-func waitCount(t *testing.T, sinkURL string, want int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	last := -1
-	for time.Now().Before(deadline) {
-		if last = count(t, sinkURL); last == want {
-			return
-		}
-		if last > want {
-			t.Fatalf("the sink holds %d users, more than the %d produced", last, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the sink holds %d users after %s, want %d", last, within, want)
-}
-
-type stack struct {
-	kafka, registry, api, sink string
-	dir                        string
-}
-
-// startStack runs `userstream broker` (with its registry) and `userstream
-// api` on free loopback ports.
-func startStack(t *testing.T) stack {
-	t.Helper()
-	dir := t.TempDir()
-	s := stack{kafka: freeAddr(t), registry: freeAddr(t), api: freeAddr(t), dir: dir,
-		sink: "sqlite:" + filepath.Join(dir, "users.db")}
-	b := start(t, "broker", "broker", "--addr", s.kafka, "--registry-addr", s.registry, "--data-dir", filepath.Join(dir, "kafka"))
-	waitListening(t, b, s.kafka)
-	waitListening(t, b, s.registry)
-	a := start(t, "api", "api", "--addr", s.api)
-	waitListening(t, a, s.api)
-	return s
-}
-
-func (s stack) stream(t *testing.T, name string) *proc {
-	return start(t, name, "stream", "--brokers", s.kafka, "--schema-registry", "http://"+s.registry,
-		"--sink", s.sink, "--metrics-addr", "", "--batch-size", "500")
+func streamProc(t *testing.T, s *proctest.Stack, name string) *proctest.Proc {
+	return start(t, name, "stream", "--brokers", s.Kafka, "--schema-registry", s.RegistryURL(),
+		"--sink", s.Sink, "--metrics-addr", "", "--batch-size", "500")
 }
 
 // TestEndToEndKilledStreamLosesNothing is the issue's acceptance run: 20000
@@ -240,30 +52,30 @@ func TestEndToEndKilledStreamLosesNothing(t *testing.T) {
 		t.Skip("end-to-end run of the binary; -short skips it")
 	}
 	s := startStack(t)
-	st := s.stream(t, "stream-1")
-	prod := start(t, "produce", "produce", "--brokers", s.kafka, "--schema-registry", "http://"+s.registry,
-		"--source", "http://"+s.api+"/api/", "--users", "20000", "--batch-size", "1000", "--rate", "8000")
+	st := streamProc(t, s, "stream-1")
+	prod := start(t, "produce", "produce", "--brokers", s.Kafka, "--schema-registry", s.RegistryURL(),
+		"--source", "http://"+s.API+"/api/", "--users", "20000", "--batch-size", "1000", "--rate", "8000")
 
 	// Kill the stream once it has stored some users but not all.
 	deadline := time.Now().Add(60 * time.Second)
-	for n := count(t, s.sink); n == 0 || n >= 20000; n = count(t, s.sink) {
+	for n := count(t, s.Sink); n == 0 || n >= 20000; n = count(t, s.Sink) {
 		if time.Now().After(deadline) || n >= 20000 {
 			t.Fatalf("could not catch the stream midway (count %d)", n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	st.signal(syscall.SIGKILL)
-	st.wait(t, 10*time.Second)
-	killedAt := count(t, s.sink)
+	st.Signal(syscall.SIGKILL)
+	st.Wait(t, 10*time.Second)
+	killedAt := count(t, s.Sink)
 
-	s.stream(t, "stream-2")
-	if code := prod.wait(t, 120*time.Second); code != 0 {
-		t.Fatalf("produce exited %d:\n%s", code, prod.output())
+	streamProc(t, s, "stream-2")
+	if code := prod.Wait(t, 120*time.Second); code != 0 {
+		t.Fatalf("produce exited %d:\n%s", code, prod.Output())
 	}
-	if !strings.Contains(prod.output(), "produced 20000") {
-		t.Fatalf("produce summary does not say 20000 produced:\n%s", prod.output())
+	if !strings.Contains(prod.Output(), "produced 20000") {
+		t.Fatalf("produce summary does not say 20000 produced:\n%s", prod.Output())
 	}
-	waitCount(t, s.sink, 20000, 90*time.Second)
+	waitCount(t, s.Sink, 20000, 90*time.Second)
 	t.Logf("stream killed at %d stored users; ended at exactly 20000", killedAt)
 }
 
@@ -277,13 +89,13 @@ func TestEndToEndOriginalProducer(t *testing.T) {
 		t.Skipf("kafka-python is not installed for /usr/bin/python3 (apt-get install python3-kafka): %s", out)
 	}
 	s := startStack(t)
-	s.stream(t, "stream")
+	streamProc(t, s, "stream")
 	script, _ := filepath.Abs("../../internal/broker/testdata/produce_original.py")
-	out, err := exec.Command("/usr/bin/python3", script, s.kafka, "25").CombinedOutput()
+	out, err := exec.Command("/usr/bin/python3", script, s.Kafka, "25").CombinedOutput()
 	if err != nil {
 		t.Fatalf("kafka-python producer: %v\n%s", err, out)
 	}
-	waitCount(t, s.sink, 25, 60*time.Second)
+	waitCount(t, s.Sink, 25, 60*time.Second)
 }
 
 // TestStreamStopsCleanlyOnSIGTERM: a stopped worker exits 0 after
@@ -294,14 +106,14 @@ func TestStreamStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	s := startStack(t)
 	metrics := freeAddr(t)
-	st := start(t, "stream", "stream", "--brokers", s.kafka, "--schema-registry", "none",
-		"--sink", s.sink, "--metrics-addr", metrics)
-	_, errOut, code := runCmd(t, "produce", "--brokers", s.kafka, "--schema-registry", "none",
-		"--source", "http://"+s.api+"/api/", "--users", "3000")
+	st := start(t, "stream", "stream", "--brokers", s.Kafka, "--schema-registry", "none",
+		"--sink", s.Sink, "--metrics-addr", metrics)
+	_, errOut, code := runCmd(t, "produce", "--brokers", s.Kafka, "--schema-registry", "none",
+		"--source", "http://"+s.API+"/api/", "--users", "3000")
 	if code != 0 {
 		t.Fatalf("produce: exit %d: %s", code, errOut)
 	}
-	waitCount(t, s.sink, 3000, 60*time.Second)
+	waitCount(t, s.Sink, 3000, 60*time.Second)
 
 	// The worker's metrics say what it did.
 	get := func(path string) string {
@@ -336,9 +148,9 @@ func TestStreamStopsCleanlyOnSIGTERM(t *testing.T) {
 			t.Fatalf("/metrics lacks %q:\n%s", missing, tail(m, 3000))
 		}
 	}
-	st.signal(syscall.SIGTERM)
-	if code := st.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("stream exited %d on SIGTERM, want 0:\n%s", code, st.output())
+	st.Signal(syscall.SIGTERM)
+	if code := st.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("stream exited %d on SIGTERM, want 0:\n%s", code, st.Output())
 	}
 }
 
@@ -358,10 +170,10 @@ func TestEndToEndPostgres(t *testing.T) {
 	}
 	pg := base + sep + "schema=e2e_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	s := startStack(t)
-	start(t, "stream", "stream", "--brokers", s.kafka, "--schema-registry", "http://"+s.registry,
+	start(t, "stream", "stream", "--brokers", s.Kafka, "--schema-registry", s.RegistryURL(),
 		"--sink", pg, "--metrics-addr", "")
-	_, errOut, code := runCmd(t, "produce", "--brokers", s.kafka, "--schema-registry", "http://"+s.registry,
-		"--source", "http://"+s.api+"/api/", "--users", "20000", "--batch-size", "2000")
+	_, errOut, code := runCmd(t, "produce", "--brokers", s.Kafka, "--schema-registry", s.RegistryURL(),
+		"--source", "http://"+s.API+"/api/", "--users", "20000", "--batch-size", "2000")
 	if code != 0 {
 		t.Fatalf("produce: exit %d: %s", code, errOut)
 	}
@@ -388,7 +200,7 @@ func TestDevRunsAndResumes(t *testing.T) {
 	deadline := began.Add(30 * time.Second)
 	for count(t, sinkURL) < 1000 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no 1000 users in the sink 30s after dev started:\n%s", dev.output())
+			t.Fatalf("no 1000 users in the sink 30s after dev started:\n%s", dev.Output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -422,9 +234,9 @@ func TestDevRunsAndResumes(t *testing.T) {
 		t.Fatalf("registry does not know schema id %d: %d %s", id, resp.StatusCode, body)
 	}
 
-	dev.signal(syscall.SIGINT)
-	if code := dev.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("dev exited %d on Ctrl-C:\n%s", code, dev.output())
+	dev.Signal(syscall.SIGINT)
+	if code := dev.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("dev exited %d on Ctrl-C:\n%s", code, dev.Output())
 	}
 	kept := count(t, sinkURL)
 
@@ -441,7 +253,7 @@ func TestDevRunsAndResumes(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sink has %d users, topic %d messages:\n%s", n, topicMessages(t, kafka), dev2.output())
+			t.Fatalf("sink has %d users, topic %d messages:\n%s", n, topicMessages(t, kafka), dev2.Output())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -377,7 +377,7 @@ func retry(ctx context.Context, cfg Config, what string, op func(context.Context
 		err := op(ctx)
 		var p permanent
 		if err == nil || errors.As(err, &p) {
-			if attempt > 1 {
+			if attempt > 1 && err == nil {
 				cfg.Logger.Info(what+" recovered", "attempts", attempt)
 			}
 			cfg.Health.recovered(what)

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
@@ -226,7 +227,9 @@ func Run(ctx context.Context, dial Dialer, dec Decoder, snk Sink, cfg Config) er
 			return err
 		}
 		err = runSession(ctx, cl, dec, snk, cfg)
-		closeClient(cl)
+		// A static member leaves only when it is asked to stop: when it
+		// rejoins, its new client takes its place.
+		closeClient(cl, cfg, ctx.Err() != nil)
 		if !errors.Is(err, errGroupMoved) || ctx.Err() != nil {
 			if ctx.Err() != nil && errors.Is(err, errGroupMoved) {
 				return nil
@@ -254,13 +257,22 @@ func dialSession(ctx context.Context, dial Dialer, cfg Config, session int) (Cli
 	return cl, err
 }
 
-// closeClient leaves the group within closeTimeout, then closes.
-func closeClient(cl Client) {
+// closeClient leaves the group within closeTimeout, then closes. kgo does
+// not leave on behalf of a static member (a restart is meant to take its
+// place without a rebalance); when stopping, a static member leaves by its
+// instance id, so its partitions move at once instead of after its
+// session timeout.
+func closeClient(cl Client, cfg Config, stopping bool) {
 	cl.AllowRebalance()
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
 	if l, ok := cl.(interface{ LeaveGroupContext(context.Context) error }); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		_ = l.LeaveGroupContext(ctx)
-		cancel()
+	}
+	if kc, ok := cl.(*kgo.Client); ok && stopping && cfg.InstanceID != "" {
+		if _, err := kadm.NewClient(kc).LeaveGroup(ctx, kadm.LeaveGroup(cfg.Group).InstanceIDs(cfg.InstanceID).Reason("stopped")); err != nil {
+			cfg.Logger.Warn("could not leave the group; its partitions move after the session timeout", "instance", cfg.InstanceID, "err", err)
+		}
 	}
 	cl.Close()
 }

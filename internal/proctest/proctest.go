@@ -1,0 +1,292 @@
+// Package proctest runs the userstream binary as separate processes in
+// tests: builds it once, starts commands on loopback ports, signals and waits
+// for them, and reads the sink's count the way a user would.
+//
+// It is test support, used by the end-to-end tests of cmd/userstream and the
+// fault suite in chaos/; nothing in the pipeline imports it.
+package proctest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Binary builds userstream once per test binary and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "userstream-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "userstream")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/userstream/userstream/cmd/userstream").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// Proc is a running userstream command.
+type Proc struct {
+	Name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// Start runs the binary with args in the background; its output goes to a
+// file that is printed (its tail) if the test fails. The process is killed
+// when the test ends.
+func Start(t testing.TB, name string, args ...string) *Proc {
+	t.Helper()
+	return StartEnv(t, name, nil, args...)
+}
+
+// StartEnv is Start with extra environment variables (KEY=VALUE).
+func StartEnv(t testing.TB, name string, env []string, args ...string) *Proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(CleanEnv(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{Name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Signal(syscall.SIGKILL)
+		<-p.done
+		if t.Failed() {
+			t.Logf("--- %s output:\n%s", name, Tail(p.Output(), 4000))
+		}
+	})
+	return p
+}
+
+// CleanEnv is the environment without USERSTREAM_* variables, so the
+// developer's settings cannot change what a test runs.
+func CleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "USERSTREAM_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Tail returns the last n bytes of s.
+func Tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// Signal sends sig unless the process has exited.
+func (p *Proc) Signal(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Wait waits at most d for the process to exit and returns its exit code.
+func (p *Proc) Wait(t testing.TB, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		t.Fatalf("%s did not exit within %s; output:\n%s", p.Name, d, Tail(p.Output(), 4000))
+		return -1
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to go.
+func (p *Proc) Kill(t testing.TB) {
+	t.Helper()
+	p.Signal(syscall.SIGKILL)
+	p.Wait(t, 10*time.Second)
+}
+
+// Output is everything the process printed so far.
+func (p *Proc) Output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// Run runs the binary to completion and returns stdout, stderr and the
+// exit code.
+func Run(t testing.TB, args ...string) (string, string, int) {
+	t.Helper()
+	return RunContext(context.Background(), t, args...)
+}
+
+// RunContext is Run bounded by ctx (the process is killed when it ends).
+func RunContext(ctx context.Context, t testing.TB, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Env = CleanEnv()
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// WaitListening waits until addr accepts connections, failing the test if
+// p exits first or 30 s pass.
+func WaitListening(t testing.TB, p *Proc, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before listening on %s:\n%s", p.Name, addr, p.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s is not listening on %s", p.Name, addr)
+}
+
+// Count is `userstream users count --sink URL`; a SQLite file the stream
+// has not created yet counts 0.
+func Count(t testing.TB, sinkURL string) int {
+	t.Helper()
+	out, errOut, code := Run(t, "users", "count", "--sink", sinkURL)
+	if code != 0 && (strings.Contains(errOut, "no SQLite database") || strings.Contains(errOut, "no users table")) {
+		return 0
+	}
+	if code != 0 {
+		t.Fatalf("users count: exit %d: %s", code, errOut)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("users count printed %q, not one integer", out)
+	}
+	return n
+}
+
+// WaitCount waits until the sink holds want users, failing when it holds
+// more or within passes first.
+func WaitCount(t testing.TB, sinkURL string, want int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := -1
+	for time.Now().Before(deadline) {
+		if last = Count(t, sinkURL); last == want {
+			return
+		}
+		if last > want {
+			t.Fatalf("the sink holds %d users, more than the %d produced", last, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the sink holds %d users after %s, want %d", last, within, want)
+}
+
+// Stack is `userstream broker` (with its registry) and `userstream api` on
+// free loopback ports, with a SQLite sink URL in a temporary directory.
+type Stack struct {
+	Kafka, Registry, API, Sink, Dir string
+	Broker                          *Proc
+}
+
+// StartStack starts the broker and the API and waits until they listen.
+func StartStack(t testing.TB) *Stack {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Stack{Kafka: FreeAddr(t), Registry: FreeAddr(t), API: FreeAddr(t), Dir: dir,
+		Sink: "sqlite:" + filepath.Join(dir, "users.db")}
+	s.StartBroker(t, "broker")
+	a := Start(t, "api", "api", "--addr", s.API)
+	WaitListening(t, a, s.API)
+	return s
+}
+
+// StartBroker (re)starts the broker on the stack's addresses and data dir.
+func (s *Stack) StartBroker(t testing.TB, name string) *Proc {
+	t.Helper()
+	b := Start(t, name, "broker", "--addr", s.Kafka, "--registry-addr", s.Registry, "--data-dir", filepath.Join(s.Dir, "kafka"))
+	WaitListening(t, b, s.Kafka)
+	WaitListening(t, b, s.Registry)
+	s.Broker = b
+	return b
+}
+
+// SourceURL is the built-in API's endpoint.
+func (s *Stack) SourceURL() string { return "http://" + s.API + "/api/" }
+
+// RegistryURL is the embedded registry's URL.
+func (s *Stack) RegistryURL() string { return "http://" + s.Registry }
