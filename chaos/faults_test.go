@@ -64,7 +64,7 @@ func TestWorkerKills(t *testing.T) {
 			args := []string{"--instance-id", "worker-1"}
 			w := worker(t, s, "stream-0", sinkURL, args...)
 			prod := produceUsers(t, s, n, rate)
-			every := time.Duration(float64(n)/float64(rate)/float64(kills+1)*float64(time.Second))
+			every := time.Duration(float64(n) / float64(rate) / float64(kills+1) * float64(time.Second))
 			last := 0
 			for i := range kills {
 				last = waitAbove(t, sinkURL, last, 60*time.Second)
@@ -72,19 +72,7 @@ func TestWorkerKills(t *testing.T) {
 				w.Kill(t)
 				w = worker(t, s, fmt.Sprintf("stream-%d", i+1), sinkURL, args...)
 			}
-			if code := prod.Wait(t, 180*time.Second); code != 0 {
-				t.Fatalf("produce exited %d:\n%s", code, prod.Output())
-			}
-			produceEnd := time.Now()
-			acked := produced(t, prod.Output())
-			conv := waitCount(t, sinkURL, int(acked), produceEnd, 30*time.Second)
-			dup := duplicates(t, sinkURL)
-			if dup != 0 {
-				t.Errorf("%d duplicate rows", dup)
-			}
-			report(t, figures{Acked: acked, Stored: acked, Duplicates: dup,
-				DeadLettered: endOffsets(t, s.Kafka, "users_created.dlq"), Converge: conv.Seconds(),
-				Note: fmt.Sprintf("%d SIGKILLs, %s apart", kills, every.Round(100*time.Millisecond))})
+			converge(t, s, prod, sinkURL, 0, fmt.Sprintf("%d SIGKILLs, %s apart", kills, every.Round(100*time.Millisecond)))
 		})
 	}
 }
@@ -104,26 +92,13 @@ func TestThreeWorkersPostgres(t *testing.T) {
 	prod := produceUsers(t, s, n, rate)
 	waitAbove(t, sinkURL, n/4, 60*time.Second)
 	ws[0].Kill(t)
-	faultEnd := time.Now()
 	waitAbove(t, sinkURL, n/2, 60*time.Second)
 	if code := sigterm(t, ws[1]); code != 0 {
 		t.Errorf("SIGTERMed worker exited %d, want 0:\n%s", code, ws[1].Output())
 	}
-	if code := prod.Wait(t, 180*time.Second); code != 0 {
-		t.Fatalf("produce exited %d:\n%s", code, prod.Output())
-	}
-	produceEnd := time.Now()
-	acked := produced(t, prod.Output())
 	// The SIGKILLed static member holds its partitions until its session
 	// times out (10 s); the SIGTERMed one left the group as it stopped.
-	conv := waitCount(t, sinkURL, int(acked), produceEnd, 45*time.Second)
-	dup := duplicates(t, sinkURL)
-	if dup != 0 {
-		t.Errorf("%d duplicate rows", dup)
-	}
-	report(t, figures{Acked: acked, Stored: acked, Duplicates: dup,
-		DeadLettered: endOffsets(t, s.Kafka, "users_created.dlq"), Converge: conv.Seconds(),
-		Note: fmt.Sprintf("one SIGKILL, one SIGTERM; converged %.1fs after the kill", time.Since(faultEnd).Seconds())})
+	converge(t, s, prod, sinkURL, 15*time.Second, "one SIGKILL, one SIGTERM, neither back")
 }
 
 // originalJSON is one user in the original tutorial's JSON shape (no key,

@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	_ "modernc.org/sqlite"
 
@@ -106,23 +105,7 @@ func produced(t *testing.T, out string) int64 {
 }
 
 // endOffsets sums the end offsets of topic.
-func endOffsets(t *testing.T, kafka, topic string) int64 {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	var sum int64
-	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
-	return sum
-}
+var endOffsets = proctest.EndOffsets
 
 // deadLetters reads the whole DLQ topic.
 func deadLetters(t *testing.T, kafka string) []*kgo.Record {
@@ -241,6 +224,25 @@ func waitAbove(t *testing.T, sinkURL string, n int, within time.Duration) int {
 	}
 	t.Fatalf("the sink did not pass %d users within %s", n, within)
 	return 0
+}
+
+// converge waits, after a run's produce has ended, for the sink to hold
+// every acknowledged user (within 30 s plus extra), checks that no row is
+// stored twice, and reports the figures.
+func converge(t *testing.T, s *proctest.Stack, prod *proctest.Proc, sinkURL string, extra time.Duration, note string) {
+	t.Helper()
+	if code := prod.Wait(t, 180*time.Second); code != 0 {
+		t.Fatalf("produce exited %d:\n%s", code, prod.Output())
+	}
+	produceEnd := time.Now()
+	acked := produced(t, prod.Output())
+	conv := waitCount(t, sinkURL, int(acked), produceEnd, 30*time.Second+extra)
+	dup := duplicates(t, sinkURL)
+	if dup != 0 {
+		t.Errorf("%d duplicate rows", dup)
+	}
+	report(t, figures{Acked: acked, Stored: acked, Duplicates: dup,
+		DeadLettered: endOffsets(t, s.Kafka, broker.DLQTopic), Converge: conv.Seconds(), Note: note})
 }
 
 // worker starts a stream worker.
