@@ -107,6 +107,25 @@ func produced(t *testing.T, out string) int64 {
 // endOffsets sums the end offsets of topic.
 var endOffsets = proctest.EndOffsets
 
+// produceRaw writes values to users_created as they are, without keys.
+func produceRaw(t *testing.T, kafka string, values ...[]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.DefaultProduceTopic(broker.Topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		rs[i] = &kgo.Record{Value: v}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
 // deadLetters reads the whole DLQ topic.
 func deadLetters(t *testing.T, kafka string) []*kgo.Record {
 	t.Helper()
@@ -381,7 +400,14 @@ func startPostgres(t *testing.T) *pgCluster {
 		t.Skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
 	}
 	sort.Strings(dirs)
-	c := &pgCluster{bindir: filepath.Dir(dirs[len(dirs)-1]), dir: t.TempDir()}
+	// Not t.TempDir: its parents are private to this user, and the server
+	// may run as postgres.
+	dir, err := os.MkdirTemp("", "userstream-chaos-pg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c := &pgCluster{bindir: filepath.Dir(dirs[len(dirs)-1]), dir: dir}
 	if os.Getuid() == 0 {
 		// initdb refuses to run as root.
 		if err := exec.Command("id", "postgres").Run(); err != nil {
@@ -429,14 +455,17 @@ func (c *pgCluster) ctl(args ...string) error {
 // Start starts the server (again).
 func (c *pgCluster) Start(t *testing.T) {
 	t.Helper()
-	opts := fmt.Sprintf("-h 127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off", c.port, c.dir)
+	// synchronous_commit stays on: an immediate stop would otherwise lose
+	// commits the server had acknowledged, which no client can survive.
+	opts := fmt.Sprintf("-h 127.0.0.1 -p %d -k %s -c fsync=off", c.port, c.dir)
 	if err := c.ctl("-l", filepath.Join(c.dir, "log"), "-o", opts, "start"); err != nil {
 		b, _ := os.ReadFile(filepath.Join(c.dir, "log"))
 		t.Fatalf("pg_ctl start: %v\n%s", err, b)
 	}
 }
 
-// Stop stops the server at once (clients are cut off).
+// Stop stops the server at once (clients are cut off, as in a crash;
+// acknowledged commits survive, as with synchronous_commit=on).
 func (c *pgCluster) Stop(t *testing.T) {
 	t.Helper()
 	if err := c.ctl("stop", "-m", "immediate"); err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -15,6 +17,9 @@ import (
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/user"
 )
+
+// registryTimeout bounds one Schema Registry request.
+const registryTimeout = 10 * time.Second
 
 // defaultRegistry is where `userstream broker` and `userstream dev` serve
 // their embedded Schema Registry.
@@ -69,7 +74,9 @@ func registryClient(raw string) (*sr.Client, error) {
 		opts = append(opts, sr.BasicAuth(u.User.Username(), pass))
 		u.User = nil
 	}
-	opts = append(opts, sr.URLs(strings.TrimRight(u.String(), "/")))
+	// A registry that accepts connections and never answers must not hang
+	// a command: every request gives up after registryTimeout.
+	opts = append(opts, sr.URLs(strings.TrimRight(u.String(), "/")), sr.HTTPClient(&http.Client{Timeout: registryTimeout}))
 	return sr.NewClient(opts...)
 }
 
@@ -97,6 +104,30 @@ func (c *codecFlags) decoder(ctx context.Context, a *app) (stream.Decoder, error
 	}
 	// A worker only reads: it never registers a schema of its own.
 	return c.serde(ctx, a, false)
+}
+
+// waitDecoder is decoder for a stream worker: while the registry is
+// unreachable it waits (logging, and saying so on /healthz) instead of
+// failing, so a worker started before its registry, or during a registry
+// restart, starts when the registry is back. Other errors (a bad URL, an
+// incompatible schema) fail at once.
+func (c *codecFlags) waitDecoder(ctx context.Context, a *app, h *stream.Health) (stream.Decoder, error) {
+	wait := 200 * time.Millisecond
+	for {
+		dec, err := c.decoder(ctx, a)
+		if err == nil || !errors.Is(err, schema.ErrRegistryUnavailable) {
+			h.Recovered("schema registry")
+			return dec, err
+		}
+		h.Failing("schema registry", err)
+		a.log.Warn("schema registry unavailable; the stream waits for it", "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 func (c *codecFlags) serde(ctx context.Context, a *app, register bool) (*schema.Serde, error) {

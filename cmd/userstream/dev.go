@@ -145,7 +145,12 @@ Ctrl-C stops; a second start resumes where this one left off.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	streamDone := make(chan error, 1)
-	go func() { streamDone <- runStream(ctx, a, kc, sf, scfg, dec, snk, promReg) }()
+	go func() {
+		streamDone <- runStream(ctx, a, kc, sf, scfg, promReg, streamParts{
+			sink:    func(context.Context) (stream.Sink, func() error, error) { return snk, func() error { return nil }, nil },
+			decoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return dec, nil },
+		})
+	}()
 
 	src, err := randomuser.NewClient(apiURL, randomuser.WithLogger(a.log))
 	if err != nil {

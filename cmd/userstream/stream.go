@@ -89,20 +89,21 @@ func newStreamCmd(a *app) *cobra.Command {
 			if err := codec.validate(); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			snk, err := openSink(ctx, sf.sink)
-			if err != nil {
-				return err
-			}
-			defer snk.Close()
-			dec, err := codec.decoder(ctx, a)
-			if err != nil {
-				return err
-			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			m := stream.NewMetrics(reg)
-			return runStream(ctx, a, kc, sf, sf.config(a, m), dec, snk, reg)
+			return runStream(cmd.Context(), a, kc, sf, sf.config(a, m), reg, streamParts{
+				sink: func(ctx context.Context) (stream.Sink, func() error, error) {
+					snk, err := openSink(ctx, sf.sink)
+					if err != nil {
+						return nil, nil, err
+					}
+					return snk, snk.Close, nil
+				},
+				decoder: func(ctx context.Context, h *stream.Health) (stream.Decoder, error) {
+					return codec.waitDecoder(ctx, a, h)
+				},
+			})
 		},
 	}
 	kc.AddFlags(cmd.Flags())
@@ -111,10 +112,19 @@ func newStreamCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// runStream connects, ensures the topics, serves metrics and health, keeps
-// the lag gauge fresh and runs the stream until ctx ends.
+// streamParts open what a stream reads with and writes to, in the order
+// runStream needs them: Kafka is reached first, then the sink, then the
+// registry (so a wrong --brokers is the first thing a user hears of).
+type streamParts struct {
+	sink    func(ctx context.Context) (stream.Sink, func() error, error)
+	decoder func(ctx context.Context, h *stream.Health) (stream.Decoder, error)
+}
+
+// runStream connects, ensures the topics, serves metrics and health, opens
+// the sink and the decoder, keeps the lag gauge fresh and runs the stream
+// until ctx ends.
 func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cfg stream.Config,
-	dec stream.Decoder, snk stream.Sink, reg *prometheus.Registry) error {
+	reg *prometheus.Registry, parts streamParts) error {
 	opts := stream.ConsumerOpts(cfg)
 	if reg != nil {
 		// franz-go's own client metrics: requests, bytes, records, errors
@@ -147,6 +157,18 @@ func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cf
 		gauge = cfg.Metrics.Lag
 	}
 	go trackLag(ctx, a, adm, cfg.Group, gauge, cfg.Health)
+	snk, closeSink, err := parts.sink(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
+	dec, err := parts.decoder(ctx, cfg.Health)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	dial := func(ctx context.Context) (stream.Client, error) {
 		cl, err := connect(ctx, kc, opts...)
 		if err != nil {

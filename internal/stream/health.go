@@ -66,12 +66,12 @@ func (h *Health) SetLag(lag, committed int64) {
 	}
 	h.lag, h.committed, h.lagKnown = lag, committed, true
 	h.mu.Unlock()
-	h.recovered("lag")
+	h.Recovered("lag")
 }
 
 // LagFailed records that the lag could not be measured (the broker is
 // unreachable, say).
-func (h *Health) LagFailed(err error) { h.failing("lag", err) }
+func (h *Health) LagFailed(err error) { h.Failing("lag", err) }
 
 // Check returns nil when healthy, or an error saying what is wrong and for
 // how long.
@@ -123,7 +123,10 @@ func (h *Health) progress() {
 // stream is not a stalled one, whatever the last lag reading said.
 func (h *Health) idle() { h.progress() }
 
-func (h *Health) failing(op string, err error) {
+// Failing records that op failed with err; it stays failing until
+// Recovered(op). The stream calls it for its own operations; callers use it
+// for theirs (waiting for the registry at start, say).
+func (h *Health) Failing(op string, err error) {
 	if h == nil {
 		return
 	}
@@ -137,7 +140,8 @@ func (h *Health) failing(op string, err error) {
 	h.fails[op] = f
 }
 
-func (h *Health) recovered(op string) {
+// Recovered records that op works again.
+func (h *Health) Recovered(op string) {
 	if h == nil {
 		return
 	}

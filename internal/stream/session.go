@@ -222,9 +222,9 @@ func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
 				return recs, ferr
 			}
 			cfg.Logger.Warn("fetch error; the client retries", "err", ferr)
-			cfg.Health.failing("fetch", ferr)
+			cfg.Health.Failing("fetch", ferr)
 		} else if cfg.Health != nil && (len(fs) > 0 || timedOut) {
-			cfg.Health.recovered("fetch")
+			cfg.Health.Recovered("fetch")
 		}
 		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
 		if ctx.Err() != nil {
@@ -380,13 +380,13 @@ func retry(ctx context.Context, cfg Config, what string, op func(context.Context
 			if attempt > 1 && err == nil {
 				cfg.Logger.Info(what+" recovered", "attempts", attempt)
 			}
-			cfg.Health.recovered(what)
+			cfg.Health.Recovered(what)
 			return err
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("stream: %s stopped after %d attempts: %w", what, attempt, err)
 		}
-		cfg.Health.failing(what, err)
+		cfg.Health.Failing(what, err)
 		if cfg.Metrics != nil {
 			cfg.Metrics.Retries.WithLabelValues(what).Inc()
 		}

@@ -64,6 +64,13 @@ const (
 	DefaultMethod = MethodUnnest
 )
 
+// DefaultConnectTimeout bounds each new connection (dial and startup)
+// unless the URL sets connect_timeout; OpenTimeout bounds Open as a whole.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	OpenTimeout           = 30 * time.Second
+)
+
 // ValuesChunk is the most rows MethodValues puts in one statement: 15
 // parameters a row keeps it well under PostgreSQL's 65535.
 const ValuesChunk = 1000
@@ -137,7 +144,9 @@ var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 //	                server's search_path, normally public.
 //	upsert=METHOD   values, unnest or copy (see Method). Default: DefaultMethod.
 //
-// Errors never contain the password. The context bounds only the opening.
+// Errors never contain the password. The context bounds only the opening,
+// which gives up after OpenTimeout; a connection that does not answer within
+// DefaultConnectTimeout (or the URL's connect_timeout) fails.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -180,6 +189,14 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
 	if schema != "" {
 		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	}
+	if !q.Has("connect_timeout") {
+		// A server that accepts connections and never answers must not
+		// hang a connect for ever.
+		pcfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	// The opening as a whole (connect, migrate) is bounded as well.
+	ctx, cancel := context.WithTimeout(ctx, OpenTimeout)
+	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres sink %s: %w", where, err)
