@@ -29,6 +29,8 @@ type produceFlags struct {
 	seed        string
 	nat         []string
 	partitions  int32
+	timeout     time.Duration
+	retries     int
 }
 
 func (p *produceFlags) addFlags(cmd *cobra.Command) {
@@ -41,7 +43,9 @@ func (p *produceFlags) addFlags(cmd *cobra.Command) {
 	fs.Float64Var(&p.rate, "rate", 0, "most users per second (0: as fast as the source allows)")
 	fs.StringVar(&p.seed, "seed", "", "fixed seed: requests use it with pages 1, 2, ... so a run can be repeated (empty: a fresh seed per run)")
 	fs.StringSliceVar(&p.nat, "nat", nil, "nationalities to ask for, e.g. fr,gb (empty: all)")
-	fs.Int32Var(&p.partitions, "partitions", 3, "partitions of users_created when it has to be created")
+	fs.Int32Var(&p.partitions, "partitions", broker.DefaultPartitions, "partitions of users_created when it has to be created")
+	fs.DurationVar(&p.timeout, "request-timeout", randomuser.DefaultTimeout, "bound on one API request: connect, send, read the whole body")
+	fs.IntVar(&p.retries, "request-retries", randomuser.DefaultRetries, "retries of a failed API request (5xx, 429, malformed body, timeout), with backoff")
 }
 
 func (p *produceFlags) validate() error {
@@ -63,6 +67,12 @@ func (p *produceFlags) validate() error {
 	if p.rate < 0 {
 		return usagef("--rate: %g is negative", p.rate)
 	}
+	if p.timeout <= 0 {
+		return usagef("--request-timeout: %s must be positive", p.timeout)
+	}
+	if p.retries < 0 {
+		return usagef("--request-retries: %d is negative", p.retries)
+	}
 	if p.source != "" {
 		u, err := url.Parse(p.source)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -74,11 +84,18 @@ func (p *produceFlags) validate() error {
 
 // newSource returns the Random User source for a URL; empty means the
 // built-in generator, called in process.
-func newSource(a *app, raw string) (ingest.Source, string, error) {
+func newSource(a *app, raw string, pf produceFlags) (ingest.Source, string, error) {
 	if raw == "" {
 		return builtinSource{gen: randomuser.NewGenerator()}, "builtin", nil
 	}
-	c, err := randomuser.NewClient(raw, randomuser.WithLogger(a.log))
+	opts := []randomuser.ClientOption{randomuser.WithLogger(a.log)}
+	if pf.timeout > 0 {
+		opts = append(opts, randomuser.WithTimeout(pf.timeout))
+	}
+	if pf.retries != randomuser.DefaultRetries {
+		opts = append(opts, randomuser.WithRetries(pf.retries, randomuser.DefaultBaseBackoff, randomuser.DefaultMaxBackoff))
+	}
+	c, err := randomuser.NewClient(raw, opts...)
 	if err != nil {
 		return nil, "", usagef("--source: %v", err)
 	}
@@ -105,7 +122,7 @@ func newProduceCmd(a *app) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			src, srcName, err := newSource(a, pf.source)
+			src, srcName, err := newSource(a, pf.source, pf)
 			if err != nil {
 				return err
 			}

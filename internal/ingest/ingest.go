@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
@@ -104,7 +105,18 @@ func (s Summary) String() string {
 }
 
 // ErrNoBound is returned when neither Users nor Duration limits a run.
-var ErrNoBound = errors.New("ingest: a run needs --users or --duration")
+var ErrNoBound = errors.New("ingest: a run needs a user count or a duration")
+
+// ErrNoUsers is matched by the error of a run whose source kept answering
+// with no users: MaxEmpty answers in a row, each after a longer back-off,
+// or a whole timed run that produced nothing.
+var ErrNoUsers = errors.New("the source returned no users")
+
+// MaxEmpty is how many empty answers in a row fail a run.
+const MaxEmpty = 5
+
+// emptyBackoff is the first wait after an empty answer; it doubles.
+const emptyBackoff = 200 * time.Millisecond
 
 // Run fetches, maps and produces until cfg's bound is reached, ctx is
 // cancelled, or something fails; it always flushes before returning, and the
@@ -147,6 +159,7 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 		fetched, produced, failed atomic.Int64
 		page                      atomic.Int64
 		claimed                   atomic.Int64 // users asked for so far (Users bound)
+		empties                   atomic.Int64 // empty answers in a row
 		errOnce                   sync.Once
 		runErr                    error
 	)
@@ -180,6 +193,9 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 					// Claim the next slice of the count so workers never overshoot.
 					end := claimed.Add(int64(n))
 					if over := end - int64(cfg.Users); over > 0 {
+						// Give back what lies past the count: a short answer
+						// below may return some to claim again.
+						claimed.Add(-min(over, int64(n)))
 						n -= int(over)
 						if n <= 0 {
 							return
@@ -199,6 +215,26 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 					fail(fmt.Errorf("ingest: fetching page %d of seed %q: %w", p.Page, seed, err))
 					return
 				}
+				if short := n - len(resp.Results); short > 0 && cfg.Users > 0 {
+					// Ask again for what this answer lacked.
+					claimed.Add(-int64(max(short, 0)))
+				}
+				if len(resp.Results) == 0 {
+					e := empties.Add(1)
+					if e >= MaxEmpty {
+						fail(fmt.Errorf("ingest: %w: %d answers in a row without users (last: page %d of seed %q)", ErrNoUsers, e, p.Page, seed))
+						return
+					}
+					t := time.NewTimer(emptyBackoff << (e - 1))
+					select {
+					case <-runCtx.Done():
+						t.Stop()
+						return
+					case <-t.C:
+					}
+					continue
+				}
+				empties.Store(0)
 				now := time.Now()
 				fetched.Add(int64(len(resp.Results)))
 				hdrs := headers(now)
@@ -217,6 +253,11 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 					}, func(_ *kgo.Record, err error) {
 						if err != nil {
 							failed.Add(1)
+							if errors.Is(err, kerr.MessageTooLarge) {
+								err = fmt.Errorf("%w: user %s is %d bytes, over the topic's max.message.bytes "+
+									"(1048588 bytes on the embedded broker and by Kafka's default; raise the topic's max.message.bytes)",
+									err, r.ID, len(val))
+							}
 							fail(fmt.Errorf("ingest: producing to %s: %w", cfg.Topic, err))
 							return
 						}
@@ -241,6 +282,9 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 	}
 	if runErr == nil && ctx.Err() == nil && cfg.Users > 0 && cfg.Duration == 0 && s.Produced < int64(cfg.Users) {
 		runErr = fmt.Errorf("ingest: produced %d of %d users", s.Produced, cfg.Users)
+	}
+	if runErr == nil && ctx.Err() == nil && s.Produced == 0 {
+		runErr = fmt.Errorf("ingest: %w in %s: nothing produced", ErrNoUsers, s.Elapsed.Round(time.Millisecond))
 	}
 	return s, runErr
 }

@@ -24,18 +24,26 @@ type fakeSource struct {
 	mu       sync.Mutex
 	requests []randomuser.Params
 	failAt   int // fail the request with this 1-based number (0: never)
+	most     int // answer at most this many users a request (0: as asked; -1: none)
 }
 
 func (s *fakeSource) Get(_ context.Context, p randomuser.Params) (randomuser.Response, error) {
 	s.mu.Lock()
 	s.requests = append(s.requests, p)
-	n := len(s.requests)
+	nreq := len(s.requests)
 	s.mu.Unlock()
-	if s.failAt > 0 && n >= s.failAt {
+	if s.failAt > 0 && nreq >= s.failAt {
 		return randomuser.Response{}, errors.New("HTTP 503 after 4 attempts (scripted)")
 	}
 	var resp randomuser.Response
-	for i := range p.Results {
+	n := p.Results
+	switch {
+	case s.most < 0:
+		n = 0
+	case s.most > 0:
+		n = min(n, s.most)
+	}
+	for i := range n {
 		u := randomuser.User{Gender: "female", Email: "a.b@example.com", Nat: "FR",
 			Name: randomuser.Name{First: "A", Last: "B"}}
 		u.Login.UUID = uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s/%d/%d", p.Seed, p.Page, i)).String()
@@ -167,5 +175,47 @@ func TestDurationBoundAndSeedRepeatability(t *testing.T) {
 	}
 	if _, err := ingest.Run(context.Background(), src, cl, user.JSON{}, ingest.Config{}); !errors.Is(err, ingest.ErrNoBound) {
 		t.Errorf("unbounded run: %v, want ErrNoBound", err)
+	}
+}
+
+// TestEmptySourceFails: a source that answers with no users fails the run
+// with ErrNoUsers after MaxEmpty answers, backing off between them, for a
+// count-bound and a time-bound run alike (it used to exit 0 having
+// produced nothing, after hundreds of requests).
+func TestEmptySourceFails(t *testing.T) {
+	for _, cfg := range []ingest.Config{
+		{Users: 1000, BatchSize: 100, Concurrency: 1},
+		{Duration: 30 * time.Second, BatchSize: 100, Concurrency: 1},
+	} {
+		src := &fakeSource{most: -1}
+		start := time.Now()
+		s, err := ingest.Run(context.Background(), src, cluster(t), user.JSON{}, cfg)
+		if !errors.Is(err, ingest.ErrNoUsers) {
+			t.Fatalf("run %+v over an empty source: %v, want ErrNoUsers", cfg, err)
+		}
+		if s.Produced != 0 || len(src.requests) != ingest.MaxEmpty {
+			t.Errorf("produced %d after %d requests; want 0 after %d", s.Produced, len(src.requests), ingest.MaxEmpty)
+		}
+		// 200+400+800+1600 ms of back-off between the five answers.
+		if took := time.Since(start); took < 3*time.Second {
+			t.Errorf("gave up after %s: the answers were not backed off", took)
+		}
+	}
+}
+
+// TestShortAnswersAreAskedAgain: a source that sends fewer users than asked
+// still gives a count-bound run its whole count.
+func TestShortAnswersAreAskedAgain(t *testing.T) {
+	src := &fakeSource{most: 70}
+	cl := cluster(t)
+	s, err := ingest.Run(context.Background(), src, cl, user.JSON{}, ingest.Config{Users: 1000, BatchSize: 100, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Produced != 1000 {
+		t.Fatalf("produced %d, want 1000", s.Produced)
+	}
+	if got := len(consumeAll(t, cl, 1000)); got != 1000 {
+		t.Fatalf("topic holds %d, want 1000", got)
 	}
 }
