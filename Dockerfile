@@ -1,11 +1,21 @@
+# syntax=docker/dockerfile:1
 # userstream: one static, non-root image for every role of the pipeline
 # (api, produce, stream, topics, users, scheduler). See docs/deploy.md.
 #
 #   docker build -t userstream:dev .
 #   docker run --rm userstream:dev --help
 #
-# RUN --mount needs BuildKit, the default builder since Docker 23 and the
-# one `docker compose build` uses.
+# The first line above is a parser directive and must stay the very first
+# line: it makes BuildKit use the current Dockerfile 1.x frontend, which
+# understands RUN --mount. RUN --mount needs BuildKit: the default builder of
+# `docker build` since Docker 23 and of `docker compose build` (Compose v2).
+# The classic builder, which docker-compose v1 uses unless told otherwise,
+# cannot build this file; with v1 set DOCKER_BUILDKIT=1
+# COMPOSE_DOCKER_CLI_BUILD=1 (docs/deploy.md, "Compose v2").
+#
+# Both base images are pinned by tag and by digest (deploy/images.lock says
+# where each digest was read); the digests are multi-platform index digests,
+# so --platform still selects the architecture.
 #
 # scripts/check-deploy.sh reads the `go build` instruction below and runs it
 # as written (only /out becomes a temporary directory), so the binary it
@@ -13,7 +23,7 @@
 # the RUN line that contains `go build`.
 
 # ---- build stage: the Go toolchain the module asks for (go.mod: go 1.26.8)
-FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
+FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm@sha256:f4191582e1522dfc5980a6bdc0309a756f9697f3e7d0f199c7e26fc82ab324fd AS build
 WORKDIR /src
 
 # Dependencies first, so a change in the sources does not download them again.
@@ -21,7 +31,12 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
     go mod download
 
-COPY . .
+# Only the binary's sources, not the whole directory: scripts/check-deploy.sh
+# checks that every package of this module that ./cmd/userstream needs lies
+# under these two. So a .env file beside docker-compose.yml (passwords) never
+# enters a build layer or the build cache.
+COPY cmd ./cmd
+COPY internal ./internal
 # Cross-compiles for the target platform (docker buildx build --platform ...)
 # without emulation: CGO is off, so the result is one static binary. BuildKit
 # sets TARGETOS and TARGETARCH for every build.
@@ -36,7 +51,9 @@ RUN mkdir -p /out/data
 
 # ---- final stage: no shell, no package manager, CA certificates and tzdata
 # included (randomuser.me is reached over HTTPS), user nonroot (65532).
-FROM gcr.io/distroless/static-debian12:nonroot
+# Debian 13: the debian12 images end with Debian 12's support (September 2026).
+# `nonroot` is a moving tag, so it is only ever used with its digest.
+FROM gcr.io/distroless/static-debian13:nonroot@sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3
 
 ARG VERSION=dev
 ARG REVISION=unknown
@@ -47,7 +64,8 @@ LABEL org.opencontainers.image.title="userstream" \
       org.opencontainers.image.documentation="https://github.com/userstream/userstream/blob/main/docs/deploy.md" \
       org.opencontainers.image.version="$VERSION" \
       org.opencontainers.image.revision="$REVISION" \
-      org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
+      org.opencontainers.image.base.name="gcr.io/distroless/static-debian13:nonroot" \
+      org.opencontainers.image.base.digest="sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3"
 
 COPY --from=build /out/userstream /userstream
 COPY --from=build --chown=65532:65532 /out/data /data
