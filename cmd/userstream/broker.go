@@ -58,7 +58,7 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 			ctx := cmd.Context()
 			b, err := broker.StartEmbedded(ctx, addr, dataDir, opts...)
 			if err != nil {
-				return err
+				return brokerStartErr(err, "--addr")
 			}
 			a.log.Info("kafka broker listening", "addr", b.Addr(), "data_dir", dataDir,
 				"hint", "userstream topics list --brokers "+b.Addr())
@@ -253,4 +253,16 @@ func writeDescription(w io.Writer, d broker.TopicDescription) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Group, g.Lag, strings.Join(parts, " "))
 	}
 	return tw.Flush()
+}
+
+// brokerStartErr adds to an embedded broker's start error which flag
+// changes what it complains about.
+func brokerStartErr(err error, addrFlag string) error {
+	switch {
+	case errors.Is(err, broker.ErrAddrInUse):
+		return fmt.Errorf("%w: stop it, or pass another %s", err, addrFlag)
+	case errors.Is(err, broker.ErrDataDirInUse):
+		return fmt.Errorf("%w: stop it, or pass another --data-dir", err)
+	}
+	return err
 }

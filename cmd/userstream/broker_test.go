@@ -110,7 +110,7 @@ func TestBrokerCommandErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "busy port", args: []string{"broker", "--addr", busy, "--data-dir", t.TempDir()}, wantCode: 1,
-			wantErr: busy + " is already in use: stop the other broker or pass --addr"},
+			wantErr: busy + " is already in use (another broker running?): stop it, or pass another --addr"},
 		{name: "bad partitions", args: []string{"broker", "--partitions", "0"}, wantCode: 2, wantErr: "--partitions"},
 		{name: "topics without subcommand", args: []string{"topics"}, wantCode: 2, wantErr: "give a subcommand"},
 		{name: "describe without topic", args: []string{"topics", "describe"}, wantCode: 2, wantErr: "give exactly one topic"},

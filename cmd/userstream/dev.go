@@ -82,7 +82,7 @@ type devConfig struct {
 func runDev(ctx context.Context, a *app, c devConfig) error {
 	b, err := broker.StartEmbedded(ctx, c.kafkaAddr, filepath.Join(c.dataDir, "kafka"), broker.WithLogger(a.log))
 	if err != nil {
-		return err
+		return brokerStartErr(err, "--kafka-addr")
 	}
 	defer b.Close()
 
@@ -168,7 +168,7 @@ Ctrl-C stops; a second start resumes where this one left off.
 		t := time.NewTicker(c.interval)
 		defer t.Stop()
 		for {
-			s, err := runIngest(ctx, a, prod, src, apiURL, enc, pf)
+			s, err := runIngest(ctx, a, prod, src, apiURL, enc, pf, true)
 			produced.Add(s.Produced)
 			if err != nil && ctx.Err() == nil {
 				a.log.Error("ingest run failed; the next run retries", "err", err, "summary", s.String())
@@ -187,7 +187,9 @@ Ctrl-C stops; a second start resumes where this one left off.
 	adm := kadm.NewClient(prod)
 	status := time.NewTicker(c.statusEvery)
 	defer status.Stop()
-	var lastStored int64
+	// The rate counts from what the sink held at start, so the first line
+	// has one too; "in topic" is the topic's total, like "stored".
+	lastStored, _ := snk.Count(ctx)
 	lastAt := time.Now()
 	for {
 		select {
@@ -204,15 +206,16 @@ Ctrl-C stops; a second start resumes where this one left off.
 				a.log.Warn("status: count failed", "err", err)
 				continue
 			}
-			lag, _ := broker.Lag(ctx, adm, stream.DefaultGroup, broker.Topic)
+			gl, _ := broker.GroupOffsets(ctx, adm, stream.DefaultGroup, broker.Topic)
+			var inTopic int64
+			if ends, err := adm.ListEndOffsets(ctx, broker.Topic); err == nil {
+				ends.Each(func(o kadm.ListedOffset) { inTopic += o.Offset })
+			}
 			now := time.Now()
 			rate := float64(stored-lastStored) / now.Sub(lastAt).Seconds()
-			if lastStored == 0 {
-				rate = 0
-			}
 			lastStored, lastAt = stored, now
-			fmt.Fprintf(a.stdout, "%s produced %d, stored %d, lag %d, %.0f users/s\n",
-				now.Format("15:04:05"), produced.Load(), stored, lag, rate)
+			fmt.Fprintf(a.stdout, "%s in topic %d (+%d since start), stored %d, lag %d, %.0f users/s\n",
+				now.Format("15:04:05"), inTopic, produced.Load(), stored, gl.Lag, rate)
 		}
 	}
 }

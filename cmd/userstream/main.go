@@ -33,7 +33,8 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return usagef("%s: %v", cmd.CommandPath(), err)
+			// main prefixes "userstream:" already.
+			return usagef("%s: %v", strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), err)
 		}
 		return nil
 	}
@@ -55,9 +56,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "userstream:", err)
 	var ue usageError
+	// cobra's own usage errors are plain errors: unknown commands and
+	// subcommands, missing arguments.
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown shorthand") {
+		fmt.Fprintf(stderr, "userstream: %v\nRun 'userstream --help' for the commands.\n", err)
+		return 2
+	}
+	fmt.Fprintln(stderr, "userstream:", err)
 	if errors.As(err, &ue) {
+		if !strings.Contains(err.Error(), "--help") {
+			fmt.Fprintln(stderr, "Run 'userstream --help' or 'userstream COMMAND --help' for usage.")
+		}
 		return 2
 	}
 	return 1

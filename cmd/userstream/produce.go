@@ -139,7 +139,7 @@ func newProduceCmd(a *app) *cobra.Command {
 				return err
 			}
 			a.log.Info("producing", "brokers", strings.Join(kc.Brokers, ","), "source", srcName, "format", format)
-			s, err := runIngest(ctx, a, cl, src, srcName, enc, pf)
+			s, err := runIngest(ctx, a, cl, src, srcName, enc, pf, false)
 			fmt.Fprintln(a.stdout, s)
 			return err
 		},
@@ -150,18 +150,37 @@ func newProduceCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// runIngest runs one ingest with progress on a terminal.
-func runIngest(ctx context.Context, a *app, cl *kgo.Client, src ingest.Source, srcName string, enc ingest.Encoder, pf produceFlags) (ingest.Summary, error) {
+// runIngest runs one ingest with progress on a terminal (unless quiet):
+// totals, rate, and for a count-bound run the share done and the time left.
+func runIngest(ctx context.Context, a *app, cl *kgo.Client, src ingest.Source, srcName string, enc ingest.Encoder, pf produceFlags, quiet bool) (ingest.Summary, error) {
 	prog := newProgress(a.stderr, "produce")
+	if quiet {
+		prog.tty = false
+	}
 	defer prog.done()
 	return ingest.Run(ctx, src, cl, enc, ingest.Config{
 		Topic: broker.Topic, Users: pf.users, Duration: pf.duration, BatchSize: pf.batchSize,
 		Concurrency: pf.concurrency, Rate: pf.rate, Seed: pf.seed, Nat: pf.nat,
 		RunID: uuid.NewString(), SourceName: srcName,
-		Progress: func(s ingest.Summary) {
-			prog.update(fmt.Sprintf("fetched %d, produced %d, failed %d, %.0f users/s", s.Fetched, s.Produced, s.Failed, s.UsersPerSecond()))
-		},
+		Progress: func(s ingest.Summary) { prog.update(progressLine(s, pf)) },
 	})
+}
+
+// progressLine is one progress line of a run.
+func progressLine(s ingest.Summary, pf produceFlags) string {
+	rate := s.UsersPerSecond()
+	line := fmt.Sprintf("produced %d", s.Produced)
+	switch {
+	case pf.users > 0:
+		line += fmt.Sprintf("/%d (%.0f%%)", pf.users, 100*float64(s.Produced)/float64(pf.users))
+		if rate > 0 {
+			left := time.Duration(float64(int64(pf.users)-s.Produced) / rate * float64(time.Second))
+			line += fmt.Sprintf(", %s left", left.Round(time.Second))
+		}
+	case pf.duration > 0:
+		line += fmt.Sprintf(", %s of %s", s.Elapsed.Round(time.Second), pf.duration)
+	}
+	return line + fmt.Sprintf(", %.0f users/s, fetched %d, failed %d", rate, s.Fetched, s.Failed)
 }
 
 // builtinSource serves requests from the in-process generator: the same

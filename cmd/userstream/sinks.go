@@ -19,43 +19,74 @@ const sinkSchemes = "sqlite:PATH (e.g. sqlite:./data/users.db), postgres://user:
 // file, is a usage error (exit 2) that lists the valid forms; failures to
 // connect or migrate are plain errors. Errors never contain a password.
 func openSink(ctx context.Context, rawURL string) (sink.Sink, error) {
+	return openSinkMode(ctx, rawURL, false)
+}
+
+// openSinkReadOnly is openSink for commands that only read: it creates no
+// table, keyspace or schema.
+func openSinkReadOnly(ctx context.Context, rawURL string) (sink.Sink, error) {
+	return openSinkMode(ctx, rawURL, true)
+}
+
+// checkSinkURL checks a --sink URL's form without connecting: a usage
+// error (exit 2) that lists the valid forms when it is wrong.
+func checkSinkURL(rawURL string) error {
 	scheme, _, ok := strings.Cut(rawURL, ":")
 	if !ok || scheme == "" || strings.ContainsAny(scheme, "/@") {
 		// Not echoed: it may hold a password.
-		return nil, usagef("--sink: the value is not a sink URL (no scheme); use %s", sinkSchemes)
+		return usagef("--sink: the value is not a sink URL (no scheme); use %s", sinkSchemes)
 	}
+	var err error
 	switch strings.ToLower(scheme) {
 	case "sqlite":
-		if _, err := sqlite.ParseURL(rawURL); err != nil {
-			return nil, usageError{err}
-		}
-		s, err := sqlite.Open(ctx, rawURL)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
+		_, err = sqlite.ParseURL(rawURL)
 	case "postgres", "postgresql":
-		s, err := postgres.Open(ctx, rawURL)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
 	case "cassandra":
-		return openCassandraSink(ctx, rawURL)
+		_, err = cassandra.ParseURL(rawURL)
 	default:
-		return nil, usagef("--sink: unknown scheme %q; use %s", scheme, sinkSchemes)
+		return usagef("--sink: unknown scheme %q; use %s", scheme, sinkSchemes)
 	}
+	if err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
-// openCassandraSink opens a cassandra:// sink; a malformed URL is a usage
-// error.
-func openCassandraSink(ctx context.Context, rawURL string) (sink.Sink, error) {
-	if _, err := cassandra.ParseURL(rawURL); err != nil {
-		return nil, usageError{err}
-	}
-	s, err := cassandra.Open(ctx, rawURL)
-	if err != nil {
+func openSinkMode(ctx context.Context, rawURL string, readOnly bool) (sink.Sink, error) {
+	if err := checkSinkURL(rawURL); err != nil {
 		return nil, err
 	}
-	return s, nil
+	var (
+		s   sink.Sink
+		err error
+	)
+	// Each driver's Open returns a typed pointer: keep a nil one out of
+	// the interface.
+	scheme, _, _ := strings.Cut(rawURL, ":")
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		var d *sqlite.Sink
+		if d, err = sqlite.Open(ctx, rawURL); err == nil {
+			s = d
+		}
+	case "postgres", "postgresql":
+		var opts []postgres.Option
+		if readOnly {
+			opts = append(opts, postgres.ReadOnly())
+		}
+		var d *postgres.Sink
+		if d, err = postgres.Open(ctx, rawURL, opts...); err == nil {
+			s = d
+		}
+	default:
+		var opts []cassandra.Option
+		if readOnly {
+			opts = append(opts, cassandra.ReadOnly())
+		}
+		var d *cassandra.Sink
+		if d, err = cassandra.Open(ctx, rawURL, opts...); err == nil {
+			s = d
+		}
+	}
+	return s, err
 }

@@ -55,6 +55,9 @@ func (s *streamFlags) validate() error {
 	if s.sink == "" {
 		return usagef("--sink is required: sqlite:./data/users.db, postgres://... or cassandra://...")
 	}
+	if err := checkSinkURL(s.sink); err != nil {
+		return err
+	}
 	if s.group == "" {
 		return usagef("--group must not be empty")
 	}

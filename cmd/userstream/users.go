@@ -52,7 +52,7 @@ func newUsersCmd(a *app) *cobra.Command {
 		if err := usersSinkExists(sinkURL); err != nil {
 			return err
 		}
-		s, err := openSink(cmd.Context(), sinkURL)
+		s, err := openSinkReadOnly(cmd.Context(), sinkURL)
 		if err != nil {
 			return err
 		}
@@ -109,6 +109,9 @@ func newUsersCmd(a *app) *cobra.Command {
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
+			if _, err := sink.CanonicalID(id); err != nil {
+				return usagef("users get: %q is not a UUID (ids look like 6f0c7a52-3c1e-4d55-9a5b-2f4a7b1c9e10)", id)
+			}
 			return withSink(cmd, func(s sink.Sink) error {
 				r, err := s.Get(cmd.Context(), id)
 				if errors.Is(err, sink.ErrNotFound) {

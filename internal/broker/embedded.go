@@ -27,15 +27,16 @@ var (
 	ErrDataDirInUse = errors.New("data directory in use")
 )
 
-// addrInUseError reads "ADDR is already in use: stop the other broker or
-// pass --addr" and matches both ErrAddrInUse and the system error.
+// addrInUseError reads "ADDR is already in use (another broker running?)"
+// and matches both ErrAddrInUse and the system error; the command adds
+// which flag picks another address.
 type addrInUseError struct {
 	addr string
 	err  error
 }
 
 func (e *addrInUseError) Error() string {
-	return e.addr + " is already in use: stop the other broker or pass --addr"
+	return e.addr + " is already in use (another broker running?)"
 }
 func (e *addrInUseError) Unwrap() []error { return []error{ErrAddrInUse, e.err} }
 

@@ -163,7 +163,7 @@ func TestEmbeddedAddrInUse(t *testing.T) {
 	if !errors.Is(err, ErrAddrInUse) {
 		t.Fatalf("StartEmbedded on a taken port: %v, want ErrAddrInUse", err)
 	}
-	if want := addr + " is already in use: stop the other broker or pass --addr"; err.Error() != want {
+	if want := addr + " is already in use (another broker running?)"; err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
 	// The failed start released the data dir: a start elsewhere works.

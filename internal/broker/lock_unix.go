@@ -21,7 +21,7 @@ func lockDir(dir string) (release func() error, err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s is used by another running broker: stop it, or pass another --data-dir", ErrDataDirInUse, dir)
+			return nil, fmt.Errorf("%w: %s is used by another running broker", ErrDataDirInUse, dir)
 		}
 		return nil, fmt.Errorf("lock data dir %s: %w", dir, err)
 	}

@@ -39,6 +39,9 @@ var (
 	ErrNotFound = errors.New("user not found")
 	// ErrClosed is returned (wrapped) by every call on a closed sink.
 	ErrClosed = errors.New("sink is closed")
+	// ErrNoTable is returned (wrapped) by a read-only open of a backend
+	// that holds no users table yet.
+	ErrNoTable = errors.New("no users table")
 )
 
 // ErrRejected is matched (errors.Is) by Upsert errors that are about the

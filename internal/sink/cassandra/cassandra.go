@@ -41,10 +41,15 @@ type Option func(*Sink)
 // warnings; its info messages at debug level). The default discards.
 func WithLogger(l *slog.Logger) Option { return func(s *Sink) { s.log = l } }
 
+// ReadOnly makes Open create no keyspace and no table, for commands that
+// only read; reading a keyspace that does not exist fails.
+func ReadOnly() Option { return func(s *Sink) { s.readOnly = true } }
+
 // Sink stores users in Cassandra. It is safe for concurrent use.
 type Sink struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	readOnly bool
 
 	mu   sync.RWMutex // guards sess
 	sess *gocql.Session
@@ -103,6 +108,9 @@ func OpenConfig(ctx context.Context, cfg Config, opts ...Option) (*Sink, error) 
 		return nil, fmt.Errorf("cassandra sink %s: connect: %w", cfg, err)
 	}
 	s.sess = sess
+	if s.readOnly {
+		return s, nil
+	}
 	if err := s.createSchema(ctx); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("cassandra sink %s: create schema: %w", cfg, err)

@@ -82,8 +82,14 @@ var Methods = []Method{MethodUnnest, MethodValues, MethodCopy}
 type Option func(*config)
 
 type config struct {
-	method Method
+	method   Method
+	readOnly bool
 }
+
+// ReadOnly makes Open change nothing in the database: no schema is created
+// and no migration runs; a database without the table is an error saying
+// so. For commands that only read (userstream users).
+func ReadOnly() Option { return func(c *config) { c.readOnly = true } }
 
 // WithMethod makes Upsert write batches with m (overriding the URL's
 // upsert= parameter).
@@ -205,7 +211,17 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres sink %s: connect: %w", where, err)
 	}
-	if err := migrate(ctx, pool, schema); err != nil {
+	if cfg.readOnly {
+		var table *string
+		if err := pool.QueryRow(ctx, `SELECT to_regclass('created_users')::text`).Scan(&table); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres sink %s: %w", where, err)
+		}
+		if table == nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres sink %s: %w: no created_users table there (nothing was stored yet; the stream creates it)", where, sink.ErrNoTable)
+		}
+	} else if err := migrate(ctx, pool, schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres sink %s: migrate: %w", where, err)
 	}

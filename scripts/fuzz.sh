@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fuzzes every decoder: the Random User API's JSON, the original pipeline's
+# JSON, the Avro wire format, and the CQL test double's frames, each for
+# FUZZTIME (default 10m; CI passes 20s). New interesting inputs are kept as
+# corpora under each package's testdata/fuzz/, where `go test` replays them
+# as regression cases; commit them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-10m}
+keep=${FUZZ_KEEP:-1}
+targets=(
+  "./internal/randomuser FuzzDecode"
+  "./internal/randomuser FuzzAppendJSONString"
+  "./internal/user FuzzDecodeJSON"
+  "./internal/schema FuzzSerdeDecode"
+  "./internal/sink/cassandra/cqltest FuzzFrames"
+)
+cache=$(go env GOCACHE)/fuzz
+for t in "${targets[@]}"; do
+  read -r pkg fn <<<"$t"
+  echo "fuzz: $pkg $fn for $fuzztime"
+  go test -run '^$' -fuzz "^$fn\$" -fuzztime "$fuzztime" "$pkg"
+  if [ "$keep" = 1 ]; then
+    src="$cache/$(go list "$pkg")/$fn"
+    if [ -d "$src" ]; then
+      mkdir -p "$pkg/testdata/fuzz/$fn"
+      cp -n "$src"/* "$pkg/testdata/fuzz/$fn/" 2>/dev/null || true
+      echo "fuzz: corpus of $fn: $(ls "$pkg/testdata/fuzz/$fn" | wc -l) inputs in $pkg/testdata/fuzz/$fn"
+    fi
+  fi
+done
