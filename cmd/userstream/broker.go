@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,6 +28,7 @@ func newBrokerCmd(a *app) *cobra.Command {
 		registryAddr             string
 		partitions               int32
 		noTopics, syncWrites     bool
+		ret                      retentionFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -42,7 +45,10 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 			if partitions < 1 {
 				return usagef("--partitions: %d: give at least 1", partitions)
 			}
-			opts := []broker.EmbeddedOption{broker.WithLogger(a.log), broker.WithPartitions(partitions)}
+			if err := ret.validate(); err != nil {
+				return err
+			}
+			opts := []broker.EmbeddedOption{broker.WithLogger(a.log), broker.WithPartitions(partitions), ret.option()}
 			if advertise != "" {
 				opts = append(opts, broker.WithAdvertisedAddr(advertise))
 			}
@@ -93,7 +99,34 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 	f.StringVar(&registryAddr, "registry-addr", schema.DefaultRegistryAddr, "also serve the embedded Schema Registry here, schemas kept in --data-dir/schemas (empty: no registry)")
 	f.BoolVar(&noTopics, "no-topics", false, "do not create users_created and users_created.dlq")
 	f.BoolVar(&syncWrites, "sync-writes", false, "fsync every produced batch (survives a machine crash; much slower)")
+	ret.addFlags(f)
 	return cmd
+}
+
+// retentionFlags set the retention of the topics an embedded broker
+// creates.
+type retentionFlags struct {
+	retention time.Duration
+	bytes     int64
+}
+
+func (r *retentionFlags) addFlags(f *pflag.FlagSet) {
+	f.DurationVar(&r.retention, "retention", broker.DefaultRetention, "retention.ms of the topics the embedded broker creates (0: unlimited)")
+	f.Int64Var(&r.bytes, "retention-bytes", broker.DefaultRetentionBytes, "retention.bytes a partition of those topics (-1: unlimited)")
+}
+
+func (r *retentionFlags) validate() error {
+	if r.retention < 0 {
+		return usagef("--retention: %s is negative (0 means unlimited)", r.retention)
+	}
+	if r.bytes == 0 || r.bytes < -1 {
+		return usagef("--retention-bytes: %d; give a size in bytes, or -1 for unlimited", r.bytes)
+	}
+	return nil
+}
+
+func (r *retentionFlags) option() broker.EmbeddedOption {
+	return broker.WithRetention(r.retention, r.bytes)
 }
 
 // newTopicsCmd lists, describes and creates topics on any Kafka cluster.

@@ -33,6 +33,7 @@ func newDevCmd(a *app) *cobra.Command {
 		interval     time.Duration
 		perRun       int
 		statusEvery  time.Duration
+		ret          retentionFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -50,12 +51,15 @@ and no duplicate rows.`,
 			if perRun < 1 {
 				return usagef("--users-per-run: %d must be at least 1", perRun)
 			}
+			if err := ret.validate(); err != nil {
+				return err
+			}
 			if format != "avro" && format != "json" {
 				return usagef("--format: %q is not avro or json", format)
 			}
 			return runDev(cmd.Context(), a, devConfig{
 				dataDir: dataDir, kafkaAddr: kafkaAddr, apiAddr: apiAddr, registryAddr: registryAddr,
-				metricsAddr: metricsAddr, format: format, interval: interval, perRun: perRun, statusEvery: statusEvery,
+				metricsAddr: metricsAddr, format: format, interval: interval, perRun: perRun, statusEvery: statusEvery, retention: ret,
 			})
 		},
 	}
@@ -69,6 +73,7 @@ and no duplicate rows.`,
 	fs.DurationVar(&interval, "interval", 5*time.Second, "time between ingest runs")
 	fs.IntVar(&perRun, "users-per-run", 1000, "users each ingest run produces")
 	fs.DurationVar(&statusEvery, "status-every", 5*time.Second, "how often to print the status line")
+	ret.addFlags(fs)
 	return cmd
 }
 
@@ -76,11 +81,12 @@ type devConfig struct {
 	dataDir, kafkaAddr, apiAddr, registryAddr, metricsAddr, format string
 	interval, statusEvery                                          time.Duration
 	perRun                                                         int
+	retention                                                      retentionFlags
 }
 
 // runDev starts every role, prints where to look, and runs until ctx ends.
 func runDev(ctx context.Context, a *app, c devConfig) error {
-	b, err := broker.StartEmbedded(ctx, c.kafkaAddr, filepath.Join(c.dataDir, "kafka"), broker.WithLogger(a.log))
+	b, err := broker.StartEmbedded(ctx, c.kafkaAddr, filepath.Join(c.dataDir, "kafka"), broker.WithLogger(a.log), c.retention.option())
 	if err != nil {
 		return brokerStartErr(err, "--kafka-addr")
 	}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -44,12 +46,14 @@ func (e *addrInUseError) Unwrap() []error { return []error{ErrAddrInUse, e.err} 
 type EmbeddedOption func(*embeddedConfig)
 
 type embeddedConfig struct {
-	partitions int32
-	skipTopics bool
-	log        *slog.Logger
-	advertise  string
-	syncWrites bool
-	kfakeOpts  []kfake.Opt
+	partitions     int32
+	retention      time.Duration
+	retentionBytes int64
+	skipTopics     bool
+	log            *slog.Logger
+	advertise      string
+	syncWrites     bool
+	kfakeOpts      []kfake.Opt
 }
 
 // WithPartitions sets the partition count [Topic] and [DLQTopic] get when
@@ -57,6 +61,24 @@ type embeddedConfig struct {
 // keep their count.
 func WithPartitions(n int32) EmbeddedOption {
 	return func(c *embeddedConfig) { c.partitions = n }
+}
+
+// Retention defaults of the topics the embedded broker creates: Kafka's
+// default time (7 days), and a size cap per partition so that a laptop's
+// disk stays bounded at any ingest rate. The broker enforces them every
+// RetentionCheckEvery.
+const (
+	DefaultRetention      = 7 * 24 * time.Hour
+	DefaultRetentionBytes = 1 << 30
+	RetentionCheckEvery   = 5 * time.Minute
+)
+
+// WithRetention sets retention.ms and retention.bytes (per partition) of
+// the topics the broker creates; d <= 0 or bytes < 0 means unlimited for
+// that bound. Records past either bound are deleted whether or not a
+// consumer group has read them, as in Kafka.
+func WithRetention(d time.Duration, bytes int64) EmbeddedOption {
+	return func(c *embeddedConfig) { c.retention, c.retentionBytes = d, bytes }
 }
 
 // WithoutTopics skips creating [Topic] and [DLQTopic] at start.
@@ -115,11 +137,14 @@ type Embedded struct {
 //
 // A taken address is an error wrapping [ErrAddrInUse]; there is no fallback
 // port. Unless [WithoutTopics] is given, [Topic] (with [DefaultPartitions]
-// or [WithPartitions]) and [DLQTopic] are created if missing; existing
+// or [WithPartitions]) and [DLQTopic] are created if missing, with the
+// retention of [WithRetention] (by default [DefaultRetention] and
+// [DefaultRetentionBytes] a partition, enforced every
+// [RetentionCheckEvery]); existing
 // topics are left alone. ctx bounds the start only: the broker runs until
 // Close.
 func StartEmbedded(ctx context.Context, addr, dataDir string, opts ...EmbeddedOption) (*Embedded, error) {
-	cfg := embeddedConfig{partitions: DefaultPartitions}
+	cfg := embeddedConfig{partitions: DefaultPartitions, retention: DefaultRetention, retentionBytes: DefaultRetentionBytes}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -193,6 +218,7 @@ func StartEmbedded(ctx context.Context, addr, dataDir string, opts ...EmbeddedOp
 		kfake.ListenFn(listenFn),
 		kfake.ClusterID("userstream"),
 		kfake.DefaultNumPartitions(int(cfg.partitions)),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(RetentionCheckEvery.Milliseconds(), 10)}),
 	)
 	if dataDir != "" {
 		kopts = append(kopts, kfake.DataDir(dataDir))
@@ -212,13 +238,25 @@ func StartEmbedded(ctx context.Context, addr, dataDir string, opts ...EmbeddedOp
 
 	if !cfg.skipTopics {
 		for _, t := range []string{Topic, DLQTopic} {
-			if err := cluster.CreateTopic(t, cfg.partitions, nil); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			if err := cluster.CreateTopic(t, cfg.partitions, cfg.topicConfigs()); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 				e.Close()
 				return nil, fmt.Errorf("embedded broker: create topic %s: %w", t, err)
 			}
 		}
 	}
 	return e, nil
+}
+
+// topicConfigs are the retention settings of a topic the broker creates.
+func (c embeddedConfig) topicConfigs() map[string]string {
+	ms, bytes := int64(-1), c.retentionBytes
+	if c.retention > 0 {
+		ms = c.retention.Milliseconds()
+	}
+	if bytes < 0 || bytes == 0 {
+		bytes = -1
+	}
+	return map[string]string{"retention.ms": strconv.FormatInt(ms, 10), "retention.bytes": strconv.FormatInt(bytes, 10)}
 }
 
 // Addr returns the host:port clients connect to: the advertised address,

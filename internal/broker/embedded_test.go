@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -296,5 +297,46 @@ func TestEmbeddedRestartKeepsPartitionCount(t *testing.T) {
 	}
 	if got := len(tds[Topic].Partitions); got != 2 {
 		t.Errorf("%s has %d partitions after restart, want the original 2", Topic, got)
+	}
+}
+
+// TestEmbeddedRetention: the topics the broker creates carry a retention
+// it reports and enforces: by default Kafka's 7 days and 1 GiB a
+// partition; a size bound deletes the oldest records once it is passed.
+func TestEmbeddedRetention(t *testing.T) {
+	e := startBroker(t, "")
+	_, adm := testClient(t, e.Addr())
+	ctx := context.Background()
+	rc, err := adm.DescribeTopicConfigs(ctx, Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range rc[0].Configs {
+		if c.Value != nil {
+			got[c.Key] = *c.Value
+		}
+	}
+	if got["retention.ms"] != "604800000" || got["retention.bytes"] != "1073741824" {
+		t.Fatalf("retention.ms=%s retention.bytes=%s, want 604800000 and 1073741824", got["retention.ms"], got["retention.bytes"])
+	}
+
+	small := startBroker(t, "", WithPartitions(1), WithRetention(0, 64<<10))
+	cl, sadm := testClient(t, small.Addr(), kgo.DefaultProduceTopic(Topic), kgo.ProducerLinger(0))
+	val := make([]byte, 8<<10)
+	rand.Read(val) // incompressible
+	for range 40 { // 320 KiB in 40 batches, five times the bound
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: val}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small.Cluster().ApplyRetention()
+	starts, err := sadm.ListStartOffsets(ctx, Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := starts.Lookup(Topic, 0)
+	if o.Offset == 0 {
+		t.Fatal("retention.bytes of 64 KiB kept all 320 KiB: nothing was deleted")
 	}
 }
