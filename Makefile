@@ -1,9 +1,22 @@
-.PHONY: build test bench run
+.PHONY: build test chaos fuzz fuzz-quick bench run
 build:
 	go build -o bin/userstream ./cmd/userstream
+# The whole suite: vet, unit, end-to-end and the quick form of the fault
+# suite (chaos/), against a throwaway PostgreSQL when one is installed.
 test:
 	./scripts/test.sh
+# The long forms: the fault suite at the sizes of docs/reliability.md, and
+# ten minutes of fuzzing for each decoder (corpora kept in testdata/fuzz).
+chaos:
+	USERSTREAM_CHAOS=long USERSTREAM_CHAOS_REPORT=$(CURDIR)/chaos-report.jsonl PKGS=./chaos/ ./scripts/test.sh -v -timeout 90m
+	FUZZTIME=10m ./scripts/fuzz.sh
+fuzz:
+	FUZZTIME=$${FUZZTIME:-10m} ./scripts/fuzz.sh
+fuzz-quick:
+	FUZZTIME=20s FUZZ_KEEP=0 ./scripts/fuzz.sh
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
-run:
-	go run ./cmd/userstream dev
+# The built binary, so that Ctrl-C exits 0 (go run reports a signalled
+# child as exit status 1).
+run: build
+	./bin/userstream dev

@@ -2,6 +2,8 @@ package chaos_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,16 +22,25 @@ func TestPostgresStopped(t *testing.T) {
 	pg := startPostgres(t)
 	s := proctest.StartStack(t)
 	sinkURL := pg.URL()
-	w := worker(t, s, "stream", sinkURL)
+	metrics := proctest.FreeAddr(t)
+	w := proctest.Start(t, "stream", "stream", "--brokers", s.Kafka, "--schema-registry", s.RegistryURL(),
+		"--sink", sinkURL, "--metrics-addr", metrics, "--unhealthy-after", "5s")
 	n, rate := size(30_000, 100_000), size(3000, 5000)
 	prod := produceUsers(t, s, n, rate)
 	before := waitAbove(t, sinkURL, n/5, 60*time.Second)
 	pg.Stop(t)
 	stopped := time.Now()
 	rssAtStop, peak := rss(w.Pid()), int64(0)
+	unhealthy := ""
 	for time.Since(stopped) < 15*time.Second {
 		peak = max(peak, rss(w.Pid()))
+		if code, body := healthz(t, metrics); code == 503 {
+			unhealthy = body
+		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if !strings.Contains(unhealthy, "sink upsert failing") {
+		t.Errorf("/healthz never said the sink is failing while PostgreSQL was down (last 503 body %q)", unhealthy)
 	}
 	pg.Start(t)
 	back := time.Now()
@@ -42,7 +53,10 @@ func TestPostgresStopped(t *testing.T) {
 	if grew := peak - rssAtStop; grew > 64<<20 {
 		t.Errorf("the worker's RSS grew by %d MiB while PostgreSQL was down; it should stop polling", grew>>20)
 	}
-	converge(t, s, prod, sinkURL, 0, fmt.Sprintf("PostgreSQL down 15 s; rows moved again %.1fs after it came back (%d -> %d); RSS %d MiB at stop, peak %d MiB while down",
+	if code, body := healthz(t, metrics); code != 200 {
+		t.Errorf("/healthz = %d %q after PostgreSQL came back, want 200 ok", code, body)
+	}
+	converge(t, s, prod, sinkURL, 0, fmt.Sprintf("PostgreSQL down 15 s; /healthz 503 while down; rows moved again %.1fs after it came back (%d -> %d); RSS %d MiB at stop, peak %d MiB while down",
 		resumeAfter.Seconds(), before, resumed, rssAtStop>>20, peak>>20))
 }
 
@@ -142,4 +156,17 @@ func TestRegistryDown(t *testing.T) {
 		}
 		t.Errorf("dead letters = %q; want exactly the message of unknown schema id 9999", got)
 	}
+}
+
+// healthz GETs a worker's /healthz.
+func healthz(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. When PostgreSQL's server binaries are installed
+# Runs the whole test suite, the quick form of the fault suite (chaos/)
+# included. When PostgreSQL's server binaries are installed
 # and USERSTREAM_TEST_POSTGRES is not set, it starts a throwaway cluster on
 # 127.0.0.1 for the run and removes it afterwards, so the PostgreSQL tests run
 # instead of skipping.
@@ -37,4 +38,6 @@ fi
 trap cleanup EXIT
 
 go vet ./...
-go test -count=1 -timeout 20m "$@" ./...
+# PKGS narrows the run (make chaos: PKGS=./chaos/); extra arguments go to
+# go test.
+go test -count=1 -timeout 20m "$@" ${PKGS:-./...}

@@ -31,6 +31,8 @@ type streamFlags struct {
 	partitions  int32
 	instanceID  string
 	session     time.Duration
+	failAfter   time.Duration
+	stallAfter  time.Duration
 }
 
 func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
@@ -43,12 +45,14 @@ func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
 	fs.Int32Var(&s.partitions, "partitions", broker.DefaultPartitions, "partitions of users_created when it has to be created")
 	fs.StringVar(&s.instanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once (unique per live worker; empty: dynamic)")
 	fs.DurationVar(&s.session, "session-timeout", stream.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its partitions")
+	fs.DurationVar(&s.failAfter, "unhealthy-after", stream.DefaultFailAfter, "/healthz turns 503 when a sink write, commit, fetch or registry call keeps failing this long")
+	fs.DurationVar(&s.stallAfter, "stalled-after", stream.DefaultStallAfter, "/healthz turns 503 when the group has lag and commits nothing this long")
 }
 
 // config returns the stream.Config these flags describe.
 func (s *streamFlags) config(a *app, m *stream.Metrics) stream.Config {
 	return stream.Config{Group: s.group, BatchSize: s.batchSize, BatchWait: s.batchWait, InstanceID: s.instanceID,
-		SessionTimeout: s.session, Logger: a.log, Metrics: m}
+		SessionTimeout: s.session, Logger: a.log, Metrics: m, Health: stream.NewHealth(s.stallAfter, s.failAfter)}
 }
 
 func (s *streamFlags) validate() error {
@@ -66,6 +70,9 @@ func (s *streamFlags) validate() error {
 	}
 	if s.batchWait <= 0 {
 		return usagef("--batch-wait: %s must be positive", s.batchWait)
+	}
+	if s.failAfter <= 0 || s.stallAfter <= 0 {
+		return usagef("--unhealthy-after and --stalled-after must be positive")
 	}
 	if s.session < time.Second {
 		return usagef("--session-timeout: %s is too short (at least 1s; brokers refuse under their group.min.session.timeout.ms, 6s by default on Kafka)", s.session)
