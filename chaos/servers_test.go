@@ -2,9 +2,9 @@ package chaos_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
