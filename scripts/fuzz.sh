@@ -3,7 +3,8 @@
 # JSON, the Avro wire format, and the CQL test double's frames, each for
 # FUZZTIME (default 10m; CI passes 20s). New interesting inputs are kept as
 # corpora under each package's testdata/fuzz/, where `go test` replays them
-# as regression cases; commit them.
+# as regression cases; commit them. FUZZ_PARALLEL sets the fuzzing workers
+# (default: one a core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-10m}
@@ -19,7 +20,7 @@ cache=$(go env GOCACHE)/fuzz
 for t in "${targets[@]}"; do
   read -r pkg fn <<<"$t"
   echo "fuzz: $pkg $fn for $fuzztime"
-  go test -run '^$' -fuzz "^$fn\$" -fuzztime "$fuzztime" "$pkg"
+  go test -run '^$' -fuzz "^$fn\$" -fuzztime "$fuzztime" -parallel "${FUZZ_PARALLEL:-$(nproc)}" "$pkg"
   if [ "$keep" = 1 ]; then
     src="$cache/$(go list "$pkg")/$fn"
     if [ -d "$src" ]; then
