@@ -239,7 +239,7 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 				fetched.Add(int64(len(resp.Results)))
 				hdrs := headers(now)
 				for _, u := range resp.Results {
-					r := user.FromAPI(u, now, cfg.RunID)
+					r := FromAPI(u, now, cfg.RunID)
 					val, err := enc.Encode(r)
 					if err != nil {
 						failed.Add(1)

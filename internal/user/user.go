@@ -1,6 +1,8 @@
-// Package user defines the pipeline's record: one row per person, mapped
-// from a Random User API user, validated before it is stored, and encoded as
-// JSON in both the original pipeline's shape and ours.
+// Package user is the pipeline's record: one row per person, its validation,
+// and its JSON in the original pipeline's shape and ours.
+//
+// It is plain data and imports nothing of the pipeline: mapping a Random
+// User API user to a record is ingest's job (ingest.FromAPI).
 package user
 
 import (
@@ -17,8 +19,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/userstream/userstream/internal/randomuser"
 )
 
 // Record is one user as the pipeline stores it: every column of the original
@@ -50,39 +50,6 @@ type Record struct {
 
 // namespace is the UUIDv5 namespace for ids derived from content.
 var namespace = uuid.MustParse("6f0c7a52-3c1e-4d55-9a5b-2f4a7b1c9e10")
-
-// FromAPI maps an API user to a record. The address is
-// "<number> <street>, <city>, <state>, <country>" as in the original.
-func FromAPI(u randomuser.User, ingestedAt time.Time, runID string) Record {
-	r := Record{
-		ID:        u.Login.UUID,
-		FirstName: u.Name.First,
-		LastName:  u.Name.Last,
-		Gender:    u.Gender,
-		// The API's data has stray spaces (BR streets end in one); the
-		// address is trimmed part by part so it reads "Rua X, City".
-		Address: fmt.Sprintf("%d %s, %s, %s, %s", u.Location.Street.Number, strings.TrimSpace(u.Location.Street.Name),
-			strings.TrimSpace(u.Location.City), strings.TrimSpace(u.Location.State), strings.TrimSpace(u.Location.Country)),
-		PostCode:       u.Location.Postcode.String(),
-		Email:          u.Email,
-		Username:       u.Login.Username,
-		DOB:            u.DOB.Date,
-		RegisteredDate: u.Registered.Date,
-		Phone:          u.Phone,
-		Picture:        u.Picture.Medium,
-		Nat:            u.Nat,
-		IngestedAt:     ingestedAt.UTC(),
-		RunID:          runID,
-	}
-	// uuid.Parse also takes upper case, braces, "urn:uuid:" and no dashes:
-	// store the canonical form so one user is always one id.
-	if id, err := uuid.Parse(r.ID); err == nil {
-		r.ID = id.String()
-	} else {
-		r.ID = ContentID(r)
-	}
-	return r
-}
 
 // ContentID returns a UUIDv5 over the fields that identify a person, for
 // sources that send no usable id: the same content always gives the same id.

@@ -1,0 +1,45 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/user"
+)
+
+// FromAPI maps an API user to the pipeline's record. The address is
+// "<number> <street>, <city>, <state>, <country>" as in the original.
+func FromAPI(u randomuser.User, ingestedAt time.Time, runID string) user.Record {
+	r := user.Record{
+		ID:        u.Login.UUID,
+		FirstName: u.Name.First,
+		LastName:  u.Name.Last,
+		Gender:    u.Gender,
+		// The API's data has stray spaces (BR streets end in one); the
+		// address is trimmed part by part so it reads "Rua X, City".
+		Address: fmt.Sprintf("%d %s, %s, %s, %s", u.Location.Street.Number, strings.TrimSpace(u.Location.Street.Name),
+			strings.TrimSpace(u.Location.City), strings.TrimSpace(u.Location.State), strings.TrimSpace(u.Location.Country)),
+		PostCode:       u.Location.Postcode.String(),
+		Email:          u.Email,
+		Username:       u.Login.Username,
+		DOB:            u.DOB.Date,
+		RegisteredDate: u.Registered.Date,
+		Phone:          u.Phone,
+		Picture:        u.Picture.Medium,
+		Nat:            u.Nat,
+		IngestedAt:     ingestedAt.UTC(),
+		RunID:          runID,
+	}
+	// uuid.Parse also takes upper case, braces, "urn:uuid:" and no dashes:
+	// store the canonical form so one user is always one id.
+	if id, err := uuid.Parse(r.ID); err == nil {
+		r.ID = id.String()
+	} else {
+		r.ID = user.ContentID(r)
+	}
+	return r
+}
