@@ -58,7 +58,7 @@ requests, to test clients against a misbehaving API.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&addr, "addr", "127.0.0.1:8088", "address to listen on (host:port)")
+	f.StringVar(&addr, "addr", randomuser.DefaultAddr, "address to listen on (host:port)")
 	f.Float64Var(&failRate, "fail-rate", 0, "share of requests (0..1) answered with HTTP 500/503 and a JSON error")
 	f.Float64Var(&garbageRate, "garbage-rate", 0, "share of requests (0..1) answered with a malformed body (truncated JSON or HTML)")
 	f.DurationVar(&latency, "latency", 0, "delay added to every response, e.g. 50ms")

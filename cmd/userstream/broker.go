@@ -143,15 +143,12 @@ func newTopicsCmd(a *app) *cobra.Command {
 			return usagef("topics: unknown subcommand %q: use list, describe TOPIC or create", args[0])
 		},
 	}
-	kc.AddFlags(cmd.PersistentFlags())
+	addKafkaFlags(cmd.PersistentFlags(), &kc)
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 
 	// withAdmin connects, runs fn with an admin client, and closes.
 	withAdmin := func(ctx context.Context, fn func(*kadm.Client) error) error {
-		cl, err := broker.NewClient(ctx, kc, kgo.RequestRetries(3))
-		if errors.Is(err, broker.ErrInvalidConfig) {
-			return usageError{err}
-		}
+		cl, err := connect(ctx, kc, kgo.RequestRetries(3))
 		if err != nil {
 			return err
 		}

@@ -21,10 +21,6 @@ import (
 // registryTimeout bounds one Schema Registry request.
 const registryTimeout = 10 * time.Second
 
-// defaultRegistry is where `userstream broker` and `userstream dev` serve
-// their embedded Schema Registry.
-const defaultRegistry = "http://127.0.0.1:8081"
-
 // codecFlags select how messages are encoded: Avro through a Schema Registry
 // (the default) or plain JSON.
 type codecFlags struct {
@@ -34,7 +30,7 @@ type codecFlags struct {
 }
 
 func (c *codecFlags) addFlags(fs *pflag.FlagSet, withFormat bool) {
-	fs.StringVar(&c.registry, "schema-registry", defaultRegistry,
+	fs.StringVar(&c.registry, "schema-registry", schema.DefaultRegistryURL,
 		"Schema Registry URL for Avro; \"none\" for plain JSON only")
 	if withFormat {
 		fs.StringVar(&c.format, "format", "", "message format: avro or json (default avro, json when --schema-registry is none)")
@@ -145,7 +141,7 @@ func (c *codecFlags) serde(ctx context.Context, a *app, register bool) (*schema.
 	s, err := schema.NewSerde(ctx, cl, opts...)
 	if err != nil {
 		if errors.Is(err, schema.ErrRegistryUnavailable) {
-			return nil, fmt.Errorf("%w (start `userstream broker`, which serves one on %s, or pass --schema-registry none for JSON)", err, defaultRegistry)
+			return nil, fmt.Errorf("%w (start `userstream broker`, which serves one on %s, or pass --schema-registry none for JSON)", err, schema.DefaultRegistryURL)
 		}
 		return nil, err
 	}

@@ -104,7 +104,7 @@ func newSource(a *app, raw string, pf produceFlags) (ingest.Source, string, erro
 
 func newProduceCmd(a *app) *cobra.Command {
 	var (
-		kc    = broker.Config{Brokers: []string{"127.0.0.1:9092"}}
+		kc    = broker.Config{Brokers: []string{broker.DefaultEmbeddedAddr}}
 		codec codecFlags
 		pf    produceFlags
 	)
@@ -144,7 +144,7 @@ func newProduceCmd(a *app) *cobra.Command {
 			return err
 		},
 	}
-	kc.AddFlags(cmd.Flags())
+	addKafkaFlags(cmd.Flags(), &kc)
 	codec.addFlags(cmd.Flags(), true)
 	pf.addFlags(cmd)
 	return cmd

@@ -41,7 +41,7 @@ func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
 	fs.StringVar(&s.group, "group", stream.DefaultGroup, "consumer group; workers in one group share the partitions")
 	fs.IntVar(&s.batchSize, "batch-size", stream.DefaultBatchSize, "most records per sink write")
 	fs.DurationVar(&s.batchWait, "batch-wait", stream.DefaultBatchWait, "longest a partial batch waits before it is written")
-	fs.StringVar(&s.metricsAddr, "metrics-addr", "127.0.0.1:9102", "serve Prometheus /metrics and /healthz here (empty: off)")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "serve Prometheus /metrics and /healthz here (empty: off)")
 	fs.Int32Var(&s.partitions, "partitions", broker.DefaultPartitions, "partitions of users_created when it has to be created")
 	fs.StringVar(&s.instanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once (unique per live worker; empty: dynamic)")
 	fs.DurationVar(&s.session, "session-timeout", stream.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its partitions")
@@ -82,7 +82,7 @@ func (s *streamFlags) validate() error {
 
 func newStreamCmd(a *app) *cobra.Command {
 	var (
-		kc    = broker.Config{Brokers: []string{"127.0.0.1:9092"}}
+		kc    = broker.Config{Brokers: []string{broker.DefaultEmbeddedAddr}}
 		codec codecFlags
 		sf    streamFlags
 	)
@@ -116,7 +116,7 @@ func newStreamCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	kc.AddFlags(cmd.Flags())
+	addKafkaFlags(cmd.Flags(), &kc)
 	codec.addFlags(cmd.Flags(), false)
 	sf.addFlags(cmd, "sqlite:./data/users.db")
 	return cmd

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,8 +27,8 @@ func ensureTopics(ctx context.Context, a *app, adm *kadm.Client, partitions int3
 // connect builds a Kafka client; settings that cannot work are wrong usage.
 func connect(ctx context.Context, kc broker.Config, opts ...kgo.Opt) (*kgo.Client, error) {
 	cl, err := broker.NewClient(ctx, kc, opts...)
-	if errors.Is(err, broker.ErrInvalidConfig) {
-		return nil, usageError{err}
+	if err != nil {
+		return nil, kafkaUsage(err)
 	}
-	return cl, err
+	return cl, nil
 }

@@ -31,6 +31,11 @@ func TestUsageErrors(t *testing.T) {
 		{"dev bad format", []string{"dev", "--format", "xml"}, nil, "--format"},
 		{"bench too few users", []string{"bench", "--users", "10"}, nil, "--users"},
 		{"log level", []string{"users", "count", "--log-level", "loud"}, nil, "--log-level"},
+		{"no brokers", []string{"topics", "list", "--brokers", ""}, nil, "--brokers: empty"},
+		{"sasl user without mechanism", []string{"topics", "list", "--sasl-user", "u", "--sasl-password", "p"}, nil, "--sasl-mechanism: not set"},
+		{"cert without key", []string{"produce", "--users", "5", "--tls-cert", "c.pem"}, nil, "--tls-cert: given without its key file"},
+		{"unknown command", []string{"nope"}, nil, "unknown command \"nope\""},
+		{"users get not a UUID", []string{"users", "get", "abc"}, nil, "is not a UUID"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

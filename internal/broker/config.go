@@ -1,7 +1,9 @@
-// Package broker sets up franz-go clients from command-line flags, manages
-// the pipeline's topics with kadm, computes consumer group lag, and runs the
-// embedded Kafka-protocol broker (franz-go's kfake with a data directory) that
-// `userstream broker` and `userstream dev` use when no Kafka cluster is given.
+// Package broker is the pipeline's Kafka: client settings, its two topics,
+// consumer lag, and the embedded one-node broker for development.
+//
+// Clients are franz-go's (kgo, kadm); the embedded broker is franz-go's
+// kfake with a data directory, which `userstream broker` and `userstream dev`
+// run when no Kafka cluster is given.
 package broker
 
 import (
@@ -16,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -35,9 +36,9 @@ const (
 const DefaultPingTimeout = 10 * time.Second
 
 var (
-	// ErrInvalidConfig is wrapped by every error [Config.Opts] returns: the
-	// flags contradict each other or name a file that cannot be read. A
-	// command reports it as wrong usage.
+	// ErrInvalidConfig is matched by every error [Config.Opts] returns (a
+	// *SettingError): the settings contradict each other or name a file
+	// that cannot be read. A command reports it as wrong usage.
 	ErrInvalidConfig = errors.New("invalid Kafka client settings")
 
 	// ErrUnreachable is wrapped by the error [NewClient] returns when no
@@ -78,23 +79,6 @@ type Config struct {
 	ClientID string
 }
 
-// AddFlags registers the flags --brokers (comma list), --tls, --tls-ca,
-// --tls-cert, --tls-key, --tls-insecure, --sasl-mechanism, --sasl-user and
-// --sasl-password on fs, bound to c. The current values of c are the flags'
-// defaults, so set c.Brokers before calling AddFlags to give --brokers a
-// default.
-func (c *Config) AddFlags(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&c.Brokers, "brokers", c.Brokers, "Kafka seed brokers, comma separated host:port list")
-	fs.BoolVar(&c.TLS, "tls", c.TLS, "connect to the brokers over TLS")
-	fs.StringVar(&c.TLSCAFile, "tls-ca", c.TLSCAFile, "PEM file of CA certificates to trust (implies --tls)")
-	fs.StringVar(&c.TLSCertFile, "tls-cert", c.TLSCertFile, "PEM client certificate for mutual TLS (implies --tls; needs --tls-key)")
-	fs.StringVar(&c.TLSKeyFile, "tls-key", c.TLSKeyFile, "PEM key of --tls-cert (implies --tls)")
-	fs.BoolVar(&c.TLSInsecureSkipVerify, "tls-insecure", c.TLSInsecureSkipVerify, "do not verify the brokers' certificates (testing only; implies --tls)")
-	fs.StringVar(&c.SASLMechanism, "sasl-mechanism", c.SASLMechanism, "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
-	fs.StringVar(&c.SASLUser, "sasl-user", c.SASLUser, "SASL user name")
-	fs.StringVar(&c.SASLPassword, "sasl-password", c.SASLPassword, "SASL password (prefer the USERSTREAM_SASL_PASSWORD environment variable)")
-}
-
 // usesTLS reports whether any TLS setting is given.
 func (c Config) usesTLS() bool {
 	return c.TLS || c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "" || c.TLSInsecureSkipVerify
@@ -111,15 +95,34 @@ func (c Config) brokers() []string {
 	return bs
 }
 
+// SettingError is the error of a Config that cannot work: Setting names
+// the field at fault (Brokers, TLSCAFile, SASLMechanism...), Problem says
+// what is wrong in words. It matches [ErrInvalidConfig]. A command turns
+// Setting into its own flag's name.
+type SettingError struct {
+	Setting string
+	Problem string
+	Err     error // the underlying error, if any (a file that cannot be read)
+}
+
+func (e *SettingError) Error() string { return e.Setting + ": " + e.Problem }
+
+// Unwrap returns ErrInvalidConfig and the underlying error.
+func (e *SettingError) Unwrap() []error { return []error{ErrInvalidConfig, e.Err} }
+
+func settingErr(setting string, err error, format string, args ...any) error {
+	return &SettingError{Setting: setting, Problem: fmt.Sprintf(format, args...), Err: err}
+}
+
 // Opts returns the kgo options for c: seed brokers, client id, TLS dialing
-// and SASL. Every error wraps [ErrInvalidConfig] and names the flag at
-// fault: no brokers, a TLS certificate without its key (or the reverse), an
+// and SASL. Every error is a *SettingError naming the field at fault: no
+// brokers, a TLS certificate without its key (or the reverse), an
 // unreadable or empty CA file, an unknown SASL mechanism, or a mechanism
 // without user or password.
 func (c Config) Opts() ([]kgo.Opt, error) {
 	brokers := c.brokers()
 	if len(brokers) == 0 {
-		return nil, fmt.Errorf("%w: --brokers is empty: give at least one host:port, e.g. 127.0.0.1:9092", ErrInvalidConfig)
+		return nil, settingErr("Brokers", nil, "empty: give at least one host:port, e.g. 127.0.0.1:9092")
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
 	if c.ClientID != "" {
@@ -137,12 +140,12 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 	mech := strings.ToUpper(strings.TrimSpace(c.SASLMechanism))
 	if mech == "" {
 		if c.SASLUser != "" || c.SASLPassword != "" {
-			return nil, fmt.Errorf("%w: --sasl-user or --sasl-password given without --sasl-mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", ErrInvalidConfig)
+			return nil, settingErr("SASLMechanism", nil, "not set, but a SASL user or password is: give PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 		}
 		return opts, nil
 	}
 	if c.SASLUser == "" || c.SASLPassword == "" {
-		return nil, fmt.Errorf("%w: --sasl-mechanism %s needs both --sasl-user and --sasl-password", ErrInvalidConfig, mech)
+		return nil, settingErr("SASLMechanism", nil, "%s needs both a SASL user and a SASL password", mech)
 	}
 	switch mech {
 	case SASLPlain:
@@ -152,7 +155,7 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 	case SASLScramSHA512:
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
 	default:
-		return nil, fmt.Errorf("%w: --sasl-mechanism %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", ErrInvalidConfig, c.SASLMechanism)
+		return nil, settingErr("SASLMechanism", nil, "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASLMechanism)
 	}
 	return opts, nil
 }
@@ -162,11 +165,11 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	if c.TLSCAFile != "" {
 		pem, err := os.ReadFile(c.TLSCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --tls-ca: %w", ErrInvalidConfig, err)
+			return nil, settingErr("TLSCAFile", err, "%v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: --tls-ca %s holds no PEM certificate", ErrInvalidConfig, c.TLSCAFile)
+			return nil, settingErr("TLSCAFile", nil, "%s holds no PEM certificate", c.TLSCAFile)
 		}
 		tc.RootCAs = pool
 	}
@@ -174,13 +177,13 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	case c.TLSCertFile != "" && c.TLSKeyFile != "":
 		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --tls-cert/--tls-key: %w", ErrInvalidConfig, err)
+			return nil, settingErr("TLSCertFile", err, "with its key: %v", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	case c.TLSCertFile != "":
-		return nil, fmt.Errorf("%w: --tls-cert given without --tls-key", ErrInvalidConfig)
+		return nil, settingErr("TLSCertFile", nil, "given without its key file")
 	case c.TLSKeyFile != "":
-		return nil, fmt.Errorf("%w: --tls-key given without --tls-cert", ErrInvalidConfig)
+		return nil, settingErr("TLSKeyFile", nil, "given without its certificate file")
 	}
 	return tc, nil
 }
@@ -239,13 +242,13 @@ func unreachable(c Config, err error) error {
 	var hint string
 	switch {
 	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
-		hint = "the broker refused the SASL login: check --sasl-mechanism, --sasl-user and --sasl-password"
+		hint = "the broker refused the SASL login: check the SASL mechanism, user and password"
 	case c.SASLMechanism != "" && errors.Is(err, io.EOF):
-		hint = "the broker closed the connection, which brokers do on a failed SASL login: check --sasl-mechanism, --sasl-user and --sasl-password"
+		hint = "the broker closed the connection, which brokers do on a failed SASL login: check the SASL mechanism, user and password"
 	case c.usesTLS():
-		hint = "is a broker listening there, and does it speak TLS? check --brokers, --tls-ca and --tls-cert/--tls-key"
+		hint = "is a broker listening there, and does it speak TLS? check the broker addresses, the CA and the client certificate"
 	default:
-		hint = "is a broker running there? start one with `userstream broker`, or fix --brokers (inside Docker Compose use the service name, e.g. broker:29092)"
+		hint = "is a broker running there? start one with `userstream broker`, or fix the broker addresses (inside Docker Compose use the service name, e.g. broker:29092)"
 	}
 	return fmt.Errorf("%w at %s: %w; %s", ErrUnreachable, hosts, err, hint)
 }

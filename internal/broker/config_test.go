@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -36,16 +35,16 @@ func TestConfigOptsErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  Config
-		want string // substring naming the flag at fault
+		want string // substring naming the setting at fault
 	}{
-		{name: "no brokers", cfg: Config{}, want: "--brokers is empty"},
-		{name: "blank brokers", cfg: Config{Brokers: []string{" ", ""}}, want: "--brokers is empty"},
-		{name: "unknown mechanism", cfg: Config{Brokers: []string{"h:1"}, SASLMechanism: "GSSAPI", SASLUser: "u", SASLPassword: secret}, want: "--sasl-mechanism \"GSSAPI\""},
-		{name: "mechanism without password", cfg: Config{Brokers: []string{"h:1"}, SASLMechanism: "PLAIN", SASLUser: "u"}, want: "needs both --sasl-user and --sasl-password"},
-		{name: "user without mechanism", cfg: Config{Brokers: []string{"h:1"}, SASLUser: "u", SASLPassword: secret}, want: "without --sasl-mechanism"},
-		{name: "cert without key", cfg: Config{Brokers: []string{"h:1"}, TLSCertFile: "c.pem"}, want: "--tls-cert given without --tls-key"},
-		{name: "key without cert", cfg: Config{Brokers: []string{"h:1"}, TLSKeyFile: "k.pem"}, want: "--tls-key given without --tls-cert"},
-		{name: "missing CA file", cfg: Config{Brokers: []string{"h:1"}, TLSCAFile: filepath.Join(dir, "nope.pem")}, want: "--tls-ca"},
+		{name: "no brokers", cfg: Config{}, want: "Brokers: empty"},
+		{name: "blank brokers", cfg: Config{Brokers: []string{" ", ""}}, want: "Brokers: empty"},
+		{name: "unknown mechanism", cfg: Config{Brokers: []string{"h:1"}, SASLMechanism: "GSSAPI", SASLUser: "u", SASLPassword: secret}, want: "SASLMechanism: \"GSSAPI\""},
+		{name: "mechanism without password", cfg: Config{Brokers: []string{"h:1"}, SASLMechanism: "PLAIN", SASLUser: "u"}, want: "SASLMechanism: PLAIN needs both a SASL user and a SASL password"},
+		{name: "user without mechanism", cfg: Config{Brokers: []string{"h:1"}, SASLUser: "u", SASLPassword: secret}, want: "SASLMechanism: not set, but a SASL user or password is"},
+		{name: "cert without key", cfg: Config{Brokers: []string{"h:1"}, TLSCertFile: "c.pem"}, want: "TLSCertFile: given without its key file"},
+		{name: "key without cert", cfg: Config{Brokers: []string{"h:1"}, TLSKeyFile: "k.pem"}, want: "TLSKeyFile: given without its certificate file"},
+		{name: "missing CA file", cfg: Config{Brokers: []string{"h:1"}, TLSCAFile: filepath.Join(dir, "nope.pem")}, want: "TLSCAFile: "},
 		{name: "CA file without PEM", cfg: Config{Brokers: []string{"h:1"}, TLSCAFile: notPEM}, want: "holds no PEM certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,25 +73,6 @@ func TestConfigRedactsPassword(t *testing.T) {
 		if !strings.Contains(s, "alice") || !strings.Contains(s, "SCRAM-SHA-512") {
 			t.Errorf("%s lacks user or mechanism: %s", name, s)
 		}
-	}
-}
-
-func TestConfigAddFlags(t *testing.T) {
-	c := Config{Brokers: []string{"127.0.0.1:9092"}}
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	c.AddFlags(fs)
-	if got := fs.Lookup("brokers").DefValue; got != "[127.0.0.1:9092]" {
-		t.Errorf("--brokers default = %s, want the preset value", got)
-	}
-	err := fs.Parse([]string{"--brokers", "a:1,b:2", "--tls-ca", "ca.pem", "--tls-insecure",
-		"--sasl-mechanism", "PLAIN", "--sasl-user", "u", "--sasl-password", secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Config{Brokers: []string{"a:1", "b:2"}, TLSCAFile: "ca.pem", TLSInsecureSkipVerify: true,
-		SASLMechanism: "PLAIN", SASLUser: "u", SASLPassword: secret}
-	if c.String() != want.String() || c.TLSCAFile != want.TLSCAFile || c.SASLPassword != secret || !c.TLSInsecureSkipVerify {
-		t.Errorf("parsed %+v, want %+v", c, want)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
+	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -53,7 +54,7 @@ const MaxBatch = 5000
 
 // Config says what one run does. Users or Duration (or both) bound it.
 type Config struct {
-	// Topic to produce to; default "users_created".
+	// Topic to produce to; default broker.Topic.
 	Topic string
 	// Users is how many users to produce; 0 means no count limit.
 	Users int
@@ -127,7 +128,7 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 		return Summary{}, ErrNoBound
 	}
 	if cfg.Topic == "" {
-		cfg.Topic = "users_created"
+		cfg.Topic = broker.Topic
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500

@@ -69,6 +69,10 @@ type Handler struct {
 	faults *rand.Rand // guarded by mu
 }
 
+// DefaultAddr is where `userstream api` and `userstream dev` serve the
+// built-in API unless told.
+const DefaultAddr = "127.0.0.1:8088"
+
 // NewHandler returns a Handler; with no options it serves without faults.
 func NewHandler(opts ...HandlerOption) *Handler {
 	h := &Handler{}

@@ -19,8 +19,12 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
-// DefaultRegistryAddr is where `userstream dev` serves its embedded registry.
-const DefaultRegistryAddr = "127.0.0.1:8081"
+// DefaultRegistryAddr is where the embedded registry listens unless told,
+// and DefaultRegistryURL how clients reach it there.
+const (
+	DefaultRegistryAddr = "127.0.0.1:8081"
+	DefaultRegistryURL  = "http://" + DefaultRegistryAddr
+)
 
 // schemasFile is the name of the embedded registry's state in its data dir.
 const schemasFile = "schemas.json"

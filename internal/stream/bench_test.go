@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -38,13 +39,13 @@ func BenchmarkStream(b *testing.B) {
 	for _, perRow := range []time.Duration{0, 15 * time.Microsecond} {
 		b.Run(fmt.Sprintf("sink=%s/row", perRow), func(b *testing.B) {
 			const n = 50_000
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, stream.DefaultTopic, stream.DefaultDLQ))
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, broker.Topic, broker.DLQTopic))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer c.Close()
 			addr := c.ListenAddrs()[0]
-			p, _ := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(stream.DefaultTopic))
+			p, _ := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(broker.Topic))
 			var rs []*kgo.Record
 			for i := range n {
 				r := record(i)

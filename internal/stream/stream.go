@@ -65,8 +65,7 @@ const (
 // Defaults.
 const (
 	DefaultGroup          = "userstream-stream"
-	DefaultTopic          = broker.Topic
-	DefaultDLQ            = broker.DLQTopic
+	DefaultMetricsAddr    = "127.0.0.1:9102" // where a worker serves /metrics and /healthz
 	DefaultBatchSize      = 1000
 	DefaultBatchWait      = 100 * time.Millisecond
 	DefaultSessionTimeout = 10 * time.Second
@@ -112,10 +111,10 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Topic == "" {
-		c.Topic = DefaultTopic
+		c.Topic = broker.Topic
 	}
 	if c.DLQ == "" {
-		c.DLQ = DefaultDLQ
+		c.DLQ = broker.DLQTopic
 	}
 	if c.Group == "" {
 		c.Group = DefaultGroup

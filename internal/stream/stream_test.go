@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/stream"
@@ -65,7 +66,7 @@ func (s *memSink) has(id string) bool {
 
 func newCluster(t *testing.T) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, stream.DefaultTopic, stream.DefaultDLQ))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, broker.Topic, broker.DLQTopic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func record(i int) user.Record {
 
 func produce(t *testing.T, addr string, values map[string][]byte) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(stream.DefaultTopic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(broker.Topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func committed(t *testing.T, addr, group string) int64 {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	req := kmsgOffsetFetch(group, stream.DefaultTopic)
+	req := kmsgOffsetFetch(group, broker.Topic)
 	resp, err := req.RequestWith(context.Background(), cl)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +236,7 @@ func TestPoisonMessagesGoToDLQAndStreamContinues(t *testing.T) {
 	}
 
 	// Read the DLQ and check what it says.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(stream.DefaultDLQ),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(broker.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +251,7 @@ func TestPoisonMessagesGoToDLQAndStreamContinues(t *testing.T) {
 			for _, x := range r.Headers {
 				h[x.Key] = string(x.Value)
 			}
-			if h[stream.HeaderTopic] != stream.DefaultTopic || h[stream.HeaderOffset] == "" || h[stream.HeaderPartition] == "" {
+			if h[stream.HeaderTopic] != broker.Topic || h[stream.HeaderOffset] == "" || h[stream.HeaderPartition] == "" {
 				t.Errorf("dead letter lacks its origin: %v", h)
 			}
 			if h[stream.HeaderError] == "" {
@@ -554,7 +555,7 @@ func TestRejectedRecordsAreDeadLettered(t *testing.T) {
 // readDLQ reads n dead letters and returns their headers by key.
 func readDLQ(t *testing.T, addr string, n int) map[string]map[string]string {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(stream.DefaultDLQ),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(broker.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)

@@ -154,7 +154,7 @@ func (r Record) Validate() error {
 // that is not a JSON object is an error.
 func DecodeJSON(b []byte) (Record, error) {
 	if len(b) > 0 && b[0] == 0 {
-		return Record{}, errors.New("decode user JSON: the message is Avro in the Confluent wire format (magic byte 0); read it with a Schema Registry (--schema-registry URL)")
+		return Record{}, errors.New("decode user JSON: the message is Avro in the Confluent wire format (magic byte 0); read it through a Schema Registry")
 	}
 	var wire struct {
 		Record
