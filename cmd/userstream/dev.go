@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -16,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/userstream/userstream/internal/broker"
-	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 )
 
@@ -86,54 +83,18 @@ type devConfig struct {
 
 // runDev starts every role, prints where to look, and runs until ctx ends.
 func runDev(ctx context.Context, a *app, c devConfig) error {
-	b, err := broker.StartEmbedded(ctx, c.kafkaAddr, filepath.Join(c.dataDir, "kafka"), broker.WithLogger(a.log), c.retention.option())
+	st, err := stack.Start(ctx, stack.Config{DataDir: c.dataDir, KafkaAddr: c.kafkaAddr, RegistryAddr: c.registryAddr,
+		APIAddr: c.apiAddr, Format: c.format, Retention: c.retention.retention, RetentionBytes: c.retention.bytes, Logger: a.log})
 	if err != nil {
-		return brokerStartErr(err, "--kafka-addr")
+		return devStartErr(err)
 	}
-	defer b.Close()
+	defer st.Close()
 
-	reg, err := schema.StartRegistry(ctx, c.registryAddr, filepath.Join(c.dataDir, "schemas"), schema.WithRegistryLogger(a.log))
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-
-	apiLn, err := net.Listen("tcp", c.apiAddr)
-	if err != nil {
-		return fmt.Errorf("--api-addr %s: %w (pass another address)", c.apiAddr, err)
-	}
-	apiSrv := &http.Server{Handler: randomuser.NewHandler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := apiSrv.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("api server", "err", err)
-		}
-	}()
-	defer apiSrv.Close()
-	apiURL := "http://" + apiLn.Addr().String() + "/api/"
-
-	sinkURL := "sqlite:" + filepath.Join(c.dataDir, "users.db")
-	snk, err := openSink(ctx, sinkURL)
-	if err != nil {
-		return err
-	}
-	defer snk.Close()
-
-	codec := codecFlags{registry: reg.URL(), format: c.format}
-	enc, encName, err := codec.encoder(ctx, a)
-	if err != nil {
-		return err
-	}
-	dec, err := codec.decoder(ctx, a)
-	if err != nil {
-		return err
-	}
-
-	kc := broker.Config{Brokers: []string{b.Addr()}}
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := stream.NewMetrics(promReg)
 	scfg := stream.Config{Group: stream.DefaultGroup, Logger: a.log, Metrics: m}
-	sf := streamFlags{sink: sinkURL, metricsAddr: c.metricsAddr, partitions: broker.DefaultPartitions}
+	sf := streamFlags{sink: st.SinkURL, metricsAddr: c.metricsAddr, partitions: broker.DefaultPartitions}
 
 	metricsURL := "off"
 	if c.metricsAddr != "" {
@@ -146,27 +107,30 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
   metrics           %s
   users             userstream users count --sink %s
 Ctrl-C stops; a second start resumes where this one left off.
-`, c.dataDir, b.Addr(), b.Addr(), reg.URL(), apiURL, metricsURL, sinkURL)
+`, c.dataDir, st.Broker.Addr(), st.Broker.Addr(), st.Registry.URL(), st.APIURL, metricsURL, st.SinkURL)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	streamDone := make(chan error, 1)
 	go func() {
-		streamDone <- runStream(ctx, a, kc, sf, scfg, promReg, streamParts{
-			sink:    func(context.Context) (stream.Sink, func() error, error) { return snk, func() error { return nil }, nil },
-			decoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return dec, nil },
+		streamDone <- runStream(ctx, a, st.Kafka, sf, scfg, promReg, streamParts{
+			sink: func(context.Context) (stream.Sink, func() error, error) {
+				return st.Sink, func() error { return nil }, nil
+			},
+			decoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return st.Decoder, nil },
 		})
 	}()
 
-	src, err := randomuser.NewClient(apiURL, randomuser.WithLogger(a.log))
+	src, err := st.Source()
 	if err != nil {
 		return err
 	}
-	prod, err := broker.NewClient(ctx, kc, ingest.ProducerOpts(broker.Topic)...)
+	prod, err := st.Producer(ctx)
 	if err != nil {
 		return err
 	}
 	defer prod.Close()
+	snk := st.Sink
 	var produced atomic.Int64
 	ingestDone := make(chan error, 1)
 	go func() {
@@ -174,12 +138,12 @@ Ctrl-C stops; a second start resumes where this one left off.
 		t := time.NewTicker(c.interval)
 		defer t.Stop()
 		for {
-			s, err := runIngest(ctx, a, prod, src, apiURL, enc, pf, true)
+			s, err := runIngest(ctx, a, prod, src, st.APIURL, st.Encoder, pf, true)
 			produced.Add(s.Produced)
 			if err != nil && ctx.Err() == nil {
 				a.log.Error("ingest run failed; the next run retries", "err", err, "summary", s.String())
 			} else if err == nil {
-				a.log.Debug("ingest run", "summary", s.String(), "format", encName)
+				a.log.Debug("ingest run", "summary", s.String(), "format", st.EncoderName)
 			}
 			select {
 			case <-ctx.Done():
@@ -224,4 +188,17 @@ Ctrl-C stops; a second start resumes where this one left off.
 				now.Format("15:04:05"), inTopic, produced.Load(), stored, gl.Lag, rate)
 		}
 	}
+}
+
+// devStartErr names dev's flag for a busy address.
+func devStartErr(err error) error {
+	switch {
+	case errors.Is(err, stack.ErrKafkaAddr):
+		return brokerStartErr(err, "--kafka-addr")
+	case errors.Is(err, stack.ErrRegistryAddr):
+		return fmt.Errorf("%w (--registry-addr)", err)
+	case errors.Is(err, stack.ErrAPIAddr):
+		return fmt.Errorf("%w (pass another --api-addr)", err)
+	}
+	return err
 }

@@ -86,7 +86,7 @@ func (p *produceFlags) validate() error {
 // built-in generator, called in process.
 func newSource(a *app, raw string, pf produceFlags) (ingest.Source, string, error) {
 	if raw == "" {
-		return builtinSource{gen: randomuser.NewGenerator()}, "builtin", nil
+		return randomuser.NewGenerator(), "builtin", nil
 	}
 	opts := []randomuser.ClientOption{randomuser.WithLogger(a.log)}
 	if pf.timeout > 0 {
@@ -181,15 +181,4 @@ func progressLine(s ingest.Summary, pf produceFlags) string {
 		line += fmt.Sprintf(", %s of %s", s.Elapsed.Round(time.Second), pf.duration)
 	}
 	return line + fmt.Sprintf(", %.0f users/s, fetched %d, failed %d", rate, s.Fetched, s.Failed)
-}
-
-// builtinSource serves requests from the in-process generator: the same
-// users the built-in API would send, without HTTP.
-type builtinSource struct{ gen *randomuser.Generator }
-
-func (s builtinSource) Get(ctx context.Context, p randomuser.Params) (randomuser.Response, error) {
-	if err := ctx.Err(); err != nil {
-		return randomuser.Response{}, err
-	}
-	return s.gen.Generate(p)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/sink/sqlite"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -44,7 +45,7 @@ func newUsersCmd(a *app) *cobra.Command {
 			return usagef("users: name a subcommand: count, recent [N] or get ID")
 		},
 	}
-	cmd.PersistentFlags().StringVar(&sinkURL, "sink", defaultSinkURL, "where the users are: "+sinkSchemes)
+	cmd.PersistentFlags().StringVar(&sinkURL, "sink", defaultSinkURL, "where the users are: "+sinks.Schemes)
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON: one object a line")
 
 	// withSink opens the sink for one subcommand and closes it after.

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,13 +21,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
-	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/randomuser"
-	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/sink/sqlite"
+	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -123,46 +119,21 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	rep.add(Result{Name: "generate (in process, 1 goroutine, JSON)", Value: genRate, Unit: "users/s"})
 
-	// The stack: built-in API over HTTP, embedded broker and registry.
-	b, err := broker.StartEmbedded(ctx, "127.0.0.1:0", filepath.Join(dir, "kafka"), broker.WithLogger(log))
+	// The stack: built-in API over HTTP, embedded broker and registry, the
+	// SQLite sink, on free loopback ports.
+	st, err := stack.Start(ctx, stack.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0",
+		APIAddr: "127.0.0.1:0", Format: c.Format, Generator: gen, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	defer b.Close()
-	reg, err := schema.StartRegistry(ctx, "127.0.0.1:0", "", schema.WithRegistryLogger(log))
+	defer st.Close()
+	apiURL := st.APIURL
+	src, err := st.Source()
 	if err != nil {
 		return nil, err
 	}
-	defer reg.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	api := &http.Server{Handler: randomuser.NewHandler(randomuser.WithGenerator(gen)), ReadHeaderTimeout: 5 * time.Second}
-	go api.Serve(ln)
-	defer api.Close()
-	apiURL := "http://" + ln.Addr().String() + "/api/"
-	src, err := randomuser.NewClient(apiURL, randomuser.WithLogger(log))
-	if err != nil {
-		return nil, err
-	}
-	var (
-		enc ingest.Encoder = user.JSON{}
-		dec stream.Decoder = user.JSON{}
-	)
-	if c.Format == "avro" {
-		rc, err := sr.NewClient(sr.URLs(reg.URL()))
-		if err != nil {
-			return nil, err
-		}
-		serde, err := schema.NewSerde(ctx, rc, schema.WithLogger(log))
-		if err != nil {
-			return nil, err
-		}
-		enc, dec = serde, serde
-	}
-	kc := broker.Config{Brokers: []string{b.Addr()}}
-	prod, err := broker.NewClient(ctx, kc, ingest.ProducerOpts(broker.Topic)...)
+	enc := st.Encoder
+	prod, err := st.Producer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -180,22 +151,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	// 3. Stream: the filled topic -> SQLite.
 	step("stream of the topic into SQLite")
-	snk, err := sqlite.Open(ctx, "sqlite:"+filepath.Join(dir, "users.db"))
-	if err != nil {
-		return nil, err
-	}
-	defer snk.Close()
+	snk := st.Sink
 	var lat latencies
 	scfg := stream.Config{Group: "userstream-bench", BatchSize: c.BatchSize, Logger: log,
 		AfterStore: func(_ context.Context, batch []user.Record) error { lat.observe(batch); return nil }}
-	cons, err := broker.NewClient(ctx, kc, stream.ConsumerOpts(scfg)...)
-	if err != nil {
-		return nil, err
-	}
 	sctx, stopStream := context.WithCancel(ctx)
 	streamDone := make(chan error, 1)
 	start := time.Now()
-	go func() { streamDone <- stream.Run(sctx, stream.ClientOf(cons), dec, snk, scfg) }()
+	go func() { streamDone <- st.RunStream(sctx, scfg) }()
 	defer func() { stopStream(); <-streamDone }()
 	if err := waitStored(ctx, snk, int64(c.Users), streamDone); err != nil {
 		return nil, err
@@ -279,7 +242,7 @@ func measureUpserts(ctx context.Context, path string, recs []user.Record, batch 
 }
 
 // waitStored waits until the sink holds want users or the stream fails.
-func waitStored(ctx context.Context, snk *sqlite.Sink, want int64, streamDone <-chan error) error {
+func waitStored(ctx context.Context, snk sink.Sink, want int64, streamDone <-chan error) error {
 	for {
 		n, err := snk.Count(ctx)
 		if err != nil {

@@ -1,6 +1,7 @@
 package randomuser
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -253,6 +254,16 @@ func (g *Generator) prepare(p Params) (plan, error) {
 // Generate returns the users p asks for, with the info block unless
 // p.NoInfo. Inc, Exc and Format shape only the bytes WriteResponse writes:
 // Generate always returns whole users. It fails only with ErrInvalidParam.
+// Get is Generate as a source of users, the way a *Client is one: ingest
+// can read from the generator in process, without HTTP. It fails only
+// when ctx is done or the parameters are invalid.
+func (g *Generator) Get(ctx context.Context, p Params) (Response, error) {
+	if err := ctx.Err(); err != nil {
+		return Response{}, err
+	}
+	return g.Generate(p)
+}
+
 func (g *Generator) Generate(p Params) (Response, error) {
 	pl, err := g.prepare(p)
 	if err != nil {

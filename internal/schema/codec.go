@@ -1,0 +1,90 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/userstream/userstream/internal/user"
+)
+
+// RequestTimeout bounds one Schema Registry request made by a client from
+// NewClient: a registry that accepts connections and never answers fails
+// the request instead of hanging it.
+const RequestTimeout = 10 * time.Second
+
+// NewClient returns a Schema Registry client for rawURL
+// (http(s)://[user:pass@]host:port). A user:pass in the URL is sent as
+// basic auth and kept out of every error. Requests time out after
+// RequestTimeout.
+func NewClient(rawURL string) (*sr.Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("schema registry URL: want http(s)://host:port")
+	}
+	opts := []sr.ClientOpt{sr.HTTPClient(&http.Client{Timeout: RequestTimeout})}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, sr.BasicAuth(u.User.Username(), pass))
+		u.User = nil
+	}
+	opts = append(opts, sr.URLs(strings.TrimRight(u.String(), "/")))
+	return sr.NewClient(opts...)
+}
+
+// Codec writes and reads message values: a *Serde (Avro through the
+// registry, which also reads plain JSON) or user.JSON{}.
+type Codec interface {
+	Encode(r user.Record) ([]byte, error)
+	Decode(b []byte) (user.Record, error)
+}
+
+// Formats of OpenCodec.
+const (
+	FormatAvro = "avro"
+	FormatJSON = "json"
+)
+
+// OpenCodec returns the codec for a registry URL and a format. With format
+// json, or no registry (registryURL "" or "none"), it is plain JSON. With
+// avro it is a Serde over the registry: one that registers the user schema
+// when register is set (a producer), or only looks it up (a stream worker,
+// which never registers). The name says what it is, for logs:
+// "json" or "avro (schema id N)". Errors wrap ErrRegistryUnavailable when
+// the registry cannot be reached.
+func OpenCodec(ctx context.Context, registryURL, format string, register bool, opts ...Option) (Codec, string, error) {
+	if registryURL == "" || registryURL == "none" {
+		if format == FormatAvro {
+			return nil, "", fmt.Errorf("schema: Avro needs a Schema Registry")
+		}
+		return user.JSON{}, FormatJSON, nil
+	}
+	if format == FormatJSON {
+		if !register {
+			// A worker reads whatever the topic holds: Avro as well.
+			format = FormatAvro
+		} else {
+			return user.JSON{}, FormatJSON, nil
+		}
+	}
+	if format != "" && format != FormatAvro {
+		return nil, "", fmt.Errorf("schema: format %q is not avro or json", format)
+	}
+	cl, err := NewClient(registryURL)
+	if err != nil {
+		return nil, "", err
+	}
+	if !register {
+		opts = append(opts, WithoutRegistration())
+	}
+	s, err := NewSerde(ctx, cl, opts...)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, fmt.Sprintf("avro (schema id %d)", s.ID()), nil
+}

@@ -1,0 +1,229 @@
+// Package stack assembles the in-process pipeline: embedded broker, Schema
+// Registry, built-in Random User API, sink and codecs, started and stopped
+// in one place.
+//
+// It is the composition root that `userstream dev`, `userstream bench`, the
+// scheduler's dev mode and tests share, so the embedded stack is put
+// together once. Each part listens on 127.0.0.1 only; with a data dir the
+// broker's log, the registry's schemas and the users survive a restart.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/sink/sinks"
+	"github.com/userstream/userstream/internal/stream"
+)
+
+// Config says what to start. Zero fields take the defaults in brackets.
+type Config struct {
+	// DataDir keeps the broker's log (kafka/), the registry's schemas
+	// (schemas/) and the SQLite users (users.db). "" keeps the broker and
+	// the registry in memory and needs SinkURL.
+	DataDir string
+	// Listen addresses [broker.DefaultEmbeddedAddr, schema.DefaultRegistryAddr,
+	// randomuser.DefaultAddr]; port 0 picks a free port.
+	KafkaAddr, RegistryAddr, APIAddr string
+	// Partitions of the topics the broker creates [broker.DefaultPartitions].
+	Partitions int32
+	// Retention and RetentionBytes of those topics [broker.DefaultRetention,
+	// broker.DefaultRetentionBytes]; see broker.WithRetention.
+	Retention      time.Duration
+	RetentionBytes int64
+	// Format the producer writes: schema.FormatAvro or schema.FormatJSON [avro].
+	Format string
+	// SinkURL is where users land [sqlite:DataDir/users.db].
+	SinkURL string
+	// Generator serves the built-in API [randomuser.NewGenerator()].
+	Generator *randomuser.Generator
+	Logger    *slog.Logger // [discard]
+}
+
+// Stack is the running in-process pipeline. Its fields are set by Start
+// and must not be changed.
+type Stack struct {
+	Broker   *broker.Embedded
+	Registry *schema.Registry
+	// APIURL is the built-in API's endpoint, http://127.0.0.1:PORT/api/.
+	APIURL string
+	// Sink is where the stream stores users; SinkURL names it.
+	Sink    sink.Sink
+	SinkURL string
+	// Encoder is what the producer writes with (its name in EncoderName);
+	// Decoder what the stream reads with (Avro and JSON alike).
+	Encoder     ingest.Encoder
+	EncoderName string
+	Decoder     stream.Decoder
+	// Kafka reaches the embedded broker.
+	Kafka broker.Config
+
+	log     *slog.Logger
+	api     *http.Server
+	closers []func() error
+}
+
+// Errors of Start that say which listener was busy; each matches the
+// listen error as well.
+var (
+	ErrKafkaAddr    = errors.New("kafka address")
+	ErrRegistryAddr = errors.New("schema registry address")
+	ErrAPIAddr      = errors.New("random user API address")
+)
+
+type addrError struct {
+	which error
+	err   error
+}
+
+func (e *addrError) Error() string   { return e.err.Error() }
+func (e *addrError) Unwrap() []error { return []error{e.which, e.err} }
+
+// Start starts the broker, the registry, the built-in API, opens the sink
+// and builds the codecs. On any error what was started is stopped again. A
+// busy address is an error matching ErrKafkaAddr, ErrRegistryAddr or
+// ErrAPIAddr (and broker.ErrAddrInUse for Kafka). ctx bounds the start; the
+// stack runs until Close.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = broker.DefaultPartitions
+	}
+	if cfg.Retention == 0 && cfg.RetentionBytes == 0 {
+		cfg.Retention, cfg.RetentionBytes = broker.DefaultRetention, broker.DefaultRetentionBytes
+	}
+	if cfg.Format == "" {
+		cfg.Format = schema.FormatAvro
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = randomuser.DefaultAddr
+	}
+	if cfg.SinkURL == "" {
+		if cfg.DataDir == "" {
+			return nil, errors.New("stack: no data dir and no sink URL: nowhere to store users")
+		}
+		cfg.SinkURL = "sqlite:" + filepath.Join(cfg.DataDir, "users.db")
+	}
+	s := &Stack{log: cfg.Logger, SinkURL: cfg.SinkURL}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+
+	kafkaDir, schemaDir := "", ""
+	if cfg.DataDir != "" {
+		kafkaDir, schemaDir = filepath.Join(cfg.DataDir, "kafka"), filepath.Join(cfg.DataDir, "schemas")
+	}
+	s.Broker, err = broker.StartEmbedded(ctx, cfg.KafkaAddr, kafkaDir, broker.WithLogger(cfg.Logger),
+		broker.WithPartitions(cfg.Partitions), broker.WithRetention(cfg.Retention, cfg.RetentionBytes))
+	if err != nil {
+		return nil, &addrError{ErrKafkaAddr, err}
+	}
+	s.closers = append(s.closers, s.Broker.Close)
+	s.Kafka = broker.Config{Brokers: []string{s.Broker.Addr()}}
+
+	s.Registry, err = schema.StartRegistry(ctx, cfg.RegistryAddr, schemaDir, schema.WithRegistryLogger(cfg.Logger))
+	if err != nil {
+		return nil, &addrError{ErrRegistryAddr, err}
+	}
+	s.closers = append(s.closers, s.Registry.Close)
+
+	gen := cfg.Generator
+	if gen == nil {
+		gen = randomuser.NewGenerator()
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, &addrError{ErrAPIAddr, fmt.Errorf("random user API: listen on %s: %w", cfg.APIAddr, err)}
+	}
+	s.api = &http.Server{Handler: randomuser.NewHandler(randomuser.WithGenerator(gen), randomuser.WithHandlerLogger(cfg.Logger)),
+		ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := s.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("random user API stopped", "err", err)
+		}
+	}()
+	s.closers = append(s.closers, s.api.Close)
+	s.APIURL = "http://" + ln.Addr().String() + "/api/"
+
+	s.Sink, err = sinks.Open(ctx, cfg.SinkURL)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.Sink.Close)
+
+	codec, name, err := schema.OpenCodec(ctx, s.Registry.URL(), cfg.Format, true, schema.WithLogger(cfg.Logger))
+	if err != nil {
+		return nil, err
+	}
+	s.Encoder, s.EncoderName = codec, name
+	if serde, ok := codec.(*schema.Serde); ok {
+		s.Decoder = serde
+	} else {
+		// JSON written, but the topic may hold Avro from earlier runs.
+		if s.Decoder, _, err = schema.OpenCodec(ctx, s.Registry.URL(), "", false, schema.WithLogger(cfg.Logger)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Source returns a client of the built-in API, as the producer uses it.
+func (s *Stack) Source() (*randomuser.Client, error) {
+	return randomuser.NewClient(s.APIURL, randomuser.WithLogger(s.log))
+}
+
+// Producer returns a Kafka client for producing users to the stack's
+// broker (ingest.ProducerOpts); the caller closes it.
+func (s *Stack) Producer(ctx context.Context, extra ...kgo.Opt) (*kgo.Client, error) {
+	return broker.NewClient(ctx, s.Kafka, append(ingest.ProducerOpts(broker.Topic), extra...)...)
+}
+
+// Dialer returns the stream's dialer for the stack's broker, with cfg's
+// consumer options plus extra.
+func (s *Stack) Dialer(cfg stream.Config, extra ...kgo.Opt) stream.Dialer {
+	opts := append(stream.ConsumerOpts(cfg), extra...)
+	return func(ctx context.Context) (stream.Client, error) {
+		cl, err := broker.NewClient(ctx, s.Kafka, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return cl, nil
+	}
+}
+
+// RunStream runs a stream from the stack's topic into its sink until ctx
+// ends (stream.Run).
+func (s *Stack) RunStream(ctx context.Context, cfg stream.Config, extra ...kgo.Opt) error {
+	if cfg.Logger == nil {
+		cfg.Logger = s.log
+	}
+	return stream.Run(ctx, s.Dialer(cfg, extra...), s.Decoder, s.Sink, cfg)
+}
+
+// Close stops everything Start started, in reverse order, and returns the
+// first error. It is safe to call more than once.
+func (s *Stack) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
