@@ -14,7 +14,7 @@ targets=(
   "./internal/randomuser FuzzAppendJSONString"
   "./internal/user FuzzDecodeJSON"
   "./internal/schema FuzzSerdeDecode"
-  "./internal/sink/cassandra/cqltest FuzzFrames"
+  "./internal/sink/cassandra/cassandratest FuzzFrames"
 )
 cache=$(go env GOCACHE)/fuzz
 for t in "${targets[@]}"; do

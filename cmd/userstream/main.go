@@ -1,7 +1,8 @@
-// Command userstream plays every role of the realtime user-data pipeline:
-// Random User API, Kafka broker, producer, stream processor, sinks, web UI,
-// scheduler, and all of them at once in `userstream dev`. This package only
-// wires: the work is done in internal/...
+// Command userstream plays every role of the realtime user-data pipeline,
+// and all of them at once in `userstream dev`; this package only wires.
+//
+// The roles: Random User API, Kafka broker, producer, stream processor,
+// sinks, scheduler and web UI. The work is done in internal/...
 package main
 
 import (

@@ -1,7 +1,8 @@
 // Package bench measures the pipeline on this machine, stage by stage, each
-// beside the ceiling it is bounded by: the generator for ingest, the SQLite
-// sink alone for the stream, raw batched inserts for the sink; and the
-// end-to-end latency at a fixed rate. Everything runs in this process
+// beside the ceiling it is bounded by, and the end-to-end latency.
+//
+// The ceilings: the generator for ingest, the SQLite sink alone for the
+// stream, raw batched inserts for the sink. Everything runs in this process
 // against servers it starts on 127.0.0.1, and stops by itself.
 package bench
 

@@ -1,6 +1,8 @@
-// Package ingest is the original DAG task, done right: it fetches users from
-// a Random User source in batches, maps them to records, and produces them to
-// Kafka keyed by id, idempotently and compressed, flushing before it reports.
+// Package ingest is the original DAG task, done right: users fetched from a
+// Random User source, mapped to records, produced to Kafka keyed by id.
+//
+// Batches are fetched concurrently and produced idempotently and
+// compressed; a run flushes before it reports.
 //
 // A run stops when it has produced the asked number of users or its duration
 // is over. When the source fails past the client's retries the run fails with

@@ -1,6 +1,8 @@
-// Package proctest runs the userstream binary as separate processes in
-// tests: builds it once, starts commands on loopback ports, signals and waits
-// for them, and reads the sink's count the way a user would.
+// Package proctest is test support: it runs the userstream binary as
+// separate processes, as a user would, for end-to-end and fault tests.
+//
+// It builds the binary once, starts commands on loopback ports, signals and
+// waits for them, and reads the sink's count with `userstream users count`.
 //
 // It is test support, used by the end-to-end tests of cmd/userstream and the
 // fault suite in chaos/; nothing in the pipeline imports it.

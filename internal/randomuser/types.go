@@ -1,7 +1,9 @@
-// Package randomuser speaks the Random User Generator API, version 1.4: the
-// response types, a client for randomuser.me or any compatible server, an
-// offline generator that produces the same shapes per nationality, and an
-// HTTP handler that serves the generator as the API.
+// Package randomuser speaks the Random User Generator API, version 1.4: its
+// types, a client, an offline generator and a handler that serves it.
+//
+// The client talks to randomuser.me or any compatible server; the generator
+// produces the same shapes per nationality; the handler serves the
+// generator as the API.
 package randomuser
 
 import (

@@ -1,9 +1,10 @@
-// Package schema writes and reads users_created records as Avro in the
-// Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro
-// binary), keeps the Avro schema registered in a Schema Registry under the
-// subject users_created-value, refuses to register a schema that could not
-// read the data already written, and still reads the plain JSON the original
-// pipeline wrote.
+// Package schema is the users' Avro: the Confluent wire format, the user
+// schema under users_created-value, and an embedded Schema Registry.
+//
+// Records are written as magic byte 0, a 4-byte big-endian schema id and the
+// Avro binary; a schema that could not read the data already written is
+// refused before it is registered; plain JSON, as the original pipeline
+// wrote it, is still read.
 //
 // It also runs an embedded Schema Registry that answers the Confluent REST
 // API for Avro schemas as Confluent's registry does (validation,

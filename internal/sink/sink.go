@@ -1,6 +1,8 @@
-// Package sink defines where the stream lands users: one small interface,
-// implemented by drivers in their own packages (sink/sqlite, sink/postgres,
-// sink/cassandra) and checked by one conformance suite (sink/sinktest).
+// Package sink is where the stream lands users: one small interface, with
+// drivers in their own packages and one conformance suite.
+//
+// The drivers are sink/sqlite, sink/postgres and sink/cassandra; sink/sinks
+// opens one from its URL; sink/sinktest is the suite each must pass.
 //
 // Every driver upserts by id, so replaying a batch after a crash leaves the
 // same rows: that, with offsets committed only after Upsert returns, gives the

@@ -1,6 +1,5 @@
-// Package stack assembles the in-process pipeline: embedded broker, Schema
-// Registry, built-in Random User API, sink and codecs, started and stopped
-// in one place.
+// Package stack assembles the in-process pipeline (embedded broker, Schema
+// Registry, built-in API, sink, codecs) and starts and stops it in one place.
 //
 // It is the composition root that `userstream dev`, `userstream bench`, the
 // scheduler's dev mode and tests share, so the embedded stack is put

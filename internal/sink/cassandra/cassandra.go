@@ -1,6 +1,5 @@
-// Package cassandra is the sink driver for Apache Cassandra (and other
-// servers of the CQL native protocol), on the apache/cassandra-gocql-driver
-// v2.
+// Package cassandra is the sink driver for Apache Cassandra and other
+// servers of the CQL native protocol, on apache/cassandra-gocql-driver v2.
 //
 // Open creates the keyspace and tables when missing. Upsert writes each
 // record with prepared statements, up to Config.Concurrency at a time,
@@ -10,7 +9,7 @@
 // hosts available for longer than Config.RecreateAfter the sink replaces
 // its session, so it recovers when nodes come back without a restart.
 //
-// Tests run against cqltest, a CQL-protocol test double; real Cassandra is
+// Tests run against cassandratest, a CQL-protocol test double; real Cassandra is
 // met in the Compose stack (docs/cassandra.md).
 package cassandra
 

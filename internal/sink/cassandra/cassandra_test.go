@@ -14,15 +14,15 @@ import (
 
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/sink/cassandra"
-	"github.com/userstream/userstream/internal/sink/cassandra/cqltest"
+	"github.com/userstream/userstream/internal/sink/cassandra/cassandratest"
 	"github.com/userstream/userstream/internal/sink/sinktest"
 	"github.com/userstream/userstream/internal/user"
 )
 
 // startDouble starts a CQL-protocol test double for the test.
-func startDouble(t testing.TB, opts ...cqltest.Option) *cqltest.Double {
+func startDouble(t testing.TB, opts ...cassandratest.Option) *cassandratest.Double {
 	t.Helper()
-	d, err := cqltest.Start(opts...)
+	d, err := cassandratest.Start(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func startDouble(t testing.TB, opts ...cqltest.Option) *cqltest.Double {
 
 // testURL is a sink URL for the double with short retry and reconnect
 // intervals, so fault tests stay quick.
-func testURL(d *cqltest.Double, extra string) string {
+func testURL(d *cassandratest.Double, extra string) string {
 	u := "cassandra://" + d.Addr() + "/spark_streams?consistency=local_quorum&retry_min=20ms&retry_max=500ms" +
 		"&reconnect_interval=200ms&recreate_after=1s&timeout=2s&connect_timeout=1s"
 	if extra != "" {
@@ -75,7 +75,7 @@ func TestConformance(t *testing.T) {
 		sinktest.Rejects(badUTF8()),
 		sinktest.BreakConnection(func(t *testing.T, s sink.Sink) {
 			v, _ := doubles.Load(s)
-			d := v.(*cqltest.Double)
+			d := v.(*cassandratest.Double)
 			d.Stop()
 			time.Sleep(300 * time.Millisecond)
 			if err := d.Restart(); err != nil {
@@ -119,7 +119,7 @@ func TestOpenCreatesSchema(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	d := startDouble(t, cqltest.WithCredentials("cassandra", "s3cret!"))
+	d := startDouble(t, cassandratest.WithCredentials("cassandra", "s3cret!"))
 	s := open(t, strings.Replace(testURL(d, ""), "://", "://cassandra:"+url.PathEscape("s3cret!")+"@", 1))
 	if err := s.Upsert(t.Context(), sinktest.Records(0, 3)); err != nil {
 		t.Fatal(err)
@@ -140,12 +140,12 @@ func TestAuthentication(t *testing.T) {
 // up stored, none lost, and the faults must really have been served.
 func TestFaults(t *testing.T) {
 	cases := []struct {
-		fault cqltest.Fault
+		fault cassandratest.Fault
 		n     int
 	}{
-		{cqltest.WriteTimeout, 5},
-		{cqltest.Unavailable, 5},
-		{cqltest.DropConnection, 2},
+		{cassandratest.WriteTimeout, 5},
+		{cassandratest.Unavailable, 5},
+		{cassandratest.DropConnection, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.fault.String(), func(t *testing.T) {
@@ -180,7 +180,7 @@ func TestFaults(t *testing.T) {
 func TestFaultsExhaustRetries(t *testing.T) {
 	d := startDouble(t)
 	s := open(t, testURL(d, "retries=1&concurrency=1"))
-	d.FailNext(cqltest.WriteTimeout, 100)
+	d.FailNext(cassandratest.WriteTimeout, 100)
 	err := s.Upsert(t.Context(), sinktest.Records(0, 1))
 	if err == nil {
 		t.Fatal("Upsert succeeded through 100 write timeouts with retries=1")
@@ -234,11 +234,11 @@ func TestStatementsAreChecked(t *testing.T) {
 		"INSERT INTO spark_streams.created_users (first_name) VALUES (?)",
 		"DROP TABLE spark_streams.created_users",
 	} {
-		if err := cqltest.Check(d, q); err == nil {
+		if err := cassandratest.Check(d, q); err == nil {
 			t.Errorf("the double accepted %q", q)
 		}
 	}
-	if err := cqltest.Check(d, "SELECT id FROM spark_streams.created_users WHERE id = ?"); err != nil {
+	if err := cassandratest.Check(d, "SELECT id FROM spark_streams.created_users WHERE id = ?"); err != nil {
 		t.Errorf("the double refused a valid statement: %v", err)
 	}
 }

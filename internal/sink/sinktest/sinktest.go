@@ -1,7 +1,9 @@
-// Package sinktest is the conformance suite every sink driver runs: one set
-// of table-driven cases (upsert, idempotence, count, recent, get, bad rows,
-// concurrency, closed and broken connections) against a fresh, empty sink
-// per case.
+// Package sinktest is the conformance suite every sink driver runs, shipped
+// beside the drivers as test support.
+//
+// One set of table-driven cases (upsert, idempotence, count, recent, get,
+// bad rows, concurrency, closed and broken connections) runs against a
+// fresh, empty sink per case.
 //
 // A driver's test calls Run with a function that opens an empty sink:
 //

@@ -1,7 +1,10 @@
-// Package cqltest is a test double for code that talks to a CQL database
-// through the native protocol (version 4): a TCP server on 127.0.0.1 that
-// speaks enough of the protocol for the gocql v2 driver, keeps rows in
-// memory, and checks every statement it is sent.
+// Package cassandratest is test support, not a driver: a CQL-protocol test
+// double standing in for Cassandra in the cassandra sink's tests.
+//
+// It is a TCP server on 127.0.0.1 that speaks enough of the native protocol
+// (version 4) for the gocql v2 driver, keeps rows in memory, and checks
+// every statement it is sent. Nothing stores data in it: it is gone when
+// the test ends.
 //
 // It is not a database and not Cassandra. It understands CREATE KEYSPACE,
 // CREATE TABLE, USE, INSERT with bind markers, and SELECT by primary key
@@ -16,7 +19,7 @@
 //
 // Faults are scripted with FailNext (write timeout, unavailable, dropped
 // connection) and a node outage with Stop and Restart.
-package cqltest
+package cassandratest
 
 import (
 	"errors"
@@ -111,7 +114,7 @@ func Start(opts ...Option) (*Double, error) {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("cqltest: listen: %w", err)
+		return nil, fmt.Errorf("cassandratest: listen: %w", err)
 	}
 	d.addr = ln.Addr().String()
 	d.listen(ln)
@@ -173,7 +176,7 @@ func (d *Double) Restart() error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
-		return errors.New("cqltest: restart of a closed double")
+		return errors.New("cassandratest: restart of a closed double")
 	}
 	if d.ln != nil {
 		d.mu.Unlock()
@@ -190,7 +193,7 @@ func (d *Double) Restart() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("cqltest: restart on %s: %w", d.addr, err)
+	return fmt.Errorf("cassandratest: restart on %s: %w", d.addr, err)
 }
 
 // Close stops the double for good and waits for its goroutines.

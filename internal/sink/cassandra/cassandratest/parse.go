@@ -1,4 +1,4 @@
-package cqltest
+package cassandratest
 
 import (
 	"strconv"

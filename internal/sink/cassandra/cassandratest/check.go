@@ -1,4 +1,4 @@
-package cqltest
+package cassandratest
 
 // Check parses a statement and resolves it against the double's schema
 // without running it, returning the error the double would answer with (a

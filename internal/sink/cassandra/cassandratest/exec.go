@@ -1,4 +1,4 @@
-package cqltest
+package cassandratest
 
 import (
 	"crypto/md5"
@@ -421,7 +421,7 @@ func (d *Double) virtualTable(ks, name string) *table {
 			{"rpc_address", inet}, {"schema_version", id}, {"tokens", tokens}}, []string{"key"}, nil, nil)
 		t.upsert(map[string][]byte{
 			"key": []byte("local"), "bootstrapped": []byte("COMPLETED"), "broadcast_address": ip,
-			"cluster_name": []byte("cqltest double"), "cql_version": []byte("3.4.5"),
+			"cluster_name": []byte("cassandratest double"), "cql_version": []byte("3.4.5"),
 			"data_center": []byte(DataCenter), "host_id": d.hostID[:], "listen_address": ip,
 			"partitioner": []byte("org.apache.cassandra.dht.Murmur3Partitioner"), "rack": []byte("rack1"),
 			"release_version": []byte(d.release), "rpc_address": ip, "schema_version": d.schemaVersion[:],
