@@ -33,6 +33,17 @@ func Nationalities() []string {
 	return out
 }
 
+// ValidNat reports whether code (any case) is one of the API's
+// nationalities.
+func ValidNat(code string) bool {
+	for i := range natSources {
+		if strings.EqualFold(natSources[i].code, code) {
+			return true
+		}
+	}
+	return false
+}
+
 // Fields lists the top-level user fields that inc and exc name, in the
 // order they appear in a user object.
 func Fields() []string { return slices.Clone(fieldNames[:]) }

@@ -105,6 +105,9 @@ type DAG struct {
 	IsPausedUponCreation bool
 	DefaultArgs          DefaultArgs
 	Tasks                []Task
+	// ConfCheck, when set, checks the conf of a manual run before it is
+	// created; its error is shown to the user.
+	ConfCheck func(conf map[string]any) error
 	// Tags are free labels shown in lists.
 	Tags []string
 }

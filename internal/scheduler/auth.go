@@ -1,0 +1,191 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AdminUser is the name of the admin login, as in the original stack.
+const AdminUser = "admin"
+
+// hashIterations is PBKDF2-SHA256's work factor. A check costs tens of
+// milliseconds; verified credentials are cached, so a REST client sending
+// basic auth on every call pays it once.
+const hashIterations = 120_000
+
+// HashPassword returns a salted PBKDF2-SHA256 hash of password, in the
+// form pbkdf2-sha256$ITERATIONS$SALT$HASH (base64).
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key, err := pbkdf2.Key(sha256.New, password, salt, hashIterations, 32)
+	if err != nil {
+		return "", err
+	}
+	b := base64.RawStdEncoding
+	return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", hashIterations, b.EncodeToString(salt), b.EncodeToString(key)), nil
+}
+
+// CheckPassword reports whether password matches hash.
+func CheckPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 4 || parts[0] != "pbkdf2-sha256" {
+		return false
+	}
+	iter, err := strconv.Atoi(parts[1])
+	b := base64.RawStdEncoding
+	salt, err1 := b.DecodeString(parts[2])
+	want, err2 := b.DecodeString(parts[3])
+	if err != nil || err1 != nil || err2 != nil || iter < 1 {
+		return false
+	}
+	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
+	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// GeneratePassword returns a random password of 20 letters and digits.
+func GeneratePassword() string {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported systems
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// EnsureUser makes sure the store has the login name with role. With a
+// password given, that becomes the login's password (hashed); without
+// one, an existing login is left alone and a missing one gets a generated
+// password, which is returned (the caller prints it once: it is not kept
+// anywhere in clear). generated is "" otherwise.
+func EnsureUser(ctx context.Context, st Store, name, role, password string) (generated string, err error) {
+	u, err := st.GetUser(ctx, name)
+	switch {
+	case err == nil && password == "":
+		return "", nil
+	case err == nil && CheckPassword(u.PasswordHash, password) && u.Role == role:
+		return "", nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return "", err
+	}
+	if password == "" {
+		password = GeneratePassword()
+		generated = password
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	if err := st.PutUser(ctx, User{Name: name, Role: role, PasswordHash: hash}); err != nil {
+		return "", err
+	}
+	return generated, nil
+}
+
+// ErrUnauthorized is matched by failed logins: unknown user, wrong
+// password, bad or expired token.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Authenticator checks logins against the store's users and issues and
+// checks bearer tokens. It is safe for concurrent use.
+type Authenticator struct {
+	store Store
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu   sync.Mutex
+	seen map[[32]byte]User // credential digests already verified
+}
+
+// NewAuthenticator returns an Authenticator; tokens live for ttl [24h].
+func NewAuthenticator(st Store, ttl time.Duration) *Authenticator {
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	return &Authenticator{store: st, ttl: ttl, now: time.Now, seen: map[[32]byte]User{}}
+}
+
+// Login checks a user name and password.
+func (a *Authenticator) Login(ctx context.Context, name, password string) (User, error) {
+	u, err := a.store.GetUser(ctx, name)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return User{}, ErrUnauthorized
+		}
+		return User{}, err
+	}
+	// The digest covers the stored hash too: a changed password
+	// invalidates what was cached.
+	digest := sha256.Sum256([]byte(u.PasswordHash + "\x00" + name + "\x00" + password))
+	a.mu.Lock()
+	cached, ok := a.seen[digest]
+	a.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	if !CheckPassword(u.PasswordHash, password) {
+		return User{}, ErrUnauthorized
+	}
+	a.mu.Lock()
+	if len(a.seen) > 1000 {
+		clear(a.seen)
+	}
+	a.seen[digest] = u
+	a.mu.Unlock()
+	return u, nil
+}
+
+// Token issues a bearer token for a user who logged in: it names the user
+// and its expiry and is signed with a key derived from the user's password
+// hash, so changing the password revokes every token.
+func (a *Authenticator) Token(u User) string {
+	exp := a.now().Add(a.ttl).Unix()
+	body := base64.RawURLEncoding.EncodeToString([]byte(u.Name)) + "." + strconv.FormatInt(exp, 10)
+	return body + "." + a.sign(u, body)
+}
+
+func (a *Authenticator) sign(u User, body string) string {
+	m := hmac.New(sha256.New, []byte("userstream token\x00"+u.PasswordHash))
+	m.Write([]byte(body))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// CheckToken returns the user a bearer token names, if it is valid.
+func (a *Authenticator) CheckToken(ctx context.Context, token string) (User, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return User{}, ErrUnauthorized
+	}
+	name, err := base64.RawURLEncoding.DecodeString(parts[0])
+	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || err2 != nil || a.now().Unix() > exp {
+		return User{}, ErrUnauthorized
+	}
+	u, err := a.store.GetUser(ctx, string(name))
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return User{}, ErrUnauthorized
+		}
+		return User{}, err
+	}
+	if !hmac.Equal([]byte(a.sign(u, parts[0]+"."+parts[1])), []byte(parts[2])) {
+		return User{}, ErrUnauthorized
+	}
+	return u, nil
+}
