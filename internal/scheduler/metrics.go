@@ -28,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		TaskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "userstream_scheduler_task_duration_seconds",
 			Help: "Duration of task tries.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}, []string{"dag_id"}),
 		ScheduleDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "userstream_scheduler_schedule_delay_seconds",
-			Help: "From when a try was due (its run's interval end, its trigger, its retry time) to when it started.",
+			Help:    "From when a try was due (its run's interval end, its trigger, its retry time) to when it started.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"dag_id"}),
 	}
 	reg.MustRegister(m.RunsCreated, m.RunsEnded, m.TriesEnded, m.TaskDuration, m.ScheduleDelay)
