@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -11,74 +14,72 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 )
 
 func newDevCmd(a *app) *cobra.Command {
-	var (
-		dataDir      string
-		kafkaAddr    string
-		apiAddr      string
-		registryAddr string
-		metricsAddr  string
-		format       string
-		interval     time.Duration
-		perRun       int
-		statusEvery  time.Duration
-		ret          retentionFlags
-	)
+	var c devConfig
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the whole pipeline in one process: embedded Kafka, registry, API, producer, stream into SQLite",
+		Short: "Run the whole pipeline in one process: embedded Kafka, registry, API, scheduler, stream into SQLite",
 		Long: `dev runs every role at once: an embedded Kafka-protocol broker, an embedded
-Schema Registry, the built-in Random User API, a producer that ingests users on
-an interval, and a stream that lands them in SQLite under --data-dir.
+Schema Registry, the built-in Random User API, the scheduler running the
+user_automation DAG on --schedule (default every 10 s, 1000 users a run) with
+its REST API on --web-addr, and a stream that lands the users in SQLite, all
+under --data-dir (kafka/, schemas/, users.db, meta.db).
 Ctrl-C stops cleanly; a second start on the same --data-dir resumes with no loss
 and no duplicate rows.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if interval <= 0 {
-				return usagef("--interval: %s must be positive", interval)
+			if cmd.Flags().Changed("interval") {
+				if c.interval <= 0 {
+					return usagef("--interval: %s must be positive", c.interval)
+				}
+				if !cmd.Flags().Changed("schedule") {
+					c.dags.schedule = "@every " + c.interval.String()
+				}
 			}
-			if perRun < 1 {
-				return usagef("--users-per-run: %d must be at least 1", perRun)
-			}
-			if err := ret.validate(); err != nil {
+			if err := c.retention.validate(); err != nil {
 				return err
 			}
-			if format != "avro" && format != "json" {
-				return usagef("--format: %q is not avro or json", format)
+			if c.format != "avro" && c.format != "json" {
+				return usagef("--format: %q is not avro or json", c.format)
 			}
-			return runDev(cmd.Context(), a, devConfig{
-				dataDir: dataDir, kafkaAddr: kafkaAddr, apiAddr: apiAddr, registryAddr: registryAddr,
-				metricsAddr: metricsAddr, format: format, interval: interval, perRun: perRun, statusEvery: statusEvery, retention: ret,
-			})
+			if _, err := c.dags.specs(); err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), a, c)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&dataDir, "data-dir", "./data", "where the broker log (kafka/), schemas (schemas/) and users (users.db) live")
-	fs.StringVar(&kafkaAddr, "kafka-addr", broker.DefaultEmbeddedAddr, "embedded Kafka listener")
-	fs.StringVar(&apiAddr, "api-addr", randomuser.DefaultAddr, "built-in Random User API listener")
-	fs.StringVar(&registryAddr, "registry-addr", schema.DefaultRegistryAddr, "embedded Schema Registry listener")
-	fs.StringVar(&metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "Prometheus /metrics and /healthz (empty: off)")
-	fs.StringVar(&format, "format", "avro", "message format the producer writes: avro or json")
-	fs.DurationVar(&interval, "interval", 5*time.Second, "time between ingest runs")
-	fs.IntVar(&perRun, "users-per-run", 1000, "users each ingest run produces")
-	fs.DurationVar(&statusEvery, "status-every", 5*time.Second, "how often to print the status line")
-	ret.addFlags(fs)
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the broker log (kafka/), schemas (schemas/), users (users.db) and run metadata (meta.db) live")
+	fs.StringVar(&c.kafkaAddr, "kafka-addr", broker.DefaultEmbeddedAddr, "embedded Kafka listener")
+	fs.StringVar(&c.apiAddr, "api-addr", randomuser.DefaultAddr, "built-in Random User API listener")
+	fs.StringVar(&c.registryAddr, "registry-addr", schema.DefaultRegistryAddr, "embedded Schema Registry listener")
+	fs.StringVar(&c.webAddr, "web-addr", "127.0.0.1:8080", "the scheduler's REST API (Airflow's port; empty: off)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "Prometheus /metrics and /healthz of the stream (empty: off)")
+	fs.StringVar(&c.format, "format", "avro", "message format the producer writes: avro or json")
+	fs.StringVar(&c.password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD; empty: keep the stored one, or generate one at the first start)")
+	fs.DurationVar(&c.interval, "interval", 0, "deprecated: --schedule '@every D' says the same")
+	_ = fs.MarkHidden("interval")
+	fs.DurationVar(&c.statusEvery, "status-every", 5*time.Second, "how often to print the status line")
+	c.dags.addFlags(fs, "@every 10s", 1000, 0)
+	c.retention.addFlags(fs)
 	return cmd
 }
 
 type devConfig struct {
-	dataDir, kafkaAddr, apiAddr, registryAddr, metricsAddr, format string
-	interval, statusEvery                                          time.Duration
-	perRun                                                         int
-	retention                                                      retentionFlags
+	dataDir, kafkaAddr, apiAddr, registryAddr, webAddr, metricsAddr, format, password string
+	interval, statusEvery                                                             time.Duration
+	dags                                                                              dagFlags
+	retention                                                                         retentionFlags
 }
 
 // runDev starts every role, prints where to look, and runs until ctx ends.
@@ -90,88 +91,114 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	}
 	defer st.Close()
 
+	src, err := st.Source()
+	if err != nil {
+		return err
+	}
+	dags, err := c.dags.buildDAGs(stack.Producing{Source: src, SourceName: st.APIURL, Encoder: st.Encoder, Logger: a.log,
+		Producer: func(ctx context.Context) (*kgo.Client, error) { return st.Producer(ctx) }})
+	if err != nil {
+		return err
+	}
+
+	// The web listener is taken before anything runs, so a busy port
+	// fails the start rather than later.
+	var webLn net.Listener
+	mux := http.NewServeMux()
+	if c.webAddr != "" {
+		if webLn, err = net.Listen("tcp", c.webAddr); err != nil {
+			return fmt.Errorf("--web-addr %s: %w (pass another address, or an empty one to turn it off)", c.webAddr, err)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(webLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("web server", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := stream.NewMetrics(promReg)
 	scfg := stream.Config{Group: stream.DefaultGroup, Logger: a.log, Metrics: m}
 	sf := streamFlags{sink: st.SinkURL, metricsAddr: c.metricsAddr, partitions: broker.DefaultPartitions}
 
-	metricsURL := "off"
-	if c.metricsAddr != "" {
-		metricsURL = "http://" + c.metricsAddr + "/metrics"
-	}
-	fmt.Fprintf(a.stdout, `userstream dev is running (data in %s)
-  Kafka             %s   (kcat -b %s -L)
-  Schema Registry   %s
-  Random User API   %s?results=5
-  metrics           %s
-  users             userstream users count --sink %s
-Ctrl-C stops; a second start resumes where this one left off.
-`, c.dataDir, st.Broker.Addr(), st.Broker.Addr(), st.Registry.URL(), st.APIURL, metricsURL, st.SinkURL)
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	streamDone := make(chan error, 1)
 	go func() {
 		streamDone <- runStream(ctx, a, st.Kafka, sf, scfg, promReg, streamParts{
-			sink: func(context.Context) (stream.Sink, func() error, error) {
-				return st.Sink, func() error { return nil }, nil
-			},
+			sink:    func(context.Context) (stream.Sink, func() error, error) { return st.Sink, func() error { return nil }, nil },
 			decoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return st.Decoder, nil },
 		})
 	}()
 
-	src, err := st.Source()
-	if err != nil {
+	var sched atomic.Pointer[scheduler.Scheduler]
+	ready := make(chan struct{})
+	schedDone := make(chan error, 1)
+	go func() {
+		schedDone <- runScheduler(ctx, a, schedulerRun{metadata: "sqlite:" + filepath.Join(c.dataDir, "meta.db"), password: c.password,
+			dags: dags, mux: mux, ready: func(s *scheduler.Scheduler, _ string) { sched.Store(s); close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-schedDone:
+		cancel()
+		<-streamDone
 		return err
 	}
+
+	metricsURL, webURL := "off", "off"
+	if c.metricsAddr != "" {
+		metricsURL = "http://" + c.metricsAddr + "/metrics"
+	}
+	if webLn != nil {
+		webURL = "http://" + webLn.Addr().String() + "/api/v1/dags   (user admin)"
+	}
+	fmt.Fprintf(a.stdout, `userstream dev is running (data in %s)
+  Kafka             %s   (kcat -b %s -L)
+  Schema Registry   %s
+  Random User API   %s?results=5
+  scheduler         %s, %s
+  REST API          %s
+  metrics           %s
+  users             userstream users count --sink %s
+  runs              userstream dags runs %s --metadata sqlite:%s
+Ctrl-C stops; a second start resumes where this one left off.
+`, c.dataDir, st.Broker.Addr(), st.Broker.Addr(), st.Registry.URL(), st.APIURL, dags[0].DagID, scheduleLabel(dags[0].Schedule),
+		webURL, metricsURL, st.SinkURL, dags[0].DagID, filepath.Join(c.dataDir, "meta.db"))
+
 	prod, err := st.Producer(ctx)
 	if err != nil {
 		return err
 	}
 	defer prod.Close()
-	snk := st.Sink
-	var produced atomic.Int64
-	ingestDone := make(chan error, 1)
-	go func() {
-		pf := produceFlags{users: c.perRun, batchSize: min(c.perRun, 1000), concurrency: 2}
-		t := time.NewTicker(c.interval)
-		defer t.Stop()
-		for {
-			s, err := runIngest(ctx, a, prod, src, st.APIURL, st.Encoder, pf, true)
-			produced.Add(s.Produced)
-			if err != nil && ctx.Err() == nil {
-				a.log.Error("ingest run failed; the next run retries", "err", err, "summary", s.String())
-			} else if err == nil {
-				a.log.Debug("ingest run", "summary", s.String(), "format", st.EncoderName)
-			}
-			select {
-			case <-ctx.Done():
-				ingestDone <- nil
-				return
-			case <-t.C:
-			}
-		}
-	}()
-
 	adm := kadm.NewClient(prod)
 	status := time.NewTicker(c.statusEvery)
 	defer status.Stop()
 	// The rate counts from what the sink held at start, so the first line
 	// has one too; "in topic" is the topic's total, like "stored".
-	lastStored, _ := snk.Count(ctx)
+	lastStored, _ := st.Sink.Count(ctx)
 	lastAt := time.Now()
 	for {
 		select {
 		case err := <-streamDone:
 			cancel()
-			<-ingestDone
+			<-schedDone
 			if err != nil {
 				return fmt.Errorf("stream: %w", err)
 			}
 			return nil
+		case err := <-schedDone:
+			cancel()
+			<-streamDone
+			if err != nil {
+				return fmt.Errorf("scheduler: %w", err)
+			}
+			return nil
 		case <-status.C:
-			stored, err := snk.Count(ctx)
+			stored, err := st.Sink.Count(ctx)
 			if err != nil {
 				a.log.Warn("status: count failed", "err", err)
 				continue
@@ -184,10 +211,22 @@ Ctrl-C stops; a second start resumes where this one left off.
 			now := time.Now()
 			rate := float64(stored-lastStored) / now.Sub(lastAt).Seconds()
 			lastStored, lastAt = stored, now
-			fmt.Fprintf(a.stdout, "%s in topic %d (+%d since start), stored %d, lag %d, %.0f users/s\n",
-				now.Format("15:04:05"), inTopic, produced.Load(), stored, gl.Lag, rate)
+			fmt.Fprintf(a.stdout, "%s in topic %d, stored %d, lag %d, %.0f users/s, %s\n",
+				now.Format("15:04:05"), inTopic, stored, gl.Lag, rate, lastRun(ctx, sched.Load(), dags[0].DagID))
 		}
 	}
+}
+
+// lastRun describes a DAG's newest run for the status line.
+func lastRun(ctx context.Context, s *scheduler.Scheduler, dagID string) string {
+	if s == nil {
+		return "no run yet"
+	}
+	runs, total, err := s.Store().ListRuns(ctx, scheduler.RunFilter{DagID: dagID, OrderBy: "-logical_date", Limit: 1})
+	if err != nil || len(runs) == 0 {
+		return "no run yet"
+	}
+	return fmt.Sprintf("last run %s %s (%d runs)", runs[0].RunID, runs[0].State, total)
 }
 
 // devStartErr names dev's flag for a busy address.

@@ -118,12 +118,18 @@ func (s *Service) SetPaused(ctx context.Context, dagID string, paused bool) (DAG
 // them back as it does any run. Intervals that already have a run are
 // skipped (returned in skipped).
 func (s *Service) Backfill(ctx context.Context, dagID string, from, to time.Time) (created []Run, skipped []time.Time, err error) {
-	if _, err := s.known(ctx, dagID); err != nil {
+	st, err := s.known(ctx, dagID)
+	if err != nil {
 		return nil, nil, err
 	}
 	d, sched := s.dags[dagID], s.scheds[dagID]
 	if d == nil {
-		return nil, nil, invalid("DAG %q is not defined here; backfill where its definition is (userstream scheduler, or --dags)", dagID)
+		// Without the definition (the CLI on the store alone), the
+		// schedule the store recorded, read in UTC.
+		if sched, err = ParseSchedule(st.Schedule, time.UTC); err != nil {
+			return nil, nil, invalid("DAG %q: its recorded schedule %q does not parse: %v", dagID, st.Schedule, err)
+		}
+		d = &DAG{DagID: dagID, StartDate: from}
 	}
 	if to.Before(from) {
 		return nil, nil, invalid("backfill range %s..%s ends before it starts", from.Format(time.RFC3339), to.Format(time.RFC3339))

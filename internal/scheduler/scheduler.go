@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -62,7 +63,17 @@ type Scheduler struct {
 	log    *slog.Logger
 	queue  Queue
 
-	tickMu sync.Mutex // one tick at a time in this process
+	tickMu   sync.Mutex   // one tick at a time in this process
+	lastTick atomic.Int64 // unix nanos of the last tick this process ran
+}
+
+// LastTick is when this process last ran a tick (zero: never), the
+// scheduler's heartbeat.
+func (s *Scheduler) LastTick() time.Time {
+	if n := s.lastTick.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // New checks the DAGs (unique ids, schedules that parse, at least one task
@@ -289,11 +300,12 @@ type tickArgs struct{}
 
 func (tickArgs) Kind() string { return "userstream_scheduler_tick" }
 
-// InsertOpts makes a tick unique while one is waiting, so a slow tick does
-// not pile up others behind it.
+// InsertOpts makes a tick unique while one waits or runs, so a slow tick
+// does not pile up others behind it.
 func (tickArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStatePending}}}
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+		rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
 }
 
 type tickWorker struct {
@@ -317,6 +329,7 @@ func (w *tickWorker) Work(ctx context.Context, _ *river.Job[tickArgs]) error {
 func (s *Scheduler) Tick(ctx context.Context) error {
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()
+	defer s.lastTick.Store(time.Now().UnixNano())
 	var errs []error
 	for _, d := range s.DAGs() {
 		if err := s.tickDAG(ctx, d); err != nil {
@@ -372,7 +385,7 @@ func (s *Scheduler) createDue(ctx context.Context, d *DAG, st DAGState) error {
 			return err
 		}
 		s.cfg.Metrics.runCreated(d.DagID, RunScheduled)
-		s.log.Info("dag run created", "dag_id", d.DagID, "run_id", r.RunID, "data_interval", iv.Start.Format(time.RFC3339)+"/"+iv.End.Format(time.RFC3339))
+		s.log.Debug("dag run created", "dag_id", d.DagID, "run_id", r.RunID, "data_interval", iv.Start.Format(time.RFC3339)+"/"+iv.End.Format(time.RFC3339))
 	}
 	return s.refreshNext(ctx, d, st)
 }
@@ -442,6 +455,6 @@ func (s *Scheduler) startRun(ctx context.Context, d *DAG, r Run) error {
 			return fmt.Errorf("enqueue %s of %s: %w", t.TaskID, r.RunID, err)
 		}
 	}
-	s.log.Info("dag run started", "dag_id", r.DagID, "run_id", r.RunID)
+	s.log.Debug("dag run started", "dag_id", r.DagID, "run_id", r.RunID)
 	return nil
 }

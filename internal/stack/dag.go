@@ -53,6 +53,7 @@ type DAGSpec struct {
 	ExecutionTimeout        string   `json:"execution_timeout,omitempty"`
 	UsersPerRun             int      `json:"users_per_run,omitempty"`
 	RunDuration             string   `json:"run_duration,omitempty"`
+	Rate                    float64  `json:"rate,omitempty"` // most users/s a run fetches (0: as fast as the source allows)
 	Nat                     []string `json:"nat,omitempty"`
 	Tags                    []string `json:"tags,omitempty"`
 }
@@ -157,7 +158,10 @@ func (sp DAGSpec) Build(p Producing) (*scheduler.DAG, error) {
 		// A run that streams for runFor needs more than runFor.
 		a.ExecutionTimeout = 2*runFor + time.Minute
 	}
-	bound := bounds{users: sp.UsersPerRun, duration: runFor, nat: sp.Nat}
+	if sp.Rate < 0 {
+		return nil, bad("rate", fmt.Errorf("%g is negative", sp.Rate))
+	}
+	bound := bounds{users: sp.UsersPerRun, duration: runFor, nat: sp.Nat, rate: sp.Rate}
 	d.ConfCheck = func(conf map[string]any) error { _, err := bound.with(conf); return err }
 	d.Tasks = []scheduler.Task{{TaskID: UserAutomationTask, Run: func(ctx context.Context, tc scheduler.TaskContext) error {
 		return streamDataFromAPI(ctx, tc, p, bound)
@@ -173,6 +177,7 @@ type bounds struct {
 	users    int
 	duration time.Duration
 	nat      []string
+	rate     float64
 }
 
 // with overrides b with a run's conf: users (a count), duration ("30s"),
@@ -247,7 +252,7 @@ func streamDataFromAPI(ctx context.Context, tc scheduler.TaskContext, p Producin
 		return err
 	}
 	defer prod.Close()
-	cfg := ingest.Config{Topic: broker.Topic, Users: b.users, Duration: b.duration, Nat: b.nat, Seed: tc.Seed,
+	cfg := ingest.Config{Topic: broker.Topic, Users: b.users, Duration: b.duration, Nat: b.nat, Seed: tc.Seed, Rate: b.rate,
 		RunID: tc.Run.RunID, SourceName: p.SourceName, BatchSize: p.BatchSize, Concurrency: p.Concurrency}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
