@@ -1,0 +1,241 @@
+package restapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/scheduler/restapi"
+	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
+)
+
+const password = "s3cret-test-password"
+
+// server runs the REST API over a real SQLite store and a running
+// scheduler with one DAG, with an admin and a viewer login.
+func server(t *testing.T) (*httptest.Server, *scheduler.Scheduler) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for name, role := range map[string]string{"admin": scheduler.RoleAdmin, "viewer": scheduler.RoleViewer} {
+		if _, err := scheduler.EnsureUser(t.Context(), st, name, role, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No schedule: only the test creates runs.
+	d := &scheduler.DAG{DagID: "user_automation", Owner: "airscholar", Schedule: "none",
+		StartDate: time.Date(2023, 9, 3, 10, 0, 0, 0, time.UTC), Tags: []string{"userstream"},
+		Tasks: []scheduler.Task{{TaskID: "stream_data_from_api", Run: func(_ context.Context, tc scheduler.TaskContext) error {
+			tc.Log.Info("streamed", "users", 3)
+			return nil
+		}}}}
+	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: []*scheduler.DAG{d}, TickEvery: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Stop(ctx)
+	})
+	srv := httptest.NewServer(restapi.New(s.Service(), scheduler.NewAuthenticator(st, 0), restapi.Options{Heartbeat: s.LastTick}))
+	t.Cleanup(srv.Close)
+	return srv, s
+}
+
+type call struct {
+	method, path, user, pass, body string
+}
+
+func do(t *testing.T, srv *httptest.Server, c call) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.pass)
+	}
+	if c.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: answer is not a JSON object: %s", c.method, c.path, raw)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// TestRESTAsAnAirflowClient calls the API as a user of Airflow's stable
+// REST API does: trigger with and without credentials, pause, bad bodies,
+// the error shape.
+func TestRESTAsAnAirflowClient(t *testing.T) {
+	srv, _ := server(t)
+	const dagRuns = "/api/v1/dags/user_automation/dagRuns"
+
+	code, body := do(t, srv, call{method: "POST", path: dagRuns, user: "admin", pass: password, body: `{"conf": {"users": 10}}`})
+	if code != 200 || !strings.HasPrefix(body["dag_run_id"].(string), "manual__") || body["run_type"] != "manual" ||
+		body["state"] != "queued" || body["conf"].(map[string]any)["users"] != 10.0 {
+		t.Fatalf("trigger: %d %v", code, body)
+	}
+	runID := body["dag_run_id"].(string)
+
+	for name, c := range map[string]call{
+		"no credentials":  {method: "POST", path: dagRuns, body: `{}`},
+		"wrong password":  {method: "POST", path: dagRuns, user: "admin", pass: "nope", body: `{}`},
+		"unknown user":    {method: "GET", path: "/api/v1/dags", user: "mallory", pass: password},
+		"reads need auth": {method: "GET", path: "/api/v1/dags"},
+	} {
+		code, body := do(t, srv, c)
+		if code != 401 || body["status"] != 401.0 || body["title"] == nil || !strings.Contains(body["type"].(string), "Unauthenticated") {
+			t.Errorf("%s: %d %v, want 401 with Airflow's error body", name, code, body)
+		}
+	}
+	if code, body := do(t, srv, call{method: "POST", path: dagRuns, user: "viewer", pass: password, body: `{}`}); code != 403 {
+		t.Errorf("viewer triggering: %d %v, want 403", code, body)
+	}
+	if code, _ := do(t, srv, call{method: "GET", path: "/api/v1/dags", user: "viewer", pass: password}); code != 200 {
+		t.Errorf("viewer reading: %d, want 200", code)
+	}
+
+	for name, b := range map[string]string{
+		"not JSON":     `{"conf": `,
+		"unknown key":  `{"conff": {}}`,
+		"conf a list":  `{"conf": [1]}`,
+		"bad date":     `{"logical_date": "yesterday"}`,
+		"both dates":   `{"logical_date": "2026-01-01T00:00:00Z", "execution_date": "2026-01-01T00:00:00Z"}`,
+		"bad run id":   `{"dag_run_id": "has spaces"}`,
+		"empty object": ``,
+	} {
+		code, body := do(t, srv, call{method: "POST", path: dagRuns, user: "admin", pass: password, body: b})
+		if code != 400 || body["status"] != 400.0 || body["title"] != "Bad Request" || body["detail"] == "" || body["type"] == nil {
+			t.Errorf("%s: %d %v, want 400 with title, status, detail, type", name, code, body)
+		}
+	}
+	if code, body := do(t, srv, call{method: "POST", path: "/api/v1/dags/nope/dagRuns", user: "admin", pass: password, body: `{}`}); code != 404 || body["status"] != 404.0 {
+		t.Errorf("unknown DAG: %d %v, want 404", code, body)
+	}
+	if code, _ := do(t, srv, call{method: "POST", path: dagRuns, user: "admin", pass: password, body: `{"dag_run_id": "` + runID + `"}`}); code != 409 {
+		t.Errorf("run id taken: %d, want 409", code)
+	}
+
+	// Pause via PATCH shows in the list.
+	code, body = do(t, srv, call{method: "PATCH", path: "/api/v1/dags/user_automation?update_mask=is_paused", user: "admin", pass: password, body: `{"is_paused": true}`})
+	if code != 200 || body["is_paused"] != true {
+		t.Fatalf("pause: %d %v", code, body)
+	}
+	code, body = do(t, srv, call{method: "GET", path: "/api/v1/dags", user: "admin", pass: password})
+	dags := body["dags"].([]any)
+	if code != 200 || body["total_entries"] != 1.0 || dags[0].(map[string]any)["is_paused"] != true ||
+		dags[0].(map[string]any)["owners"].([]any)[0] != "airscholar" {
+		t.Fatalf("list after pause: %d %v", code, body)
+	}
+	do(t, srv, call{method: "PATCH", path: "/api/v1/dags/user_automation", user: "admin", pass: password, body: `{"is_paused": false}`})
+
+	// The run ends; its task instance and its log are there.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body = do(t, srv, call{method: "GET", path: dagRuns + "/" + runID, user: "admin", pass: password})
+		if body["state"] == "success" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run not successful: %v", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, body = do(t, srv, call{method: "GET", path: dagRuns + "/" + runID + "/taskInstances", user: "admin", pass: password})
+	ti := body["task_instances"].([]any)[0].(map[string]any)
+	if code != 200 || ti["task_id"] != "stream_data_from_api" || ti["state"] != "success" || ti["try_number"] != 1.0 {
+		t.Fatalf("task instances: %d %v", code, body)
+	}
+	code, body = do(t, srv, call{method: "GET", path: dagRuns + "/" + runID + "/taskInstances/stream_data_from_api/logs/1", user: "admin", pass: password})
+	if code != 200 || !strings.Contains(body["content"].(string), "streamed users=3") {
+		t.Fatalf("log: %d %v", code, body)
+	}
+	if code, _ := do(t, srv, call{method: "GET", path: dagRuns + "/" + runID + "/taskInstances/stream_data_from_api/logs/2", user: "admin", pass: password}); code != 404 {
+		t.Errorf("log of a try that does not exist: %d, want 404", code)
+	}
+
+	// Pagination: limit, offset, total_entries.
+	for i := range 3 {
+		do(t, srv, call{method: "POST", path: dagRuns, user: "admin", pass: password,
+			body: `{"logical_date": "2026-01-0` + string(rune('1'+i)) + `T00:00:00Z"}`})
+	}
+	_, body = do(t, srv, call{method: "GET", path: dagRuns + "?limit=2&offset=1&order_by=logical_date", user: "admin", pass: password})
+	runs := body["dag_runs"].([]any)
+	if body["total_entries"] != 4.0 || len(runs) != 2 || runs[0].(map[string]any)["logical_date"] != "2026-01-02T00:00:00.000000+00:00" {
+		t.Errorf("page: %v", body)
+	}
+
+	// Clear and delete.
+	if code, body := do(t, srv, call{method: "POST", path: dagRuns + "/" + runID + "/clear", user: "admin", pass: password, body: `{"dry_run": false}`}); code != 200 || body["state"] != "queued" {
+		t.Errorf("clear: %d %v", code, body)
+	}
+	if code, _ := do(t, srv, call{method: "DELETE", path: dagRuns + "/manual__2026-01-01T00:00:00+00:00", user: "admin", pass: password}); code != 204 {
+		t.Errorf("delete: %d, want 204", code)
+	}
+
+	// Health needs no login.
+	if code, body := do(t, srv, call{method: "GET", path: "/api/v1/health"}); code != 200 || body["metadatabase"].(map[string]any)["status"] != "healthy" {
+		t.Errorf("health: %d %v", code, body)
+	}
+}
+
+// TestBearerToken: POST /auth/token gives a token the API accepts.
+func TestBearerToken(t *testing.T) {
+	srv, _ := server(t)
+	code, body := do(t, srv, call{method: "POST", path: "/auth/token", body: `{"username": "admin", "password": "` + password + `"}`})
+	if code != 201 || body["access_token"] == nil {
+		t.Fatalf("token: %d %v", code, body)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/dags", nil)
+	req.Header.Set("Authorization", "Bearer "+body["access_token"].(string))
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("with the token: %d", resp.StatusCode)
+	}
+	req.Header.Set("Authorization", "Bearer nonsense")
+	resp, _ = srv.Client().Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("with a bad token: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestLoginsRateLimited: after ten failed logins from one address, even a
+// right password is refused for a while (429).
+func TestLoginsRateLimited(t *testing.T) {
+	srv, _ := server(t)
+	for range 10 {
+		do(t, srv, call{method: "GET", path: "/api/v1/dags", user: "admin", pass: "guess"})
+	}
+	if code, _ := do(t, srv, call{method: "GET", path: "/api/v1/dags", user: "admin", pass: password}); code != 429 {
+		t.Errorf("after 10 failures: %d, want 429", code)
+	}
+}
