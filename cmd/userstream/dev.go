@@ -129,7 +129,9 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	streamDone := make(chan error, 1)
 	go func() {
 		streamDone <- runStream(ctx, a, st.Kafka, sf, scfg, promReg, streamParts{
-			sink:    func(context.Context) (stream.Sink, func() error, error) { return st.Sink, func() error { return nil }, nil },
+			sink: func(context.Context) (stream.Sink, func() error, error) {
+				return st.Sink, func() error { return nil }, nil
+			},
 			decoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return st.Decoder, nil },
 		})
 	}()

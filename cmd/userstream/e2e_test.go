@@ -189,12 +189,12 @@ func TestDevRunsAndResumes(t *testing.T) {
 	dir := t.TempDir()
 	kafka, registry := freeAddr(t), freeAddr(t)
 	sinkURL := "sqlite:" + filepath.Join(dir, "users.db")
-	args := func(interval string) []string {
+	args := func(schedule string) []string {
 		return []string{"dev", "--data-dir", dir, "--kafka-addr", kafka, "--registry-addr", registry,
-			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--interval", interval,
+			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--web-addr", freeAddr(t), "--schedule", schedule,
 			"--users-per-run", "500", "--status-every", "1s"}
 	}
-	dev := start(t, "dev-1", args("1s")...)
+	dev := start(t, "dev-1", args("@every 1s")...)
 	began := time.Now()
 	deadline := began.Add(30 * time.Second)
 	for count(t, sinkURL) < 1000 {
@@ -239,9 +239,20 @@ func TestDevRunsAndResumes(t *testing.T) {
 	}
 	kept := count(t, sinkURL)
 
-	// Second start: one ingest run, then idle, so the stream can catch up
-	// with everything in the topic, including what the first run left.
-	dev2 := start(t, "dev-2", args("1h")...)
+	// Second start: no schedule and one run triggered by hand (through the
+	// metadata store, as `userstream dags` does), then idle, so the stream
+	// can catch up with everything in the topic, including what the first
+	// run left.
+	dev2 := start(t, "dev-2", args("none")...)
+	for !strings.Contains(dev2.Output(), "userstream dev is running") {
+		if dev2.Exited() {
+			t.Fatalf("dev-2 exited:\n%s", dev2.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, errOut, code := runCmd(t, "dags", "trigger", "user_automation", "--metadata", "sqlite:"+filepath.Join(dir, "meta.db")); code != 0 {
+		t.Fatalf("dags trigger: exit %d: %s%s", code, out, errOut)
+	}
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		n := count(t, sinkURL)

@@ -121,6 +121,7 @@ func newSchedulerCmd(a *app) *cobra.Command {
 		addr     string
 		password string
 		workers  int
+		hostname string
 	)
 	cmd := &cobra.Command{
 		Use:   "scheduler",
@@ -170,7 +171,7 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 				return err
 			}
 			a.log.Info("scheduler producing", "brokers", strings.Join(kc.Brokers, ","), "source", srcName, "format", encName)
-			return runScheduler(ctx, a, schedulerRun{metadata: metadata, addr: addr, password: password, workers: workers, dags: dags})
+			return runScheduler(ctx, a, schedulerRun{metadata: metadata, addr: addr, password: password, workers: workers, dags: dags, hostname: hostname})
 		},
 	}
 	fs := cmd.Flags()
@@ -182,6 +183,7 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 	fs.StringVar(&addr, "addr", "127.0.0.1:8080", "serve the REST API (and /metrics) here (empty: off)")
 	fs.StringVar(&password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD; empty: keep the stored one, or generate one at the first start)")
 	fs.IntVar(&workers, "workers", scheduler.DefaultWorkers, "task tries this process runs at once")
+	fs.StringVar(&hostname, "hostname", "", "name recorded on this process's tries (default: the host name)")
 	return cmd
 }
 
@@ -189,6 +191,7 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 type schedulerRun struct {
 	metadata, addr, password string
 	workers                  int
+	hostname                 string
 	dags                     []*scheduler.DAG
 	tickEvery                time.Duration
 	// ready, when set, is told the running scheduler and the address the
@@ -220,7 +223,7 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: r.dags, Logger: a.log, Metrics: scheduler.NewMetrics(reg),
-		Workers: r.workers, TickEvery: r.tickEvery})
+		Workers: r.workers, TickEvery: r.tickEvery, Hostname: r.hostname})
 	if err != nil {
 		return usageError{err}
 	}
@@ -262,7 +265,7 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 	for _, d := range r.dags {
 		names = append(names, d.DagID+" ("+scheduleLabel(d.Schedule)+")")
 	}
-	a.log.Info("scheduler started", "dags", strings.Join(names, ", "), "metadata", redactURL(r.metadata), "api", addr)
+	a.log.Info("scheduler started", "dags", strings.Join(names, ", "), "metadata", redactURL(r.metadata), "api", addr, "hostname", s.Hostname())
 	if r.ready != nil {
 		r.ready(s, addr)
 	}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,8 +172,11 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 	}
 	var pace *rate.Limiter
 	if cfg.Rate > 0 {
-		// The bucket holds one batch, so a run starts at once and then
-		// keeps to the rate.
+		// No request asks for more than a second's worth of users, so a
+		// slow rate is kept request by request (and a timed run is not cut
+		// short waiting for a batch it has no time left for); the bucket
+		// holds one batch, so a run starts at once.
+		cfg.BatchSize = max(1, min(cfg.BatchSize, int(math.Ceil(cfg.Rate))))
 		pace = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.BatchSize)
 	}
 	summary := func() Summary {

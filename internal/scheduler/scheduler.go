@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // Defaults of Config.
@@ -23,6 +22,9 @@ const (
 	DefaultMaxActiveRuns    = 16
 	DefaultWorkers          = 4
 	DefaultRetryDelay       = 5 * time.Minute
+	// rescueMargin is how long past the longest execution timeout a try
+	// still marked running is taken for one whose worker died.
+	rescueMargin = 10 * time.Second
 	// maxCatchup bounds the runs one tick creates for one DAG.
 	maxCatchup = 1000
 )
@@ -38,7 +40,7 @@ type Config struct {
 	TickEvery time.Duration
 	// DefaultExecutionTimeout bounds a try whose DAG sets none [10m]. A
 	// try whose worker died is rescued (failed and retried by policy) once
-	// it has run longer than the longest execution timeout plus 30 s.
+	// it has run longer than the longest execution timeout plus 10 s.
 	DefaultExecutionTimeout time.Duration
 	// Workers is how many tries run at once in this process [4].
 	Workers int
@@ -175,6 +177,9 @@ func validID(s string) bool {
 	return true
 }
 
+// Hostname is the name recorded on this process's tries.
+func (s *Scheduler) Hostname() string { return s.cfg.Hostname }
+
 // DAG returns a DAG's definition, or nil.
 func (s *Scheduler) DAG(dagID string) *DAG { return s.dags[dagID] }
 
@@ -224,20 +229,36 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if rl == nil {
 		rl = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	longest := s.cfg.DefaultExecutionTimeout
+	// The longest a try may run; a try marked running for longer than this
+	// plus rescueMargin has lost its worker.
+	var longest time.Duration
 	for _, d := range s.dags {
-		longest = max(longest, d.DefaultArgs.ExecutionTimeout)
+		t := d.DefaultArgs.ExecutionTimeout
+		if t <= 0 {
+			t = s.cfg.DefaultExecutionTimeout
+		}
+		longest = max(longest, t)
+	}
+	if longest == 0 {
+		longest = s.cfg.DefaultExecutionTimeout
 	}
 	q, err := s.store.Queue(&river.Config{
 		Logger:               rl,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
 		Workers:              workers,
-		JobTimeout:           s.cfg.DefaultExecutionTimeout,
-		RescueStuckJobsAfter: longest + 30*time.Second,
+		JobTimeout:           longest, // the workers set their own; River wants it below the rescue time
+		RescueStuckJobsAfter: longest + rescueMargin,
 		FetchPollInterval:    200 * time.Millisecond,
 		FetchCooldown:        50 * time.Millisecond,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.cfg.TickEvery),
-			func() (river.JobArgs, *river.InsertOpts) { return tickArgs{}, nil },
+			// Unique per period (ByPeriod takes no less than 1 s): a slow
+			// tick does not pile up others behind it, and one whose process
+			// died (left running until River's rescuer comes) does not block
+			// the next period's.
+			func() (river.JobArgs, *river.InsertOpts) {
+				slot := time.Now().UnixNano() / int64(s.cfg.TickEvery)
+				return tickArgs{Slot: slot}, &river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+			},
 			&river.PeriodicJobOpts{RunOnStart: true, ID: "userstream_tick"})},
 	})
 	if err != nil {
@@ -295,18 +316,13 @@ func (s *Scheduler) lastScheduled(ctx context.Context, dagID string) (time.Time,
 	return runs[0].LogicalDate, nil
 }
 
-// tickArgs is the periodic job that makes the leader look for work.
-type tickArgs struct{}
+// tickArgs is the periodic job that makes the leader look for work; Slot
+// (the tick's period number) makes it unique per period.
+type tickArgs struct {
+	Slot int64 `json:"slot"`
+}
 
 func (tickArgs) Kind() string { return "userstream_scheduler_tick" }
-
-// InsertOpts makes a tick unique while one waits or runs, so a slow tick
-// does not pile up others behind it.
-func (tickArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
-}
 
 type tickWorker struct {
 	river.WorkerDefaults[tickArgs]
@@ -426,13 +442,14 @@ func (s *Scheduler) startRun(ctx context.Context, d *DAG, r Run) error {
 	if err != nil {
 		return err
 	}
-	highest := map[string]int{}
+	highest := map[string]int{} // read before the claim: no try is added to a queued run
 	for _, t := range tries {
 		highest[t.TaskID] = max(highest[t.TaskID], t.TryNumber)
 	}
 	now := s.cfg.Now().UTC()
 	r.State, r.StartDate, r.EndDate = RunRunning, now, time.Time{}
-	if err := s.store.UpdateRun(ctx, r); err != nil {
+	// Another scheduler's tick may be starting the same run: one claim wins.
+	if won, err := s.store.ClaimRun(ctx, RunQueued, r); err != nil || !won {
 		return err
 	}
 	due := r.QueuedAt

@@ -44,6 +44,10 @@ type Store interface {
 	// UpdateRun replaces a run's state, start_date, end_date, note and conf
 	// (ErrNotFound if unknown).
 	UpdateRun(ctx context.Context, r Run) error
+	// ClaimRun is UpdateRun only while the stored run is still in state
+	// from, in one statement: it reports whether this caller made the
+	// change. Two schedulers starting the same queued run: one wins.
+	ClaimRun(ctx context.Context, from string, r Run) (bool, error)
 	// DeleteRun deletes a run with its tries and logs (ErrNotFound if
 	// unknown).
 	DeleteRun(ctx context.Context, dagID, runID string) error

@@ -120,6 +120,14 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 			}
 		}
 	}
+	// The first connection switches a new file to WAL, which takes a lock
+	// SQLite's busy timeout does not wait for: open under the migration
+	// lock too.
+	release, err := lockMigrations(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	db, err := sql.Open("sqlite", path+"?"+pragmas)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", name, path, err)
@@ -132,7 +140,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s %s: open: %w", name, path, err)
 	}
-	if err := migrate(ctx, db, path); err != nil {
+	if err := migrateOnce(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s %s: migrate: %w", name, path, err)
 	}
@@ -140,8 +148,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	return &Store{Store: storesql.New(db, d, db.Close), db: db, path: path}, nil
 }
 
-// migrate brings the store's tables and River's to the newest version,
-// one process at a time: goose and rivermigrate each read the applied
+// lockMigrations makes opening and migrating one process at a time: goose and rivermigrate each read the applied
 // versions before they take SQLite's write lock, so two processes opening a
 // fresh file at once would both apply a version and the second would fail
 // on tables the first has just created. SQLite has no advisory lock, and
@@ -150,23 +157,22 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 // file beside the database, path+".lock" (empty; kept, as it is cheaper to
 // keep than to remove safely). The operating system drops it if the
 // process dies.
-func migrate(ctx context.Context, db *sql.DB, path string) error {
-	if path != Memory { // a private database needs no lock
-		lock, err := sql.Open("sqlite", path+".lock?_pragma=busy_timeout(30000)&_txlock=immediate")
-		if err != nil {
-			return fmt.Errorf("migration lock: %w", err)
-		}
-		defer lock.Close()
-		// BEGIN IMMEDIATE takes the lock file's write lock (waiting up to
-		// the busy timeout for another process's); the rollback at the end
-		// releases it.
-		tx, err := lock.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migration lock %s.lock: %w", path, err)
-		}
-		defer tx.Rollback() //nolint:errcheck // releasing the lock; nothing was written
+func lockMigrations(ctx context.Context, path string) (release func(), err error) {
+	if path == Memory { // a private database needs no lock
+		return func() {}, nil
 	}
-	return migrateOnce(ctx, db)
+	lock, err := sql.Open("sqlite", path+".lock?_pragma=busy_timeout(30000)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("%s: migration lock: %w", name, err)
+	}
+	// BEGIN IMMEDIATE takes the lock file's write lock (waiting up to the
+	// busy timeout for another process's); the rollback releases it.
+	tx, err := lock.BeginTx(ctx, nil)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%s: migration lock %s.lock: %w", name, path, err)
+	}
+	return func() { _ = tx.Rollback(); lock.Close() }, nil
 }
 
 func migrateOnce(ctx context.Context, db *sql.DB) error {

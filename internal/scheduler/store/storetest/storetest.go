@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
 		{"list runs order", testListRunsOrder},
 		{"list runs limit and offset", testListRunsPage},
 		{"update run", testUpdateRun},
+		{"claim run: only from the expected state, one winner", testClaimRun},
 		{"delete run removes tries and logs", testDeleteRun},
 		{"put try upserts", testPutTry},
 		{"list tries order", testListTries},
@@ -670,6 +671,46 @@ func testUpdateRun(t *testing.T, h *harness) {
 
 	missing := newRun("user_automation", 30)
 	wantIs(t, h.UpdateRun(t.Context(), missing), scheduler.ErrNotFound, "UpdateRun(unknown run)")
+}
+
+func testClaimRun(t *testing.T, h *harness) {
+	r := h.createRun(newRun("user_automation", 40))
+	running := r
+	running.State, running.StartDate = scheduler.RunRunning, base.Add(time.Minute)
+	const n = 8
+	wins := make(chan bool, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := h.ClaimRun(t.Context(), scheduler.RunQueued, running)
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- ok
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	won := 0
+	for ok := range wins {
+		if ok {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d claims of one queued run won, want exactly 1", won, n)
+	}
+	if got := h.getRun(r.DagID, r.RunID); got.State != scheduler.RunRunning || !got.StartDate.Equal(running.StartDate) {
+		t.Fatalf("after the claim the run is %+v", got)
+	}
+	if ok, err := h.ClaimRun(t.Context(), scheduler.RunQueued, running); ok || err != nil {
+		t.Fatalf("claim from queued of a running run = %v, %v; want false, nil", ok, err)
+	}
+	if ok, _ := h.ClaimRun(t.Context(), scheduler.RunQueued, newRun("user_automation", 41)); ok {
+		t.Fatal("claimed a run that does not exist")
+	}
 }
 
 func testDeleteRun(t *testing.T, h *harness) {

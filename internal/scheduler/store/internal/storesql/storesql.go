@@ -413,6 +413,31 @@ func (s *Store) UpdateRun(ctx context.Context, r scheduler.Run) error {
 		r.State, s.time(r.StartDate), s.time(r.EndDate), text(r.Note), conf, r.DagID, r.RunID)
 }
 
+// ClaimRun updates the run like UpdateRun, only while its state is from.
+func (s *Store) ClaimRun(ctx context.Context, from string, r scheduler.Run) (bool, error) {
+	leave, err := s.Enter("claim run")
+	if err != nil {
+		return false, err
+	}
+	defer leave()
+	what := "claim run " + r.DagID + "/" + r.RunID
+	conf, err := encodeConf(r.Conf)
+	if err != nil {
+		return false, fmt.Errorf("%s: %s: %w", s.d.Name, what, err)
+	}
+	res, err := s.exec(ctx, `UPDATE dag_run SET state = ?, start_date = ?, end_date = ?, note = ?, conf = ?
+		WHERE dag_id = ? AND run_id = ? AND state = ?`,
+		r.State, s.time(r.StartDate), s.time(r.EndDate), text(r.Note), conf, r.DagID, r.RunID, from)
+	if err != nil {
+		return false, s.fail(err, what)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.fail(err, what)
+	}
+	return n == 1, nil
+}
+
 // DeleteRun deletes a run; its tries and logs go with it (foreign keys ON
 // DELETE CASCADE, in the same statement). ErrNotFound if unknown.
 func (s *Store) DeleteRun(ctx context.Context, dagID, runID string) error {
