@@ -61,6 +61,7 @@ REQUIRED_PORTS = {
     "cassandra": {9042},
     "postgres": {5432},
     "api": {8088},
+    "scheduler": {8080},
 }
 # The variable that moves each published port (container port -> variable).
 PORT_VARS = {
@@ -71,12 +72,13 @@ PORT_VARS = {
     ("cassandra", 9042): "USERSTREAM_CASSANDRA_HOST_PORT",
     ("postgres", 5432): "USERSTREAM_POSTGRES_HOST_PORT",
     ("api", 8088): "USERSTREAM_API_HOST_PORT",
+    ("scheduler", 8080): "USERSTREAM_SCHEDULER_HOST_PORT",
 }
 HOST_IP_VAR = "USERSTREAM_HOST_IP"
 JMX_PORT_VAR = "USERSTREAM_JMX_HOST_PORT"
 JMX_PORT = 9101
 DEFAULT_HOST_IP = "127.0.0.1"
-OURS = ("init", "api", "stream", "producer")
+OURS = ("init", "api", "stream", "producer", "scheduler")
 HEALTHCHECKED = ("zookeeper", "broker", "schema-registry", "control-center",
                  "postgres", "cassandra")
 
@@ -464,6 +466,15 @@ def check_compose(cfg, lock=None):
     dep("stream", "init", "service_completed_successfully")
     dep("producer", "init", "service_completed_successfully")
     dep("producer", "schema-registry", "service_healthy")
+    # The scheduler (the orchestrator's role) keeps its runs in PostgreSQL
+    # and runs for good: part of every `up`, restarted when it dies.
+    dep("scheduler", "postgres", "service_healthy")
+    dep("scheduler", "init", "service_completed_successfully")
+    sched = services.get("scheduler") or {}
+    if sched.get("profiles"):
+        errs.append("scheduler: the orchestrator runs for good; it needs no profile")
+    if str(sched.get("restart", "")) not in ("unless-stopped", "always", "on-failure"):
+        errs.append("scheduler: a long-running service should restart (unless-stopped)")
 
     args = {n: as_list((services.get(n) or {}).get("command")) for n in OURS}
 
@@ -471,10 +482,10 @@ def check_compose(cfg, lock=None):
         a = args.get(n, [])
         return a[a.index(f) + 1] if f in a and a.index(f) + 1 < len(a) else None
 
-    for n in ("init", "stream", "producer"):
+    for n in ("init", "stream", "producer", "scheduler"):
         if flag(n, "--brokers") != "broker:29092":
             errs.append(f"{n}: --brokers is {flag(n, '--brokers')!r}, want broker:29092")
-    for n in ("stream", "producer"):
+    for n in ("stream", "producer", "scheduler"):
         if flag(n, "--schema-registry") != "http://schema-registry:8081":
             errs.append(f"{n}: --schema-registry is {flag(n, '--schema-registry')!r}")
     cc = (services.get("control-center") or {}).get("environment") or {}
@@ -541,7 +552,11 @@ def mutations(cfg):
         test=["CMD", "pg_isready", "-h", "/var/run/postgresql", "-U", "userstream"]))
     yield m("restarting producer", "restart", lambda c: s(c)["producer"].update(restart="always"))
     yield m("producer in every up", "profiles: [ingest]", lambda c: s(c)["producer"].pop("profiles"))
-    yield m("one-shot nobody awaits", "up --wait", lambda c: s(c)["stream"]["depends_on"].pop("init"))
+    yield m("scheduler behind a profile", "needs no profile", lambda c: s(c)["scheduler"].update(profiles=["orchestrator"]))
+    yield m("scheduler not restarted", "should restart", lambda c: s(c)["scheduler"].update(restart="no"))
+    yield m("scheduler before postgres", "depends_on postgres", lambda c: s(c)["scheduler"]["depends_on"].pop("postgres"))
+    yield m("one-shot nobody awaits", "up --wait",
+            lambda c: [s(c)[n]["depends_on"].pop("init") for n in ("stream", "scheduler")])
     yield m("stream not after init", "depends_on init", lambda c: s(c)["stream"]["depends_on"].pop("init"))
     yield m("control center without registry", "CONTROL_CENTER_SCHEMA_REGISTRY_URL",
             lambda c: env(c, "control-center").pop("CONTROL_CENTER_SCHEMA_REGISTRY_URL"))
@@ -710,12 +725,13 @@ def source_mutations(text):
               '      - "9101:9101"\n')
     yield sub("item 2: JMX on", "KAFKA_JMX_PORT", "      KAFKA_BROKER_ID: 1\n",
               "      KAFKA_BROKER_ID: 1\n      KAFKA_JMX_PORT: 9101\n")
+    # Every use of the password (postgres's and the scheduler's URL) at once.
     yield sub("item 2: default password", "gives a password a default",
               '${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env (docs/deploy.md, "Passwords")}',
-              "${POSTGRES_PASSWORD:-userstream}")
+              "${POSTGRES_PASSWORD:-userstream}", -1)
     yield sub("item 2: literal password", "renders without POSTGRES_PASSWORD",
               '${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env (docs/deploy.md, "Passwords")}',
-              "userstream")
+              "userstream", -1)
     yield sub("item 3: fixed network name", "fixed name",
               "  userstream: {}\n", "  userstream:\n    name: userstream\n")
     yield sub("item 4: Control Center /health", "9021/",
