@@ -221,7 +221,8 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 		fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s\n(shown once; set USERSTREAM_ADMIN_PASSWORD to choose it)\n", scheduler.AdminUser, generated)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		scheduler.NewRunStateCollector(st))
 	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: r.dags, Logger: a.log, Metrics: scheduler.NewMetrics(reg),
 		Workers: r.workers, TickEvery: r.tickEvery, Hostname: r.hostname})
 	if err != nil {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,5 +58,40 @@ func (m *Metrics) tryEnded(dagID, state string, d time.Duration) {
 	if m != nil {
 		m.TriesEnded.WithLabelValues(dagID, state).Inc()
 		m.TaskDuration.WithLabelValues(dagID).Observe(d.Seconds())
+	}
+}
+
+// runStates counts runs by DAG and state in the store on every scrape, so
+// the gauge is true whichever scheduler made the runs.
+type runStates struct {
+	store Store
+	desc  *prometheus.Desc
+}
+
+// NewRunStateCollector returns a collector of userstream_scheduler_dag_runs
+// {dag_id, state}: the runs the store holds in each state. Register it
+// beside NewMetrics.
+func NewRunStateCollector(st Store) prometheus.Collector {
+	return &runStates{store: st, desc: prometheus.NewDesc("userstream_scheduler_dag_runs",
+		"DAG runs in the metadata store, by DAG and state (queued, running, success, failed).", []string{"dag_id", "state"}, nil)}
+}
+
+func (c *runStates) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *runStates) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dags, err := c.store.ListDAGs(ctx)
+	if err != nil {
+		return
+	}
+	for _, d := range dags {
+		for _, state := range []string{RunQueued, RunRunning, RunSuccess, RunFailed} {
+			_, n, err := c.store.ListRuns(ctx, RunFilter{DagID: d.DagID, States: []string{state}, Limit: 1})
+			if err != nil {
+				return
+			}
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), d.DagID, state)
+		}
 	}
 }

@@ -126,6 +126,22 @@ func TestFailTwiceThenSucceed(t *testing.T) {
 	if got := testutil.ToFloat64(m.TriesEnded.WithLabelValues("flaky", scheduler.TaskUpForRetry)); got != 2 {
 		t.Errorf("up_for_retry tries metric = %v, want 2", got)
 	}
+	if got := testutil.CollectAndCount(m.ScheduleDelay); got != 1 {
+		t.Errorf("schedule delay has %d series, want 1", got)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(scheduler.NewRunStateCollector(st))
+	const want = `
+# HELP userstream_scheduler_dag_runs DAG runs in the metadata store, by DAG and state (queued, running, success, failed).
+# TYPE userstream_scheduler_dag_runs gauge
+userstream_scheduler_dag_runs{dag_id="flaky",state="failed"} 0
+userstream_scheduler_dag_runs{dag_id="flaky",state="queued"} 0
+userstream_scheduler_dag_runs{dag_id="flaky",state="running"} 0
+userstream_scheduler_dag_runs{dag_id="flaky",state="success"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
 }
 
 // TestOutOfTries: a task that always fails fails its run after
