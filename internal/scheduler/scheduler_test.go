@@ -131,7 +131,7 @@ func TestFailTwiceThenSucceed(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(scheduler.NewRunStateCollector(st))
-	const want = `
+	const wantRuns = `
 # HELP userstream_scheduler_dag_runs DAG runs in the metadata store, by DAG and state (queued, running, success, failed).
 # TYPE userstream_scheduler_dag_runs gauge
 userstream_scheduler_dag_runs{dag_id="flaky",state="failed"} 0
@@ -139,7 +139,7 @@ userstream_scheduler_dag_runs{dag_id="flaky",state="queued"} 0
 userstream_scheduler_dag_runs{dag_id="flaky",state="running"} 0
 userstream_scheduler_dag_runs{dag_id="flaky",state="success"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantRuns)); err != nil {
 		t.Error(err)
 	}
 }
