@@ -66,6 +66,7 @@ and no duplicate rows.`,
 	fs.StringVar(&c.webAddr, "web-addr", "127.0.0.1:8080", "the scheduler's REST API (Airflow's port; empty: off)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "Prometheus /metrics and /healthz of the stream (empty: off)")
 	fs.StringVar(&c.format, "format", "avro", "message format the producer writes: avro or json")
+	fs.StringVar(&c.viewer, "viewer-password", "", "also create a read-only login \"viewer\" with this password (prefer USERSTREAM_VIEWER_PASSWORD)")
 	fs.StringVar(&c.password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD; empty: keep the stored one, or generate one at the first start)")
 	fs.DurationVar(&c.interval, "interval", 0, "deprecated: --schedule '@every D' says the same")
 	_ = fs.MarkHidden("interval")
@@ -77,6 +78,7 @@ and no duplicate rows.`,
 
 type devConfig struct {
 	dataDir, kafkaAddr, apiAddr, registryAddr, webAddr, metricsAddr, format, password string
+	viewer                                                                            string
 	interval, statusEvery                                                             time.Duration
 	dags                                                                              dagFlags
 	retention                                                                         retentionFlags
@@ -140,7 +142,7 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	ready := make(chan struct{})
 	schedDone := make(chan error, 1)
 	go func() {
-		schedDone <- runScheduler(ctx, a, schedulerRun{metadata: "sqlite:" + filepath.Join(c.dataDir, "meta.db"), password: c.password,
+		schedDone <- runScheduler(ctx, a, schedulerRun{metadata: "sqlite:" + filepath.Join(c.dataDir, "meta.db"), password: c.password, viewer: c.viewer,
 			dags: dags, mux: mux, ready: func(s *scheduler.Scheduler, _ string) { sched.Store(s); close(ready) }})
 	}()
 	select {

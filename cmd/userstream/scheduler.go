@@ -120,6 +120,7 @@ func newSchedulerCmd(a *app) *cobra.Command {
 		source   string
 		addr     string
 		password string
+		viewer   string
 		workers  int
 		hostname string
 	)
@@ -171,7 +172,7 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 				return err
 			}
 			a.log.Info("scheduler producing", "brokers", strings.Join(kc.Brokers, ","), "source", srcName, "format", encName)
-			return runScheduler(ctx, a, schedulerRun{metadata: metadata, addr: addr, password: password, workers: workers, dags: dags, hostname: hostname})
+			return runScheduler(ctx, a, schedulerRun{metadata: metadata, addr: addr, password: password, viewer: viewer, workers: workers, dags: dags, hostname: hostname})
 		},
 	}
 	fs := cmd.Flags()
@@ -182,6 +183,7 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 	fs.StringVar(&source, "source", "", "Random User API endpoint (empty: the built-in generator, in process)")
 	fs.StringVar(&addr, "addr", "127.0.0.1:8080", "serve the REST API (and /metrics) here (empty: off)")
 	fs.StringVar(&password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD; empty: keep the stored one, or generate one at the first start)")
+	fs.StringVar(&viewer, "viewer-password", "", "also create a read-only login \"viewer\" with this password (prefer USERSTREAM_VIEWER_PASSWORD)")
 	fs.IntVar(&workers, "workers", scheduler.DefaultWorkers, "task tries this process runs at once")
 	fs.StringVar(&hostname, "hostname", "", "name recorded on this process's tries (default: the host name)")
 	return cmd
@@ -190,6 +192,7 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 // schedulerRun is what runScheduler needs; dev fills it too.
 type schedulerRun struct {
 	metadata, addr, password string
+	viewer                   string
 	workers                  int
 	hostname                 string
 	dags                     []*scheduler.DAG
@@ -219,6 +222,11 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 	}
 	if generated != "" {
 		fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s\n(shown once; set USERSTREAM_ADMIN_PASSWORD to choose it)\n", scheduler.AdminUser, generated)
+	}
+	if r.viewer != "" {
+		if _, err := scheduler.EnsureUser(ctx, st, scheduler.ViewerUser, scheduler.RoleViewer, r.viewer); err != nil {
+			return fmt.Errorf("viewer login: %w", err)
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

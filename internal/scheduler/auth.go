@@ -16,8 +16,12 @@ import (
 	"time"
 )
 
-// AdminUser is the name of the admin login, as in the original stack.
-const AdminUser = "admin"
+// AdminUser is the name of the admin login, as in the original stack, and
+// ViewerUser that of the read-only login.
+const (
+	AdminUser  = "admin"
+	ViewerUser = "viewer"
+)
 
 // hashIterations is PBKDF2-SHA256's work factor. A check costs tens of
 // milliseconds; verified credentials are cached, so a REST client sending

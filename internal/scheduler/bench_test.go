@@ -1,0 +1,103 @@
+package scheduler_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/scheduler/store/postgres"
+	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
+)
+
+// BenchmarkSchedulingOverhead measures what the scheduler costs: runs/s it
+// starts and finishes with a no-op task, and the delay from a run being due
+// (triggered) to its try starting, p50 and p99. The metadata store is
+// SQLite, and PostgreSQL when USERSTREAM_TEST_POSTGRES names one.
+//
+//	go test -run '^$' -bench SchedulingOverhead -benchtime 1x ./internal/scheduler/
+func BenchmarkSchedulingOverhead(b *testing.B) {
+	stores := map[string]func(b *testing.B) scheduler.Store{
+		"sqlite": func(b *testing.B) scheduler.Store {
+			st, err := sqlite.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "meta.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return st
+		},
+	}
+	if base := os.Getenv("USERSTREAM_TEST_POSTGRES"); base != "" {
+		stores["postgres"] = func(b *testing.B) scheduler.Store {
+			sep := "?"
+			if strings.Contains(base, "?") {
+				sep = "&"
+			}
+			st, err := postgres.Open(context.Background(), base+sep+"schema=bench_"+strconv.FormatInt(time.Now().UnixNano(), 36))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return st
+		}
+	}
+	for name, open := range stores {
+		b.Run(name, func(b *testing.B) {
+			const runs = 300
+			for range b.N {
+				st := open(b)
+				d := dag("noop", func(context.Context, scheduler.TaskContext) error { return nil })
+				d.MaxActiveRuns = 16
+				s, err := scheduler.New(scheduler.Config{Store: st, DAGs: []*scheduler.DAG{d}, TickEvery: 100 * time.Millisecond, Workers: 8})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				if err := s.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				start := time.Now()
+				for i := range runs {
+					if _, err := s.Service().Trigger(ctx, "noop", nil, start.Add(-time.Duration(i+1)*time.Second), ""); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for {
+					_, done, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: "noop", States: []string{scheduler.RunSuccess}, Limit: 1})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if done == runs {
+						break
+					}
+					if time.Since(start) > 5*time.Minute {
+						b.Fatalf("%d of %d runs done after 5 minutes", done, runs)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				elapsed := time.Since(start)
+				b.StopTimer()
+				var delays []time.Duration
+				all, _, _ := st.ListRuns(ctx, scheduler.RunFilter{DagID: "noop"})
+				for _, r := range all {
+					tries, _ := st.ListTries(ctx, "noop", r.RunID)
+					for _, t := range tries {
+						delays = append(delays, t.StartDate.Sub(r.QueuedAt))
+					}
+				}
+				slices.Sort(delays)
+				b.ReportMetric(float64(runs)/elapsed.Seconds(), "runs/s")
+				b.ReportMetric(delays[len(delays)/2].Seconds()*1000, "delay-p50-ms")
+				b.ReportMetric(delays[len(delays)*99/100].Seconds()*1000, "delay-p99-ms")
+				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_ = s.Stop(sctx)
+				cancel()
+				st.Close()
+			}
+		})
+	}
+}
