@@ -24,7 +24,7 @@ type Sink interface {
 	// When Upsert returns an error, the caller must assume none of the batch
 	// is stored and retry it.
 	Upsert(ctx context.Context, batch []user.Record) error
-	// Count returns the number of stored users.
+	// Count returns the number of stored users, exactly.
 	Count(ctx context.Context) (int64, error)
 	// Recent returns up to n users, most recently ingested first.
 	Recent(ctx context.Context, n int) ([]user.Record, error)
@@ -34,6 +34,36 @@ type Sink interface {
 	// Close releases the connection. Calls after Close fail with an error
 	// matching ErrClosed.
 	Close() error
+
+	// Sink embeds Browser instead of leaving it to a second interface
+	// found by type assertion: every driver implements it, sinks.Open
+	// returns a Sink, so whoever holds a sink (the composition root, the
+	// web UI) can page through it with the compiler's word for it and no
+	// "this sink cannot list users" branch. A consumer that only reads
+	// pages still depends on Browser alone.
+	Browser
+}
+
+// Browser is what a UI's Users page reads: pages of users in a stable
+// order, and counts that cost no scan.
+type Browser interface {
+	// Page returns up to q.Limit users that match q's filters, newest
+	// ingested first, users with the same ingested_at by id (ascending),
+	// users without ingested_at last (by id). It pages by keyset: q.After
+	// is the previous page's Next, and the page starts right after that
+	// position, so rows written meanwhile at the head (newer) neither
+	// shift nor repeat the pages that follow; a user re-ingested meanwhile
+	// moves to the head and is not met again further down. An invalid
+	// query (Limit outside 1..MaxPageLimit, an After that is not a
+	// cursor) is an error matching ErrBadQuery (ErrBadCursor for the
+	// cursor) and reads nothing. No match is an empty page with Next "".
+	Page(ctx context.Context, q PageQuery) (Page, error)
+	// Stats returns the number of stored users, in total and by
+	// nationality as stored (case kept; "" for users without one). Total
+	// equals Count. SQLite and PostgreSQL keep the counts up to date as
+	// rows are written, so Stats reads a few rows whatever the table's
+	// size; Cassandra scans the nat column of every row (docs/cassandra.md).
+	Stats(ctx context.Context) (Stats, error)
 }
 
 var (

@@ -68,7 +68,8 @@ type Sink struct {
 type queries struct {
 	insertUser, insertRecent, insertDay string
 	getUser, recentDays, recentIDs      string
-	count                               string
+	recentTies, recentOlder             string
+	count, nats                         string
 }
 
 // columns of created_users, in the order of every statement here.
@@ -100,7 +101,10 @@ func OpenConfig(ctx context.Context, cfg Config, opts ...Option) (*Sink, error) 
 		getUser:      "SELECT " + userColumns + " FROM " + ks + ".created_users WHERE id = ?",
 		recentDays:   "SELECT day FROM " + ks + ".recent_days WHERE shard = ?",
 		recentIDs:    "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ?",
+		recentTies:   "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ? AND ingested_at = ? AND id > ?",
+		recentOlder:  "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ? AND ingested_at < ?",
 		count:        "SELECT COUNT(*) FROM " + ks + ".created_users",
+		nats:         "SELECT nat FROM " + ks + ".created_users",
 	}
 	sess, err := s.newSession()
 	if err != nil {

@@ -254,3 +254,34 @@ func TestClosedSinkErrors(t *testing.T) {
 		t.Fatalf("Upsert of a bad record after Close = %v", err)
 	}
 }
+
+// TestPageScanIsBounded pages with a filter that only the oldest of
+// PageScan+300 users matches: the first call examines PageScan entries
+// and returns no user with a Next that resumes there; following it finds
+// the user, and every entry is examined once.
+func TestPageScanIsBounded(t *testing.T) {
+	d := startDouble(t)
+	s := open(t, testURL(d, ""))
+	n := cassandra.PageScan + 300
+	batch := sinktest.Records(0, n)
+	batch[0].Nat = "ZZ"
+	for i := 0; i < n; i += 1000 {
+		if err := s.Upsert(t.Context(), batch[i:min(i+1000, n)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.Page(t.Context(), sink.PageQuery{Limit: 10, Nat: "zz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Users) != 0 || p.Next == "" {
+		t.Fatalf("first call = %d users, Next %q; want none and a cursor (the scan stopped)", len(p.Users), p.Next)
+	}
+	p, err = s.Page(t.Context(), sink.PageQuery{Limit: 10, Nat: "zz", After: p.Next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Users) != 1 || p.Users[0].ID != batch[0].ID || p.Next != "" {
+		t.Fatalf("second call = %d users, Next %q; want the ZZ user and no more", len(p.Users), p.Next)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -131,6 +132,7 @@ type Sink struct {
 	where  string // host/db/schema for messages; never the password
 
 	valuesSQL sync.Map // rows in the statement -> SQL text
+	upserts   atomic.Int64
 
 	gate sink.Gate
 }
@@ -225,7 +227,15 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres sink %s: migrate: %w", where, err)
 	}
-	return &Sink{pool: pool, method: cfg.method, where: where}, nil
+	s := &Sink{pool: pool, method: cfg.method, where: where}
+	if !cfg.readOnly {
+		// Start from few count rows, whatever the last writer left.
+		if err := s.compact(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres sink %s: %w", where, err)
+		}
+	}
+	return s, nil
 }
 
 // redactQuery drops the offending text from a query parse error: it may
@@ -308,6 +318,11 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 			return sink.Rejected(reason, err)
 		}
 		return err
+	}
+	if s.upserts.Add(1)%compactEvery == 0 {
+		// The batch is stored; a failed compaction only leaves more count
+		// rows for the next one, so its error is not the caller's.
+		_ = s.compact(ctx)
 	}
 	return nil
 }
@@ -430,22 +445,24 @@ func (s *Sink) upsertCopy(ctx context.Context, recs []user.Record) error {
 	})
 }
 
-// Count returns the number of stored users.
+// Count returns the number of stored users, exactly: the sum of the
+// counts the triggers keep (see Stats), not a scan of the table.
 func (s *Sink) Count(ctx context.Context) (int64, error) {
 	if err := s.gate.Enter("postgres sink", "count"); err != nil {
 		return 0, err
 	}
 	defer s.gate.Leave()
 	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM created_users`).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM user_counts`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres sink: count: %w", err)
 	}
 	return n, nil
 }
 
-// Recent returns up to n users, the most recently ingested first (users with
-// no ingested_at last, then by when they were stored). n == 0 returns none;
-// a negative n is an error.
+// Recent returns up to n users, the most recently ingested first, ties by
+// id, users with no ingested_at last (by id): the first page of Page,
+// unfiltered, from the same index. n == 0 returns none; a negative n is an
+// error.
 func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 	if err := s.gate.Enter("postgres sink", "recent"); err != nil {
 		return nil, err
@@ -458,7 +475,7 @@ func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 		return []user.Record{}, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+selectColumns+` FROM created_users
-		ORDER BY ingested_at DESC NULLS LAST, stored_at DESC, id LIMIT $1`, n)
+		`+pageOrder+` LIMIT $1`, n)
 	if err != nil {
 		return nil, fmt.Errorf("postgres sink: recent: %w", err)
 	}

@@ -2,6 +2,7 @@ package sinktest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,4 +38,42 @@ func BenchmarkUpsert(b *testing.B, s sink.Sink, size int, fresh bool) {
 		rows += size
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkPage measures Page and Stats on s, which holds rows users (a
+// twentieth of them with nat FR), as sub-benchmarks reporting ms a call:
+// the first page of 50, the page of 50 after deep (the cursor after the
+// user at position rows*9/10, 0 the newest), the first page of 50 with
+// Nat "FR", and Stats.
+func BenchmarkPage(b *testing.B, s sink.Sink, rows int, deep string) {
+	ctx := context.Background()
+	run := func(name string, f func() error) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if err := f(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
+		})
+	}
+	page := func(q sink.PageQuery, want int) func() error {
+		return func() error {
+			p, err := s.Page(ctx, q)
+			if err == nil && len(p.Users) != want {
+				err = fmt.Errorf("Page(%+v) = %d users, want %d", q, len(p.Users), want)
+			}
+			return err
+		}
+	}
+	run("first", page(sink.PageQuery{Limit: 50}, min(50, rows)))
+	run("deep", page(sink.PageQuery{Limit: 50, After: deep}, min(50, rows-rows*9/10-1)))
+	run("nat", page(sink.PageQuery{Limit: 50, Nat: "FR"}, min(50, rows/20)))
+	run("stats", func() error {
+		st, err := s.Stats(ctx)
+		if err == nil && st.Total != int64(rows) {
+			err = fmt.Errorf("Stats.Total = %d, want %d", st.Total, rows)
+		}
+		return err
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/userstream/userstream/internal/sink/sinktest"
 	"github.com/userstream/userstream/internal/sink/sqlite"
@@ -43,4 +44,30 @@ func BenchmarkInsertCeiling(b *testing.B) {
 		rate = r
 	}
 	b.ReportMetric(rate, "rows/s")
+}
+
+// BenchmarkPage measures Page on a table of 100 and of 1,000,000 users:
+// the first page, a page 900,000 users deep (through its cursor), a
+// filtered first page (Nat, which a twentieth of the users have), and
+// Stats. Keyset paging makes the deep page cost what the first does. The
+// table is filled by one INSERT ... SELECT from a recursive CTE (about
+// 20 s for a million rows), then one Upsert takes the rows into the counts.
+//
+//	go test -run '^$' -bench Page -benchtime 20x ./internal/sink/sqlite/
+func BenchmarkPage(b *testing.B) {
+	for _, rows := range []int{100, 1_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			s, err := sqlite.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "users.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			start := time.Now()
+			if err := sqlite.BulkFill(b.Context(), s, rows); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("filled %d rows in %v", rows, time.Since(start).Round(time.Millisecond))
+			sinktest.BenchmarkPage(b, s, rows, sqlite.BulkCursor(rows, rows*9/10))
+		})
+	}
 }

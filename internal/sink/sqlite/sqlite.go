@@ -49,8 +49,9 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 const columns = `id, first_name, last_name, gender, address, post_code, email, username, dob,
 	registered_date, phone, picture, nat, ingested_at, run_id`
 
-const upsertSQL = `INSERT INTO created_users (` + columns + `, stored_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+// upsertSQL sets counted_nat (migration 00002) on insert only.
+const upsertSQL = `INSERT INTO created_users (` + columns + `, stored_at, counted_nat)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO UPDATE SET
 	first_name = excluded.first_name, last_name = excluded.last_name, gender = excluded.gender,
 	address = excluded.address, post_code = excluded.post_code, email = excluded.email,
@@ -189,17 +190,27 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 		return fmt.Errorf("sqlite sink: upsert: prepare: %w", err)
 	}
 	defer stmt.Close()
+	// The counts follow in this transaction (counts.go).
+	count, err := startCount(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("sqlite sink: upsert: %w", err)
+	}
 	now := time.Now().UTC().Format(timeLayout)
 	for _, r := range recs {
-		if _, err := stmt.ExecContext(ctx, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
+		res, err := stmt.ExecContext(ctx, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
 			r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
-			formatTime(r.IngestedAt), r.RunID, now); err != nil {
+			formatTime(r.IngestedAt), r.RunID, now, r.Nat)
+		if err != nil {
 			err = fmt.Errorf("sqlite sink: upsert user %s: %w", r.ID, err)
 			if reason, ok := dataError(err); ok {
 				return sink.Rejected(reason, err)
 			}
 			return err
 		}
+		count.wrote(res, r.Nat)
+	}
+	if err := count.finish(ctx); err != nil {
+		return fmt.Errorf("sqlite sink: upsert: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite sink: upsert: commit: %w", err)
@@ -224,22 +235,24 @@ func dataError(err error) (string, bool) {
 	return "", false
 }
 
-// Count returns the number of stored users.
+// Count returns the number of stored users, exactly: the per-nat counts
+// of user_counts (see Stats), not a scan of the table.
 func (s *Sink) Count(ctx context.Context) (int64, error) {
 	if err := s.gate.Enter("sqlite sink", "count"); err != nil {
 		return 0, err
 	}
 	defer s.gate.Leave()
 	var n int64
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM created_users`).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, countSQL).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite sink: count: %w", err)
 	}
 	return n, nil
 }
 
-// Recent returns up to n users, the most recently ingested first (users with
-// no ingested_at last, then by when they were stored). n <= 0 returns none;
-// a negative n is an error.
+// Recent returns up to n users, the most recently ingested first, ties by
+// id, users with no ingested_at last (by id): the first page of Page,
+// unfiltered, from the same index. n == 0 returns none; a negative n is an
+// error.
 func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 	if err := s.gate.Enter("sqlite sink", "recent"); err != nil {
 		return nil, err
@@ -252,7 +265,7 @@ func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 		return []user.Record{}, nil
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM created_users
-		ORDER BY ingested_at DESC, stored_at DESC, id LIMIT ?`, n)
+		INDEXED BY `+pageIndex+` ORDER BY ingested_at DESC, id LIMIT ?`, n)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite sink: recent: %w", err)
 	}

@@ -158,40 +158,80 @@ func (d *Double) prepare(query, current string) (*prepared, *cqlError) {
 }
 
 // checkRestrictions applies CQL's rules for WHERE without ALLOW FILTERING:
-// the partition key is restricted entirely or not at all, clustering
-// columns only as a prefix after it, and nothing else.
+// the partition key is restricted entirely, by equality, or not at all;
+// clustering columns only as a prefix after it, each by equality but the
+// last, which may be a slice (one lower bound, one upper bound, or both);
+// and nothing else.
 func checkRestrictions(t *table, where []cond) *cqlError {
-	restricted := map[string]bool{}
+	eq := map[string]bool{}
+	slice := map[string][]string{} // column -> its slice operators
 	for _, c := range where {
-		if restricted[c.col] {
-			return errInvalid("%s cannot be restricted by more than one relation if it includes an Equal", c.col)
-		}
-		restricted[c.col] = true
 		if !slices.Contains(t.partition, c.col) && !slices.Contains(t.clustering, c.col) {
 			return errInvalid("Cannot execute this query as it might involve data filtering and thus may have unpredictable performance. If you want to execute this query despite the performance unpredictability, use ALLOW FILTERING (column %s is not part of the primary key)", c.col)
 		}
+		if c.op == "=" {
+			if eq[c.col] || len(slice[c.col]) > 0 {
+				return errInvalid("%s cannot be restricted by more than one relation if it includes an Equal", c.col)
+			}
+			eq[c.col] = true
+			continue
+		}
+		if slices.Contains(t.partition, c.col) {
+			return errInvalid("Only EQ and IN relation are supported on the partition key (unless you use the token() function)")
+		}
+		if eq[c.col] {
+			return errInvalid("%s cannot be restricted by more than one relation if it includes an Equal", c.col)
+		}
+		for _, o := range slice[c.col] {
+			if o[0] == c.op[0] {
+				return errInvalid("More than one restriction was found for the %s bound on %s", map[byte]string{'<': "end", '>': "start"}[o[0]], c.col)
+			}
+		}
+		slice[c.col] = append(slice[c.col], c.op)
 	}
 	n := 0
 	for _, k := range t.partition {
-		if restricted[k] {
+		if eq[k] {
 			n++
 		}
 	}
 	if n != 0 && n != len(t.partition) || n == 0 && len(where) > 0 {
 		return errInvalid("Cannot execute this query as it might involve data filtering and thus may have unpredictable performance. If you want to execute this query despite the performance unpredictability, use ALLOW FILTERING")
 	}
-	gap := ""
+	gap, sliced := "", ""
 	for _, k := range t.clustering {
+		restricted := eq[k] || len(slice[k]) > 0
 		switch {
-		case !restricted[k]:
+		case !restricted:
 			if gap == "" {
 				gap = k
 			}
 		case gap != "":
 			return errInvalid("PRIMARY KEY column %q cannot be restricted as preceding column %q is not restricted", k, gap)
+		case sliced != "":
+			return errInvalid("Clustering column %q cannot be restricted (preceding column %q is restricted by a non-EQ relation)", k, sliced)
+		}
+		if len(slice[k]) > 0 {
+			sliced = k
 		}
 	}
 	return nil
+}
+
+// inSlice reports whether v satisfies v op bound in the type's order.
+func inSlice(typ cqlType, v []byte, op string, bound []byte) bool {
+	n := typ.compare(v, bound)
+	switch op {
+	case "<":
+		return n < 0
+	case "<=":
+		return n <= 0
+	case ">":
+		return n > 0
+	case ">=":
+		return n >= 0
+	}
+	return n == 0
 }
 
 // run executes a prepared statement with its bound values. Callers hold
@@ -250,6 +290,11 @@ func (d *Double) selectRows(p *prepared, s selectStmt, values [][]byte) (*result
 		return nil, err
 	}
 	eq := map[string][]byte{}
+	type bound struct {
+		op string
+		v  []byte
+	}
+	bounds := map[string][]bound{}
 	bi := 0
 	for _, c := range s.where {
 		col, _ := t.col(c.col)
@@ -263,7 +308,11 @@ func (d *Double) selectRows(p *prepared, s selectStmt, values [][]byte) (*result
 		} else {
 			v, _ = col.typ.literal(c.val.lit)
 		}
-		eq[c.col] = v
+		if c.op == "=" {
+			eq[c.col] = v
+		} else {
+			bounds[c.col] = append(bounds[c.col], bound{c.op, v})
+		}
 	}
 	limit := -1
 	if s.limit != nil {
@@ -303,6 +352,11 @@ func (d *Double) selectRows(p *prepared, s selectStmt, values [][]byte) (*result
 			for i, k := range t.clustering {
 				if v, ok := eq[k]; ok && string(v) != string(r.ck[i]) {
 					continue rows
+				}
+				for _, b := range bounds[k] {
+					if !inSlice(t.cols[t.byName[k]].typ, r.ck[i], b.op, b.v) {
+						continue rows
+					}
 				}
 			}
 			matched = append(matched, r)

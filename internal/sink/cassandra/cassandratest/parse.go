@@ -206,8 +206,11 @@ type (
 		ks, table string
 		cols      []string
 	}
+	// cond is one relation of a WHERE clause: col op val, op one of
+	// = < <= > >=.
 	cond struct {
 		col string
+		op  string
 		val term
 	}
 	selectStmt struct {
@@ -606,14 +609,25 @@ func (p *parser) selectStmt() (any, *cqlError) {
 			if err != nil {
 				return nil, err
 			}
-			if err := p.expect("="); err != nil {
-				return nil, errInvalid("the double supports only '=' restrictions")
+			var op string
+			switch {
+			case p.accept("="):
+				op = "="
+			case p.accept("<"):
+				op = "<"
+			case p.accept(">"):
+				op = ">"
+			default:
+				return nil, errInvalid("the double supports only =, <, <=, > and >= restrictions")
+			}
+			if op != "=" && p.accept("=") {
+				op += "="
 			}
 			v, err := p.term()
 			if err != nil {
 				return nil, err
 			}
-			s.where = append(s.where, cond{c, v})
+			s.where = append(s.where, cond{c, op, v})
 			if !p.accept("and") {
 				break
 			}
