@@ -12,7 +12,9 @@ type Metrics struct {
 	Retries      *prometheus.CounterVec
 	Rejoins      prometheus.Counter
 	BatchSeconds prometheus.Histogram
-	Lag          prometheus.Gauge
+	// Latency is from a user's fetch (its ingested_at) to its row stored.
+	Latency prometheus.Histogram
+	Lag     prometheus.Gauge
 }
 
 // NewMetrics creates the stream metrics and registers them on reg.
@@ -34,9 +36,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "userstream_stream_batch_seconds", Help: "Time to store and commit one batch (dead letters, sink, commit).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "userstream_stream_e2e_latency_seconds", Help: "From a user's fetch from the API (ingested_at) to its row stored in the sink.",
+			Buckets: []float64{.005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30, 60, 300}}),
 		Lag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "userstream_stream_lag", Help: "Messages in users_created not yet committed by the group."}),
 	}
-	reg.MustRegister(m.Consumed, m.Stored, m.Committed, m.DeadLettered, m.Retries, m.Rejoins, m.BatchSeconds, m.Lag)
+	reg.MustRegister(m.Consumed, m.Stored, m.Committed, m.DeadLettered, m.Retries, m.Rejoins, m.BatchSeconds, m.Latency, m.Lag)
 	return m
 }

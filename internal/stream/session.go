@@ -265,6 +265,12 @@ func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error
 		}
 		if m != nil {
 			m.Stored.Add(float64(len(b.good) - len(refused)))
+			now := time.Now()
+			for _, u := range b.good {
+				if !u.IngestedAt.IsZero() {
+					m.Latency.Observe(now.Sub(u.IngestedAt).Seconds())
+				}
+			}
 		}
 	}
 	if cfg.AfterStore != nil {
