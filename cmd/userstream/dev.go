@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/web"
 )
 
 func newDevCmd(a *app) *cobra.Command {
@@ -86,6 +88,11 @@ type devConfig struct {
 
 // runDev starts every role, prints where to look, and runs until ctx ends.
 func runDev(ctx context.Context, a *app, c devConfig) error {
+	// The overview shows the last warnings and errors of this process.
+	errLog := &web.ErrorLog{}
+	ac := *a
+	ac.log = slog.New(errLog.Handler(a.log.Handler()))
+	a = &ac
 	st, err := stack.Start(ctx, stack.Config{DataDir: c.dataDir, KafkaAddr: c.kafkaAddr, RegistryAddr: c.registryAddr,
 		APIAddr: c.apiAddr, Format: c.format, Retention: c.retention.retention, RetentionBytes: c.retention.bytes, Logger: a.log})
 	if err != nil {
@@ -104,20 +111,23 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	}
 
 	// The web listener is taken before anything runs, so a busy port
-	// fails the start rather than later.
-	var webLn net.Listener
-	mux := http.NewServeMux()
+	// fails the start rather than later; it answers 503 until the UI is
+	// built.
+	var (
+		webLn net.Listener
+		ui    atomic.Pointer[web.Server]
+	)
 	if c.webAddr != "" {
 		if webLn, err = net.Listen("tcp", c.webAddr); err != nil {
 			return fmt.Errorf("--web-addr %s: %w (pass another address, or an empty one to turn it off)", c.webAddr, err)
 		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.Serve(webLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("web server", "err", err)
+		serveWeb(ctx, a, webLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := ui.Load(); h != nil {
+				h.ServeHTTP(w, r)
+				return
 			}
-		}()
-		defer srv.Close()
+			http.Error(w, "userstream dev is starting", http.StatusServiceUnavailable)
+		}))
 	}
 
 	promReg := prometheus.NewRegistry()
@@ -142,8 +152,10 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	ready := make(chan struct{})
 	schedDone := make(chan error, 1)
 	go func() {
+		// The scheduler's own routes go to a mux nobody serves: the UI
+		// serves its REST API.
 		schedDone <- runScheduler(ctx, a, schedulerRun{metadata: "sqlite:" + filepath.Join(c.dataDir, "meta.db"), password: c.password, viewer: c.viewer,
-			dags: dags, mux: mux, ready: func(s *scheduler.Scheduler, _ string) { sched.Store(s); close(ready) }})
+			dags: dags, mux: http.NewServeMux(), ready: func(s *scheduler.Scheduler, _ string) { sched.Store(s); close(ready) }})
 	}()
 	select {
 	case <-ready:
@@ -152,20 +164,33 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 		<-streamDone
 		return err
 	}
+	if webLn != nil {
+		s := sched.Load()
+		h, closeUI, err := buildWeb(ctx, a, webParts{kafka: st.Kafka, registry: st.Registry.URL(), sink: st.Sink,
+			service: s.Service(), store: s.Store(), group: stream.DefaultGroup, latency: m.Latency, errors: errLog, heart: s.LastTick})
+		if err != nil {
+			cancel()
+			<-streamDone
+			<-schedDone
+			return err
+		}
+		defer closeUI()
+		ui.Store(h)
+	}
 
 	metricsURL, webURL := "off", "off"
 	if c.metricsAddr != "" {
 		metricsURL = "http://" + c.metricsAddr + "/metrics"
 	}
 	if webLn != nil {
-		webURL = "http://" + webLn.Addr().String() + "/api/v1/dags   (user admin)"
+		webURL = "http://" + webLn.Addr().String() + "/   (user admin; Airflow's REST API under /api/v1/)"
 	}
 	fmt.Fprintf(a.stdout, `userstream dev is running (data in %s)
   Kafka             %s   (kcat -b %s -L)
   Schema Registry   %s
   Random User API   %s?results=5
   scheduler         %s, %s
-  REST API          %s
+  web UI            %s
   metrics           %s
   users             userstream users count --sink %s
   runs              userstream dags runs %s --metadata sqlite:%s

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/scheduler/restapi"
+	"github.com/userstream/userstream/internal/scheduler/store/stores"
+	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/web"
+)
+
+// webParts are what a UI is built from; dev fills them from its stack.
+type webParts struct {
+	kafka    broker.Config
+	registry string // URL, "" or "none": no Schemas page and no Avro decoding
+	sink     sink.Sink
+	service  *scheduler.Service
+	store    scheduler.Store
+	group    string
+	latency  prometheus.Histogram
+	errors   *web.ErrorLog
+	heart    func() time.Time
+}
+
+// buildWeb connects to Kafka and the registry and returns the UI's
+// handler and what to close after.
+func buildWeb(ctx context.Context, a *app, p webParts) (*web.Server, func(), error) {
+	adm, err := broker.NewAdmin(ctx, p.kafka)
+	if err != nil {
+		return nil, nil, kafkaUsage(err)
+	}
+	var reg *web.Registry
+	if p.registry != "" && p.registry != "none" {
+		cl, err := schema.NewClient(p.registry)
+		if err != nil {
+			adm.Close()
+			return nil, nil, usagef("--schema-registry: %v", err)
+		}
+		reg = web.NewRegistry(cl)
+	}
+	cfg := web.Config{Kafka: adm, Registry: reg, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Logger: a.log,
+		Pipeline: &web.Pipeline{Kafka: adm, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Latency: p.latency, Errors: p.errors}}
+	if p.sink != nil {
+		cfg.Users, cfg.Pipeline.Users = p.sink, p.sink
+	}
+	if p.store != nil {
+		cfg.Service, cfg.Auth = p.service, scheduler.NewAuthenticator(p.store, 0)
+		cfg.API = restapi.New(p.service, cfg.Auth, restapi.Options{Logger: a.log, Heartbeat: p.heart})
+	}
+	s, err := web.New(cfg)
+	if err != nil {
+		adm.Close()
+		return nil, nil, err
+	}
+	return s, adm.Close, nil
+}
+
+// serveWeb serves h on ln until ctx ends.
+func serveWeb(ctx context.Context, a *app, ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("web server", "err", err)
+		}
+	}()
+	context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+}
+
+func newWebCmd(a *app) *cobra.Command {
+	var (
+		kc       = broker.Config{Brokers: []string{broker.DefaultEmbeddedAddr}}
+		codec    codecFlags
+		addr     string
+		sinkURL  string
+		metadata string
+		group    string
+		password string
+		viewer   string
+	)
+	cmd := &cobra.Command{
+		Use:   "web",
+		Short: "Serve the UI: topics, messages, consumer groups, schemas, DAGs and runs, users (Control Center, Spark's and Airflow's pages)",
+		Long: `web serves one UI for what Control Center, the Spark master page and Airflow's
+web server show: the pipeline's overview, topics and a message browser (Avro
+decoded through the registry), consumer groups with lag and offset resets,
+schemas, DAGs with their runs and logs, and the sink's users; with a JSON twin
+of each page under /api/ui/ and Airflow's REST API under /api/v1/.
+Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
+		Example: `  userstream web --brokers broker:29092 --schema-registry http://schema-registry:8081 \
+      --sink postgres://... --metadata postgres://...?schema=airflow`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := codec.validate(); err != nil {
+				return err
+			}
+			if err := checkSinkURL(sinkURL); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := stores.Open(ctx, metadata)
+			if err != nil {
+				if errors.Is(err, stores.ErrBadURL) {
+					return usagef("--metadata: %v", err)
+				}
+				return err
+			}
+			defer st.Close()
+			generated, err := scheduler.EnsureUser(ctx, st, scheduler.AdminUser, scheduler.RoleAdmin, password)
+			if err != nil {
+				return err
+			}
+			if generated != "" {
+				fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s (shown once)\n", scheduler.AdminUser, generated)
+			}
+			if viewer != "" {
+				if _, err := scheduler.EnsureUser(ctx, st, scheduler.ViewerUser, scheduler.RoleViewer, viewer); err != nil {
+					return err
+				}
+			}
+			snk, err := openSinkReadOnly(ctx, sinkURL)
+			if err != nil {
+				return err
+			}
+			defer snk.Close()
+			svc, err := scheduler.NewService(st, nil)
+			if err != nil {
+				return err
+			}
+			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group})
+			if err != nil {
+				return err
+			}
+			defer closeUI()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("--addr %s: %w (pass another address)", addr, err)
+			}
+			serveWeb(ctx, a, ln, ui)
+			a.log.Info("web UI listening", "url", "http://"+ln.Addr().String()+"/")
+			<-ctx.Done()
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	addKafkaFlags(fs, &kc)
+	codec.addFlags(fs, false)
+	fs.StringVar(&addr, "addr", "127.0.0.1:8080", "serve the UI here")
+	fs.StringVar(&sinkURL, "sink", defaultSinkURL, "the users' sink (read only)")
+	fs.StringVar(&metadata, "metadata", defaultMetadata, "the scheduler's metadata store: DAGs, runs and logins")
+	fs.StringVar(&group, "group", stream.DefaultGroup, "the stream's consumer group, for the overview")
+	fs.StringVar(&password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD)")
+	fs.StringVar(&viewer, "viewer-password", "", "create a read-only login \"viewer\" (prefer USERSTREAM_VIEWER_PASSWORD)")
+	return cmd
+}

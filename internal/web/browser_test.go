@@ -1,0 +1,443 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/stack"
+	"github.com/userstream/userstream/internal/stream"
+)
+
+// chromium finds the browser: $USERSTREAM_CHROMIUM, else chromium or
+// google-chrome on PATH.
+func chromium(t *testing.T) string {
+	if p := os.Getenv("USERSTREAM_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium on PATH (Debian package chromium; .ci/run installs it): the browser tests need a real browser")
+	return ""
+}
+
+// browser is one headless Chromium with a tab per login (each in its own
+// browser context, so cookies are apart).
+type browser struct {
+	t     *testing.T
+	alloc context.Context
+	base  string
+	shots string // where screenshots go; "" = nowhere
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	path := chromium(t)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("no-proxy-server", true))...)
+	t.Cleanup(cancel)
+	root, cancelRoot := chromedp.NewContext(alloc)
+	t.Cleanup(cancelRoot)
+	if err := chromedp.Do(root); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", path, err)
+	}
+	return &browser{t: t, alloc: root, base: base, shots: os.Getenv("USERSTREAM_SCREENSHOTS")}
+}
+
+// tab is one browser context (its own cookies) and its tab.
+type tab struct {
+	b   *browser
+	ctx context.Context
+}
+
+func (b *browser) tab() *tab {
+	ctx, cancel := chromedp.NewContext(b.alloc, chromedp.WithNewBrowserContext())
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	return &tab{b: b, ctx: ctx}
+}
+
+// do runs steps with a bound, failing the test on an error.
+func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		tb.b.t.Fatalf("%s: %v (at %s)", what, err, tb.location())
+	}
+}
+
+func (tb *tab) location() string {
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	return loc
+}
+
+func (tb *tab) open(path string) {
+	tb.b.t.Helper()
+	tb.do("open "+path, chromedp.Navigate(tb.b.base+path))
+}
+
+// eval evaluates a JavaScript expression to a string.
+func (tb *tab) eval(js string) string {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`String(`+js+`)`))
+	if err != nil {
+		tb.b.t.Fatalf("eval %s: %v", js, err)
+	}
+	return v
+}
+
+// wait polls a JavaScript predicate until it holds, failing after timeout.
+// An evaluation that fails because the page is navigating (a form post, a
+// redirect) is tried again: only the deadline ends the wait.
+func (tb *tab) wait(what, js string, timeout time.Duration) {
+	tb.b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+js+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if err != nil {
+			last = err
+		}
+		if time.Now().After(deadline) {
+			tb.b.t.Fatalf("%s: %s did not hold within %s (at %s; last error: %v)", what, js, timeout, tb.location(), last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitReload reloads path until a JavaScript predicate holds on it.
+func (tb *tab) waitReload(what, path, js string, timeout time.Duration) {
+	tb.b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		tb.open(path)
+		if tb.eval(`!!(`+js+`)`) == "true" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.b.t.Fatalf("%s: %s did not hold on %s within %s", what, js, path, timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func (tb *tab) text(sel string) string {
+	return tb.eval(`(document.querySelector(` + strconv.Quote(sel) + `) || {textContent: ""}).textContent`)
+}
+
+// shot saves a full-page screenshot as NAME.png when screenshots are asked
+// for (USERSTREAM_SCREENSHOTS=dir).
+func (tb *tab) shot(name string) {
+	tb.b.t.Helper()
+	if tb.b.shots == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(tb.b.shots, name+".png"), png, 0o644); err != nil {
+		tb.b.t.Fatal(err)
+	}
+}
+
+// login logs the tab in through the login form, from a page that needs it.
+func (tb *tab) login(user, password, from string) {
+	tb.b.t.Helper()
+	tb.open(from)
+	tb.wait("the login form", `location.pathname === "/login" && document.querySelector("input[name=password]")`, 10*time.Second)
+	tb.do("log in as "+user,
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), user),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	tb.wait("back on "+from, `location.pathname === `+strconv.Quote(from)+` && document.querySelector("form.logout")`, 10*time.Second)
+}
+
+// fetchStatus POSTs a form from the page's own origin with the browser's
+// cookies and returns the final status and URL.
+func (tb *tab) fetchStatus(path, body string) (int, string) {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	js := fmt.Sprintf(`fetch(%q, {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: %q})
+		.then(r => r.status + " " + new URL(r.url).pathname)`, path, body)
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.b.t.Fatalf("fetch %s: %v", path, err)
+	}
+	status, url, _ := strings.Cut(v, " ")
+	n, _ := strconv.Atoi(status)
+	return n, url
+}
+
+// produceFrom sends n users of src to users_created.
+func (f *fixture) produceFrom(t testing.TB, src ingest.Source, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	prod, err := f.st.Producer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if _, err := ingest.Run(ctx, src, prod, f.st.Encoder, ingest.Config{Users: n, BatchSize: 100, SourceName: `"><b>src</b>`}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowser drives the UI in real headless Chromium against the real
+// in-process stack, as a user would, and takes the screenshots of
+// docs/ui.md (USERSTREAM_SCREENSHOTS=docs/ui).
+func TestBrowser(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.url)
+	admin := b.tab()
+
+	t.Run("a page without login goes to the login, and back after it", func(t *testing.T) {
+		admin.open("/users")
+		admin.wait("the login page", `location.pathname === "/login"`, 10*time.Second)
+		admin.shot("login")
+		admin.login(scheduler.AdminUser, adminPassword, "/dags")
+	})
+
+	t.Run("the overview's counters move while data flows", func(t *testing.T) {
+		admin.open("/")
+		admin.wait("the overview", `document.getElementById("stored")`, 10*time.Second)
+		if got := admin.text("#stored"); got != "0" {
+			t.Fatalf("stored before anything flows = %q, want 0", got)
+		}
+		admin.eval(`window.__same_page = 1`)
+		stop := f.startStream(t)
+		defer stop()
+		done := make(chan struct{})
+		go func() { defer close(done); f.produce(t, 1000) }()
+		// The counters change without a reload: the marker survives.
+		admin.wait("stored moves", `Number(document.getElementById("stored").textContent) > 0`, 30*time.Second)
+		admin.wait("in-topic moves", `Number(document.getElementById("in-topic").textContent) > 0`, 30*time.Second)
+		<-done
+		admin.wait("all stored", `Number(document.getElementById("stored").textContent) === 1000`, 30*time.Second)
+		admin.wait("a worker and a latency", `document.getElementById("workers").textContent === "1" && /ms$/.test(document.getElementById("p50").textContent)`, 30*time.Second)
+		if admin.eval(`window.__same_page`) != "1" {
+			t.Error("the overview reloaded instead of updating in place")
+		}
+		admin.shot("overview")
+	})
+
+	t.Run("a message decoded from Avro with its schema id, and a dead letter with its reason", func(t *testing.T) {
+		stop := f.startStream(t)
+		defer stop()
+		f.produceRaw(t, broker.Topic, []byte("poison-1"), []byte("not a user"), map[string]string{"userstream.run_id": "manual"})
+		admin.open("/topics")
+		admin.shot("topics")
+		admin.open("/topics/" + broker.Topic)
+		admin.shot("topic")
+		admin.open("/topics/" + broker.Topic + "/messages?limit=10&filter=email")
+		admin.wait("decoded messages", `document.querySelectorAll("table.messages .format").length >= 5`, 10*time.Second)
+		if n := admin.eval(`[...document.querySelectorAll("table.messages .format")].filter(e => !/^avro · schema id [1-9]/.test(e.textContent)).length`); n != "0" {
+			t.Errorf("%s messages are not shown as Avro with a schema id: %q", n, admin.text("table.messages .format"))
+		}
+		if v := admin.text("table.messages pre.value"); !strings.Contains(v, `"email"`) {
+			t.Errorf("the value is not decoded: %q", v)
+		}
+		admin.shot("messages")
+		waitFor(t, 20*time.Second, "the dead letter", func() (bool, string) {
+			n := testutil.ToFloat64(f.metrics.DeadLettered.WithLabelValues("decode"))
+			return n == 1, fmt.Sprint(n)
+		})
+		admin.open("/topics/" + broker.DLQTopic + "/messages")
+		admin.wait("the dead letter", `document.querySelector("p.reason")`, 10*time.Second)
+		if r := admin.text("p.reason"); !strings.HasPrefix(r, "rejected (decode): ") || len(r) < 30 {
+			t.Errorf("reason %q, want the decode error", r)
+		}
+		admin.shot("dlq")
+	})
+
+	t.Run("schemas", func(t *testing.T) {
+		admin.open("/schemas")
+		admin.wait("the subject", `document.querySelector("a[href='/schemas/users_created-value']")`, 10*time.Second)
+		admin.shot("schemas")
+		admin.open("/schemas/users_created-value")
+		admin.do("check the schema against itself",
+			chromedp.SetValue(chromedp.CSS("textarea[name=schema]"), admin.text("pre.schema")),
+			chromedp.Click(chromedp.CSS(`form[action$="/check"] button`)))
+		admin.wait("the result", `document.getElementById("check-result")`, 10*time.Second)
+		if r := admin.text("#check-result"); r != "compatible" {
+			t.Errorf("check result %q, want compatible", r)
+		}
+		admin.shot("schema")
+	})
+
+	t.Run("trigger a DAG run: it appears in the grid, succeeds, and its log opens", func(t *testing.T) {
+		stop := f.startStream(t)
+		defer stop()
+		admin.open("/dags")
+		admin.shot("dags")
+		admin.open("/dags/" + stack.UserAutomationID)
+		admin.do("trigger", chromedp.SetValue(chromedp.CSS("input[name=conf]"), `{"users": 100}`), chromedp.Click(chromedp.CSS("#trigger")))
+		admin.wait("the flash", `document.querySelector("p.flash") && document.querySelector("p.flash").textContent.startsWith("triggered manual__")`, 10*time.Second)
+		// The grid refreshes itself (htmx, every 3 s) until the run is green.
+		admin.wait("the run in the grid", `document.querySelector("table.grid thead a.run")`, 10*time.Second)
+		admin.wait("the run succeeds", `document.querySelector("table.grid thead a.run.st-success")`, 60*time.Second)
+		admin.shot("dag")
+		admin.do("open the run", chromedp.Click(chromedp.CSS("table.grid thead a.run")))
+		admin.wait("the run page", `document.getElementById("run-state") && document.getElementById("run-state").textContent === "success"`, 10*time.Second)
+		admin.shot("run")
+		admin.do("open the log", chromedp.Click(chromedp.CSS("a.log-link")))
+		admin.wait("the log", `document.getElementById("log") && document.getElementById("log").textContent.length > 0`, 10*time.Second)
+		if l := admin.text("#log"); !strings.Contains(l, "produced 100") {
+			t.Errorf("the log does not tell the 100 users: %q", l)
+		}
+		admin.shot("log")
+	})
+
+	t.Run("an offset reset of the empty group: preview, confirm, and the stream re-reads without duplicates", func(t *testing.T) {
+		stored, err := f.st.Sink.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		group := "/groups/" + stream.DefaultGroup
+		admin.waitReload("the group is empty", group, `document.getElementById("state").textContent === "Empty"`, 30*time.Second)
+		admin.wait("no lag", `document.getElementById("group-lag").textContent === "0"`, 5*time.Second)
+		admin.do("preview", chromedp.Click(chromedp.CSS(`button[value=preview]`)))
+		admin.wait("the preview", `document.getElementById("preview") && document.getElementById("preview").textContent.startsWith("Preview")`, 10*time.Second)
+		if lag := admin.text("#group-lag"); lag != "0" {
+			t.Fatalf("the preview moved the group: lag %s", lag)
+		}
+		// Apply without the box: refused, nothing moves.
+		admin.do("apply unconfirmed", chromedp.Click(chromedp.CSS(`button[value=apply]`)))
+		admin.wait("the refusal", `document.querySelector("p.error") && document.querySelector("p.error").textContent.includes("tick")`, 10*time.Second)
+		admin.do("apply", chromedp.Click(chromedp.CSS(`input[name=confirm]`)), chromedp.Click(chromedp.CSS(`button[value=apply]`)))
+		admin.wait("applied", `document.getElementById("preview") && document.getElementById("preview").textContent === "Applied"`, 10*time.Second)
+		if lag := admin.text("#group-lag"); lag != strconv.Itoa(int(stored)+1) { // the poison message is re-read too
+			t.Errorf("lag after the reset = %s, want every message (%d)", lag, stored+1)
+		}
+		admin.shot("group")
+		consumed := testutil.ToFloat64(f.metrics.Consumed)
+		stop := f.startStream(t)
+		defer stop()
+		waitFor(t, 60*time.Second, "the stream re-reads everything", func() (bool, string) {
+			n := testutil.ToFloat64(f.metrics.Consumed) - consumed
+			return n >= float64(stored), fmt.Sprint(n)
+		})
+		if n, err := f.st.Sink.Count(context.Background()); err != nil || n != stored {
+			t.Errorf("after the re-read the sink holds %d users (%v), want the same %d", n, err, stored)
+		}
+		admin.open("/groups")
+		admin.shot("groups")
+	})
+
+	t.Run("a user whose name is an XSS payload shows as text and runs nothing", func(t *testing.T) {
+		src, err := f.st.Source()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := f.st.Sink.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.produceFrom(t, hostile{src}, 20)
+		f.produceRaw(t, broker.Topic, []byte(xssFirst), []byte(xssLast), map[string]string{"x-evil": xssLast})
+		stop := f.startStream(t)
+		defer stop()
+		f.waitStored(t, before+20)
+		for _, p := range []string{"/users", "/topics/" + broker.Topic + "/messages?limit=50", "/topics/" + broker.DLQTopic + "/messages"} {
+			admin.open(p)
+			admin.wait("the page", `document.querySelector("main h1")`, 10*time.Second)
+			if got := admin.eval(`typeof window.__xss`); got != "undefined" {
+				t.Errorf("%s ran the payload: window.__xss is %s", p, got)
+			}
+			if n := admin.eval(`document.querySelectorAll("main script, main img[src='x']").length`); n != "0" {
+				t.Errorf("%s has %s injected elements", p, n)
+			}
+		}
+		admin.open("/users")
+		if name := admin.text("#users td.name"); !strings.HasPrefix(name, xssFirst) {
+			t.Errorf("the newest user's name cell is %q, want the payload as text", name)
+		}
+		admin.shot("users")
+	})
+
+	t.Run("state changes need a login, the CSRF token and the admin role", func(t *testing.T) {
+		runs := func() int {
+			_, n, err := f.meta.ListRuns(context.Background(), scheduler.RunFilter{DagID: stack.UserAutomationID, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := runs()
+		// Logged in, a POST without the form's token (a forged request) is
+		// refused.
+		admin.open("/dags")
+		if st, _ := admin.fetchStatus("/dags/user_automation/trigger", "conf="); st != 403 {
+			t.Errorf("admin trigger without CSRF: %d, want 403", st)
+		}
+		if st, _ := admin.fetchStatus("/dags/user_automation/pause", "paused=true"); st != 403 {
+			t.Errorf("admin pause without CSRF: %d, want 403", st)
+		}
+		// Without a login, every state change lands on the login page.
+		anon := b.tab()
+		anon.open("/login")
+		for _, p := range []string{"/dags/user_automation/trigger", "/dags/user_automation/pause", "/groups/" + stream.DefaultGroup + "/reset"} {
+			if st, at := anon.fetchStatus(p, "x=1"); st != 200 || at != "/login" {
+				t.Errorf("anonymous POST %s: %d at %s, want the login page", p, st, at)
+			}
+		}
+		// The viewer sees the buttons and is refused at each.
+		viewer := b.tab()
+		viewer.login(scheduler.ViewerUser, viewerPassword, "/dags")
+		for _, step := range []struct {
+			page, button string
+		}{
+			{"/dags/" + stack.UserAutomationID, "#trigger"},
+			{"/dags/" + stack.UserAutomationID, "#pause"},
+			{"/dags", "button.toggle"},
+			{"/groups/" + stream.DefaultGroup, `button[value=preview]`},
+		} {
+			viewer.open(step.page)
+			viewer.do("click "+step.button, chromedp.Click(chromedp.CSS(step.button)))
+			viewer.wait("the refusal", `document.body.innerText.includes("403 forbidden")`, 10*time.Second)
+			if txt := viewer.eval(`document.body.innerText`); !strings.Contains(txt, "may look but not change anything") {
+				t.Errorf("viewer at %s %s: %q", step.page, step.button, txt)
+			}
+		}
+		viewer.open("/dags")
+		viewer.shot("viewer-dags")
+		if n := runs(); n != before {
+			t.Errorf("runs went from %d to %d by refused requests", before, n)
+		}
+		d, err := f.meta.GetDAG(context.Background(), stack.UserAutomationID)
+		if err != nil || d.IsPaused {
+			t.Errorf("the DAG is paused (%v) after refused requests", err)
+		}
+	})
+}

@@ -1,0 +1,244 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Pipeline gathers the overview: how much is in the topic, stored, lagging
+// and dead-lettered, the rates between two looks, the stream's latency and
+// the last errors. Its sources are optional.
+type Pipeline struct {
+	Kafka   Kafka
+	Users   Users
+	Topic   string
+	DLQ     string
+	Group   string
+	Latency prometheus.Histogram // the stream's e2e latency, when in this process
+	Errors  *ErrorLog            // the last warnings and errors, when in this process
+
+	mu   sync.Mutex
+	prev *Snapshot
+}
+
+// Snapshot is the overview at one moment.
+type Snapshot struct {
+	At           time.Time  `json:"at"`
+	Topic        string     `json:"topic"`
+	DLQ          string     `json:"dlq"`
+	Group        string     `json:"group"`
+	InTopic      int64      `json:"in_topic"`
+	Stored       int64      `json:"stored"`
+	Lag          int64      `json:"lag"`
+	DeadLettered int64      `json:"dead_lettered"`
+	ProducedRate float64    `json:"produced_per_second"`
+	StoredRate   float64    `json:"stored_per_second"`
+	LatencyP50   float64    `json:"latency_p50_ms"` // -1: unknown
+	LatencyP99   float64    `json:"latency_p99_ms"`
+	Workers      []string   `json:"workers"` // client@host of each stream worker
+	GroupState   string     `json:"group_state"`
+	Errors       []LogEntry `json:"errors"`
+	Problems     []string   `json:"problems,omitempty"` // sources that failed
+}
+
+// Snapshot takes a look. Rates are over the time since the previous look
+// (at least a second apart; closer looks reuse the previous rates).
+func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
+	s := Snapshot{At: time.Now().UTC(), Topic: p.Topic, DLQ: p.DLQ, Group: p.Group, LatencyP50: -1, LatencyP99: -1, Workers: []string{}}
+	if p.Kafka != nil {
+		if ts, err := p.Kafka.Topics(ctx); err == nil {
+			for _, t := range ts {
+				switch t.Topic {
+				case p.Topic:
+					s.InTopic = t.EndOffsets
+				case p.DLQ:
+					s.DeadLettered = t.EndOffsets
+				}
+			}
+		} else {
+			s.Problems = append(s.Problems, "kafka: "+err.Error())
+		}
+		if g, err := p.Kafka.Group(ctx, p.Group); err == nil {
+			s.Lag, s.GroupState = g.Lag, g.State
+			for _, m := range g.Members {
+				s.Workers = append(s.Workers, m.ClientID+"@"+m.Host)
+			}
+		}
+	}
+	if p.Users != nil {
+		if st, err := p.Users.Stats(ctx); err == nil {
+			s.Stored = st.Total
+		} else {
+			s.Problems = append(s.Problems, "sink: "+err.Error())
+		}
+	}
+	if p.Latency != nil {
+		s.LatencyP50, s.LatencyP99 = quantileMS(p.Latency, 0.5), quantileMS(p.Latency, 0.99)
+	}
+	if p.Errors != nil {
+		s.Errors = p.Errors.Last(10)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if prev := p.prev; prev != nil {
+		if dt := s.At.Sub(prev.At).Seconds(); dt >= 1 {
+			s.ProducedRate = math.Max(0, float64(s.InTopic-prev.InTopic)/dt)
+			s.StoredRate = math.Max(0, float64(s.Stored-prev.Stored)/dt)
+		} else {
+			s.ProducedRate, s.StoredRate = prev.ProducedRate, prev.StoredRate
+			return s
+		}
+	}
+	cp := s
+	p.prev = &cp
+	return s
+}
+
+// quantileMS estimates a quantile of a histogram from its buckets (linear
+// within a bucket), in milliseconds; -1 when it has no observation.
+func quantileMS(h prometheus.Histogram, q float64) float64 {
+	var m dto.Metric
+	if err := h.Write(&m); err != nil || m.Histogram == nil || m.Histogram.GetSampleCount() == 0 {
+		return -1
+	}
+	total := float64(m.Histogram.GetSampleCount())
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for _, b := range m.Histogram.Bucket {
+		upper, n := b.GetUpperBound(), float64(b.GetCumulativeCount())
+		if n >= rank {
+			if n == below {
+				return upper * 1000
+			}
+			return (lower + (upper-lower)*(rank-below)/(n-below)) * 1000
+		}
+		lower, below = upper, n
+	}
+	return lower * 1000
+}
+
+// LogEntry is one warning or error of the process's log.
+type LogEntry struct {
+	At      time.Time `json:"at"`
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+}
+
+// ErrorLog keeps the last warnings and errors of a slog logger: wrap the
+// process's handler with Handler to feed it.
+type ErrorLog struct {
+	mu      sync.Mutex
+	entries []LogEntry
+}
+
+// Handler returns next, teeing records at warn and above into l.
+func (l *ErrorLog) Handler(next slog.Handler) slog.Handler { return &teeHandler{next: next, log: l} }
+
+// Last returns up to n entries, newest first.
+func (l *ErrorLog) Last(n int) []LogEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]LogEntry, 0, n)
+	for i := len(l.entries) - 1; i >= 0 && len(out) < n; i-- {
+		out = append(out, l.entries[i])
+	}
+	return out
+}
+
+type teeHandler struct {
+	next  slog.Handler
+	log   *ErrorLog
+	attrs []slog.Attr
+}
+
+func (h *teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || h.next.Enabled(ctx, l)
+}
+
+func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		var b strings.Builder
+		b.WriteString(r.Message)
+		add := func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true }
+		for _, a := range h.attrs {
+			add(a)
+		}
+		r.Attrs(add)
+		h.log.mu.Lock()
+		h.log.entries = append(h.log.entries, LogEntry{At: r.Time.UTC(), Level: r.Level.String(), Message: b.String()})
+		if len(h.log.entries) > 100 {
+			h.log.entries = h.log.entries[len(h.log.entries)-100:]
+		}
+		h.log.mu.Unlock()
+	}
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &teeHandler{next: h.next.WithAttrs(as), log: h.log, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+}
+
+func (h *teeHandler) WithGroup(name string) slog.Handler {
+	return &teeHandler{next: h.next.WithGroup(name), log: h.log, attrs: h.attrs}
+}
+
+func (s *Server) loadOverview(r *http.Request) (any, int, error) {
+	if s.cfg.Pipeline == nil {
+		return nil, http.StatusServiceUnavailable, errNotConnected("the pipeline")
+	}
+	return s.cfg.Pipeline.Snapshot(r.Context()), 0, nil
+}
+
+// events streams the overview as server-sent events, one snapshot every
+// 2 s, until the client goes.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Pipeline == nil {
+		http.Error(w, "the pipeline is not connected", http.StatusServiceUnavailable)
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		b, _ := json.Marshal(s.cfg.Pipeline.Snapshot(r.Context()))
+		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
+			return
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
