@@ -54,15 +54,47 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestSecretsStayOutOfErrors: a password in a sink URL never reaches the
-// error a person reads.
+// TestSecretsStayOutOfErrors: a password in a sink, metadata or metrics URL
+// never reaches the error a person reads.
 func TestSecretsStayOutOfErrors(t *testing.T) {
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"users", "count", "--sink", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2"}, &out, &errb)
-	if code != 1 {
-		t.Fatalf("exit %d, want 1: %s", code, errb.String())
+	meta := "sqlite:" + t.TempDir() + "/meta.db"
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"users count, unreachable sink", []string{"users", "count", "--sink", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2"}, 1},
+		{"web, unreachable sink", []string{"web", "--metadata", meta, "--admin-password", "admin-pass-1",
+			"--sink", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2"}, 1},
+		{"web, unreachable metadata", []string{"web", "--metadata", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2"}, 1},
+		{"web, metrics URL that does not parse", []string{"web", "--metadata", meta, "--admin-password", "admin-pass-1",
+			"--sink", "sqlite:" + t.TempDir() + "/u.db", "--stream-metrics", "http://u:hunter2@127.0.0.1:bad/metrics"}, 2},
 	}
-	if strings.Contains(errb.String(), "hunter2") {
-		t.Fatalf("the password leaked: %s", errb.String())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, &out, &errb)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", code, tt.code, errb.String())
+			}
+			if strings.Contains(errb.String()+out.String(), "hunter2") {
+				t.Fatalf("the password leaked: %s", errb.String())
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://u:hunter2@db:5432/x", "postgres://u:xxxxx@db:5432/x"},
+		{"postgres://db/x", "postgres://db/x"},
+		{"http://u:hunter2@h:bad/metrics", "http://xxxxx@h:bad/metrics"},
+		{"http://u:hunter2@h:bad", "http://xxxxx@h:bad"},
+		{"not a url", "not a url"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ type webParts struct {
 	store    scheduler.Store
 	group    string
 	latency  prometheus.Histogram
+	metrics  []string // stream workers' /metrics URLs, for the latency
 	errors   *web.ErrorLog
 	heart    func() time.Time
 }
@@ -51,7 +53,7 @@ func buildWeb(ctx context.Context, a *app, p webParts) (*web.Server, func(), err
 		reg = web.NewRegistry(cl)
 	}
 	cfg := web.Config{Kafka: adm, Registry: reg, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Logger: a.log,
-		Pipeline: &web.Pipeline{Kafka: adm, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Latency: p.latency, Errors: p.errors}}
+		Pipeline: &web.Pipeline{Kafka: adm, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Latency: p.latency, Metrics: p.metrics, Errors: p.errors}}
 	if p.sink != nil {
 		cfg.Users, cfg.Pipeline.Users = p.sink, p.sink
 	}
@@ -92,6 +94,7 @@ func newWebCmd(a *app) *cobra.Command {
 		group    string
 		password string
 		viewer   string
+		metrics  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "web",
@@ -142,7 +145,12 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 			if err != nil {
 				return err
 			}
-			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group})
+			for _, m := range metrics {
+				if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return usagef("--stream-metrics %q: want an http(s) URL such as http://127.0.0.1:9464/metrics", redactURL(m))
+				}
+			}
+			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group, metrics: metrics})
 			if err != nil {
 				return err
 			}
@@ -163,6 +171,8 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 	fs.StringVar(&addr, "addr", "127.0.0.1:8080", "serve the UI here")
 	fs.StringVar(&sinkURL, "sink", defaultSinkURL, "the users' sink (read only)")
 	fs.StringVar(&metadata, "metadata", defaultMetadata, "the scheduler's metadata store: DAGs, runs and logins")
+	fs.StringSliceVar(&metrics, "stream-metrics", []string{"http://" + stream.DefaultMetricsAddr + "/metrics"},
+		"the stream workers' /metrics URLs (comma-separated), read for the overview's latency; empty: none")
 	fs.StringVar(&group, "group", stream.DefaultGroup, "the stream's consumer group, for the overview")
 	fs.StringVar(&password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD)")
 	fs.StringVar(&viewer, "viewer-password", "", "create a read-only login \"viewer\" (prefer USERSTREAM_VIEWER_PASSWORD)")

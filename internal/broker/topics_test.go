@@ -179,12 +179,19 @@ func TestListAndDescribeTopics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ends2 int64
+	var ends2, size int64
 	for i, p := range d.Partitions {
 		if p.Partition != int32(i) || p.Leader != 0 || p.Start != 0 {
 			t.Errorf("partition %d = %+v, want leader 0, start 0", i, p)
 		}
+		if (p.End > 0) != (p.Size > 0) {
+			t.Errorf("partition %d: %d messages in %d bytes", i, p.End, p.Size)
+		}
 		ends2 += p.End
+		size += p.Size
+	}
+	if d.Size != size || d.Size < n {
+		t.Errorf("topic size %d, partitions' %d, want their sum and at least a byte per message (%d)", d.Size, size, n)
 	}
 	if len(d.Partitions) != 3 || ends2 != n {
 		t.Errorf("describe: %d partitions ending at %d in all, want 3 and %d", len(d.Partitions), ends2, n)

@@ -113,8 +113,75 @@ type Authenticator struct {
 	ttl   time.Duration
 	now   func() time.Time
 
-	mu   sync.Mutex
-	seen map[[32]byte]User // credential digests already verified
+	mu     sync.Mutex
+	seen   map[[32]byte]User      // credential digests already verified
+	failed map[string][]time.Time // recent failed logins by client address
+}
+
+// MaxLoginFailures failed logins (or bad tokens) from one client address
+// within LoginWindow refuse that address's logins for the rest of the
+// window: a password cannot be guessed faster than that, through the REST
+// API and the UI together (they share the Authenticator).
+const (
+	MaxLoginFailures = 10
+	LoginWindow      = time.Minute
+)
+
+// ErrTooManyFailures is matched by a LoginFrom or CheckTokenFrom refused
+// because its address failed MaxLoginFailures times within LoginWindow. The
+// credentials were not checked.
+var ErrTooManyFailures = errors.New("too many failed logins from this address; wait a minute")
+
+// LoginFrom is Login for a client at addr (its IP), rate limited: see
+// MaxLoginFailures.
+func (a *Authenticator) LoginFrom(ctx context.Context, addr, name, password string) (User, error) {
+	if a.blocked(addr) {
+		return User{}, ErrTooManyFailures
+	}
+	u, err := a.Login(ctx, name, password)
+	if errors.Is(err, ErrUnauthorized) {
+		a.fail(addr)
+	}
+	return u, err
+}
+
+// CheckTokenFrom is CheckToken for a client at addr, rate limited as
+// LoginFrom.
+func (a *Authenticator) CheckTokenFrom(ctx context.Context, addr, token string) (User, error) {
+	if a.blocked(addr) {
+		return User{}, ErrTooManyFailures
+	}
+	u, err := a.CheckToken(ctx, token)
+	if errors.Is(err, ErrUnauthorized) {
+		a.fail(addr)
+	}
+	return u, err
+}
+
+func (a *Authenticator) blocked(addr string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	recent := a.failed[addr][:0]
+	for _, t := range a.failed[addr] {
+		if a.now().Sub(t) < LoginWindow {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) == 0 {
+		delete(a.failed, addr)
+	} else {
+		a.failed[addr] = recent
+	}
+	return len(recent) >= MaxLoginFailures
+}
+
+func (a *Authenticator) fail(addr string) {
+	a.mu.Lock()
+	if len(a.failed) > 10000 { // a flood of addresses: forget, rather than grow
+		clear(a.failed)
+	}
+	a.failed[addr] = append(a.failed[addr], a.now())
+	a.mu.Unlock()
 }
 
 // NewAuthenticator returns an Authenticator; tokens live for ttl [24h].
@@ -122,7 +189,7 @@ func NewAuthenticator(st Store, ttl time.Duration) *Authenticator {
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
-	return &Authenticator{store: st, ttl: ttl, now: time.Now, seen: map[[32]byte]User{}}
+	return &Authenticator{store: st, ttl: ttl, now: time.Now, seen: map[[32]byte]User{}, failed: map[string][]time.Time{}}
 }
 
 // Login checks a user name and password.

@@ -19,10 +19,6 @@ import (
 const (
 	sessionCookie = "userstream_session"
 	sessionTTL    = 12 * time.Hour
-	// maxLoginFailures in loginWindow from one address lock it out for the
-	// rest of the window.
-	maxLoginFailures = 10
-	loginWindow      = time.Minute
 )
 
 // session is one login: who, until when, and the token its forms carry.
@@ -36,13 +32,12 @@ type session struct {
 // sessions are kept in memory: a restart logs everyone out, which is the
 // safe side for a development tool.
 type sessions struct {
-	mu       sync.Mutex
-	byID     map[string]*session
-	failures map[string][]time.Time
+	mu   sync.Mutex
+	byID map[string]*session
 }
 
 func newSessions() *sessions {
-	return &sessions{byID: map[string]*session{}, failures: map[string][]time.Time{}}
+	return &sessions{byID: map[string]*session{}}
 }
 
 func randomToken() string {
@@ -83,25 +78,6 @@ func (ss *sessions) drop(id string) {
 	ss.mu.Unlock()
 }
 
-func (ss *sessions) blocked(addr string) bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	var recent []time.Time
-	for _, t := range ss.failures[addr] {
-		if time.Since(t) < loginWindow {
-			recent = append(recent, t)
-		}
-	}
-	ss.failures[addr] = recent
-	return len(recent) >= maxLoginFailures
-}
-
-func (ss *sessions) fail(addr string) {
-	ss.mu.Lock()
-	ss.failures[addr] = append(ss.failures[addr], time.Now())
-	ss.mu.Unlock()
-}
-
 type sessionKey struct{}
 
 func sessionOf(r *http.Request) *session {
@@ -134,12 +110,9 @@ func (s *Server) current(r *http.Request) *session {
 		err error
 	)
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		u, err = s.cfg.Auth.CheckToken(ctx, strings.TrimPrefix(h, "Bearer "))
-	} else if name, pass, ok := r.BasicAuth(); ok && !s.sessions.blocked(remote(r)) {
-		u, err = s.cfg.Auth.Login(ctx, name, pass)
-		if errors.Is(err, scheduler.ErrUnauthorized) {
-			s.sessions.fail(remote(r))
-		}
+		u, err = s.cfg.Auth.CheckTokenFrom(ctx, remote(r), strings.TrimPrefix(h, "Bearer "))
+	} else if name, pass, ok := r.BasicAuth(); ok {
+		u, err = s.cfg.Auth.LoginFrom(ctx, remote(r), name, pass)
 	} else {
 		return nil
 	}
@@ -237,19 +210,17 @@ func safeNext(next string) string {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	addr := remote(r)
 	next := safeNext(r.PostFormValue("next"))
 	fail := func(status int, msg string) {
 		s.render(w, r, status, "login", "Log in", map[string]string{"Next": next, "Error": msg, "User": r.PostFormValue("username")})
 	}
-	if s.sessions.blocked(addr) {
-		fail(http.StatusTooManyRequests, "Too many failed logins from your address; wait a minute.")
-		return
-	}
-	u, err := s.cfg.Auth.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
+	u, err := s.cfg.Auth.LoginFrom(r.Context(), remote(r), r.PostFormValue("username"), r.PostFormValue("password"))
 	if err != nil {
+		if errors.Is(err, scheduler.ErrTooManyFailures) {
+			fail(http.StatusTooManyRequests, "Too many failed logins from your address; wait a minute.")
+			return
+		}
 		if errors.Is(err, scheduler.ErrUnauthorized) {
-			s.sessions.fail(addr)
 			fail(http.StatusUnauthorized, "Wrong user name or password.")
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/stream"
 )
 
 func (s *Server) kafkaErr(err error, what string) (int, error) {
@@ -171,7 +172,7 @@ func (s *Server) messages(r *http.Request) (messagesPage, int, error) {
 	for _, m := range ms {
 		v := messageView{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: printable(m.Key),
 			Value: decode(r.Context(), s.cfg.Registry, m.Value), Headers: m.Headers,
-			Reason: m.Headers["userstream.error"], Kind: m.Headers["userstream.error_kind"]}
+			Reason: m.Headers[stream.HeaderError], Kind: m.Headers[stream.HeaderErrorKind]}
 		if filter != "" && !strings.Contains(strings.ToLower(v.Key+"\n"+v.Value.Text+"\n"+fmt.Sprint(v.Headers)), filter) {
 			continue
 		}

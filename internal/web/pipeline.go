@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Pipeline gathers the overview: how much is in the topic, stored, lagging
@@ -26,7 +30,11 @@ type Pipeline struct {
 	DLQ     string
 	Group   string
 	Latency prometheus.Histogram // the stream's e2e latency, when in this process
-	Errors  *ErrorLog            // the last warnings and errors, when in this process
+	// Metrics are the /metrics URLs of stream workers in other processes:
+	// their latency histograms are read at each look and added up.
+	Metrics []string
+	Client  *http.Client // for Metrics; nil: a client with a 2 s timeout
+	Errors  *ErrorLog    // the last warnings and errors, when in this process
 
 	mu   sync.Mutex
 	prev *Snapshot
@@ -83,8 +91,23 @@ func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
 			s.Problems = append(s.Problems, "sink: "+err.Error())
 		}
 	}
+	var hs []*dto.Histogram
 	if p.Latency != nil {
-		s.LatencyP50, s.LatencyP99 = quantileMS(p.Latency, 0.5), quantileMS(p.Latency, 0.99)
+		var m dto.Metric
+		if err := p.Latency.Write(&m); err == nil && m.Histogram != nil {
+			hs = append(hs, m.Histogram)
+		}
+	}
+	for _, u := range p.Metrics {
+		h, err := p.scrape(ctx, u)
+		if err != nil {
+			s.Problems = append(s.Problems, err.Error())
+			continue
+		}
+		hs = append(hs, h...)
+	}
+	if h := addHistograms(hs); h != nil {
+		s.LatencyP50, s.LatencyP99 = quantileMS(h, 0.5), quantileMS(h, 0.99)
 	}
 	if p.Errors != nil {
 		s.Errors = p.Errors.Last(10)
@@ -105,17 +128,104 @@ func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
 	return s
 }
 
+// LatencyMetric is the stream's end-to-end latency histogram, as its
+// /metrics names it.
+const LatencyMetric = "userstream_stream_e2e_latency_seconds"
+
+// scrape reads the latency histograms of one worker's /metrics. Its errors
+// name the URL without its userinfo.
+func (p *Pipeline) scrape(ctx context.Context, raw string) ([]*dto.Histogram, error) {
+	shown := raw
+	if u, err := url.Parse(raw); err == nil {
+		u.User = nil
+		shown = u.Redacted()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, fmt.Errorf("metrics %s: %w", shown, err)
+	}
+	cl := p.Client
+	if cl == nil {
+		cl = &http.Client{Timeout: 2 * time.Second}
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("metrics %s: unreachable", shown)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics %s: %s", shown, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, fmt.Errorf("metrics %s: not Prometheus text: %w", shown, err)
+	}
+	var out []*dto.Histogram
+	if f := fams[LatencyMetric]; f != nil {
+		for _, m := range f.Metric {
+			if m.Histogram != nil {
+				out = append(out, m.Histogram)
+			}
+		}
+	}
+	return out, nil
+}
+
+// addHistograms sums histograms with the same buckets (the stream's, from
+// each worker); nil when there is none. One with other buckets is left out.
+func addHistograms(hs []*dto.Histogram) *dto.Histogram {
+	if len(hs) == 0 {
+		return nil
+	}
+	// The text format carries a +Inf bucket, a histogram's Write does not.
+	finite := func(h *dto.Histogram) []*dto.Bucket {
+		bs := h.Bucket
+		for len(bs) > 0 && math.IsInf(bs[len(bs)-1].GetUpperBound(), 1) {
+			bs = bs[:len(bs)-1]
+		}
+		return bs
+	}
+	first := finite(hs[0])
+	var count uint64
+	bounds := make([]float64, len(first))
+	cum := make([]uint64, len(first))
+	for i, b := range first {
+		bounds[i] = b.GetUpperBound()
+	}
+	for _, h := range hs {
+		bs := finite(h)
+		same := len(bs) == len(bounds)
+		for i := 0; same && i < len(bs); i++ {
+			same = bs[i].GetUpperBound() == bounds[i]
+		}
+		if !same {
+			continue
+		}
+		count += h.GetSampleCount()
+		for i, b := range bs {
+			cum[i] += b.GetCumulativeCount()
+		}
+	}
+	out := &dto.Histogram{SampleCount: &count}
+	for i := range bounds {
+		out.Bucket = append(out.Bucket, &dto.Bucket{UpperBound: &bounds[i], CumulativeCount: &cum[i]})
+	}
+	return out
+}
+
 // quantileMS estimates a quantile of a histogram from its buckets (linear
 // within a bucket), in milliseconds; -1 when it has no observation.
-func quantileMS(h prometheus.Histogram, q float64) float64 {
-	var m dto.Metric
-	if err := h.Write(&m); err != nil || m.Histogram == nil || m.Histogram.GetSampleCount() == 0 {
+func quantileMS(h *dto.Histogram, q float64) float64 {
+	if h == nil || h.GetSampleCount() == 0 {
 		return -1
 	}
-	total := float64(m.Histogram.GetSampleCount())
+	total := float64(h.GetSampleCount())
 	rank := q * total
 	lower, below := 0.0, 0.0
-	for _, b := range m.Histogram.Bucket {
+	for _, b := range h.Bucket {
 		upper, n := b.GetUpperBound(), float64(b.GetCumulativeCount())
 		if n >= rank {
 			if n == below {

@@ -127,6 +127,24 @@ var funcs = template.FuncMap{
 		return d.Round(time.Millisecond).String()
 	},
 	"join": strings.Join,
+	// bytes shows a size in bytes with a binary unit; a negative one is
+	// unknown.
+	"bytes": func(n int64) string {
+		switch {
+		case n < 0:
+			return "unknown"
+		case n < 1024:
+			return fmt.Sprintf("%d B", n)
+		}
+		v, unit := float64(n)/1024, "KiB"
+		for _, u := range []string{"MiB", "GiB", "TiB"} {
+			if v < 1024 {
+				break
+			}
+			v, unit = v/1024, u
+		}
+		return fmt.Sprintf("%.1f %s", v, unit)
+	},
 	"pct": func(a, b int64) string {
 		if b <= 0 {
 			return "0"

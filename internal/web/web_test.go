@@ -264,6 +264,18 @@ func TestLoginCookieHeadersAndRateLimit(t *testing.T) {
 	if strings.Contains(resp.body, adminPassword) {
 		t.Error("the login page echoes the password")
 	}
+	// The REST API on the same listener shares the count: the guesses
+	// cannot go on there.
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/dags", nil)
+	req.SetBasicAuth(scheduler.AdminUser, adminPassword)
+	api, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.Body.Close()
+	if api.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("REST API after 10 failed UI logins: %d, want 429", api.StatusCode)
+	}
 }
 
 // TestPagesAndTwins: with users flowing, a poison message dead-lettered

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/userstream/userstream/internal/scheduler"
@@ -40,7 +39,6 @@ type API struct {
 	auth   *scheduler.Authenticator
 	opts   Options
 	mux    *http.ServeMux
-	failed *failures
 }
 
 // New returns the REST API over svc, checking logins with auth.
@@ -51,7 +49,7 @@ func New(svc *scheduler.Service, auth *scheduler.Authenticator, opts Options) *A
 	if opts.MaxPageLimit <= 0 {
 		opts.MaxPageLimit = 100
 	}
-	a := &API{svc: svc, auth: auth, opts: opts, mux: http.NewServeMux(), failed: &failures{seen: map[string][]time.Time{}}}
+	a := &API{svc: svc, auth: auth, opts: opts, mux: http.NewServeMux()}
 	read, write := a.authed(false), a.authed(true)
 	a.mux.HandleFunc("GET /api/v1/health", a.health)
 	a.mux.HandleFunc("POST /auth/token", a.token)
@@ -116,15 +114,6 @@ func (a *API) fail(w http.ResponseWriter, err error, what string) {
 	}
 }
 
-// failures rate-limits failed logins per client address: after 10 in a
-// minute, logins from that address are refused for the rest of the minute.
-type failures struct {
-	mu   sync.Mutex
-	seen map[string][]time.Time
-}
-
-const maxFailures = 10
-
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -133,32 +122,10 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-func (f *failures) blocked(addr string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	recent := f.seen[addr][:0]
-	for _, t := range f.seen[addr] {
-		if time.Since(t) < time.Minute {
-			recent = append(recent, t)
-		}
-	}
-	f.seen[addr] = recent
-	return len(recent) >= maxFailures
-}
-
-func (f *failures) add(addr string) {
-	f.mu.Lock()
-	f.seen[addr] = append(f.seen[addr], time.Now())
-	f.mu.Unlock()
-}
-
-// Authenticate checks a request's basic auth or bearer token. It is
-// exported for the web UI, which serves this API on its listener.
+// Authenticate checks a request's basic auth or bearer token, rate
+// limited by client address (scheduler.MaxLoginFailures).
 func (a *API) Authenticate(r *http.Request) (scheduler.User, int, string) {
 	addr := clientAddr(r)
-	if a.failed.blocked(addr) {
-		return scheduler.User{}, http.StatusTooManyRequests, "too many failed logins from this address; wait a minute"
-	}
 	var (
 		u   scheduler.User
 		err error
@@ -166,23 +133,25 @@ func (a *API) Authenticate(r *http.Request) (scheduler.User, int, string) {
 	h := r.Header.Get("Authorization")
 	switch {
 	case strings.HasPrefix(h, "Bearer "):
-		u, err = a.auth.CheckToken(r.Context(), strings.TrimPrefix(h, "Bearer "))
+		u, err = a.auth.CheckTokenFrom(r.Context(), addr, strings.TrimPrefix(h, "Bearer "))
 	default:
 		name, pass, ok := r.BasicAuth()
 		if !ok {
 			return scheduler.User{}, http.StatusUnauthorized, "no credentials: use HTTP basic auth or a bearer token (POST /auth/token)"
 		}
-		u, err = a.auth.Login(r.Context(), name, pass)
+		u, err = a.auth.LoginFrom(r.Context(), addr, name, pass)
 	}
-	if err != nil {
-		if errors.Is(err, scheduler.ErrUnauthorized) {
-			a.failed.add(addr)
-			return scheduler.User{}, http.StatusUnauthorized, "wrong user name, password or token"
-		}
+	switch {
+	case err == nil:
+		return u, 0, ""
+	case errors.Is(err, scheduler.ErrTooManyFailures):
+		return scheduler.User{}, http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, scheduler.ErrUnauthorized):
+		return scheduler.User{}, http.StatusUnauthorized, "wrong user name, password or token"
+	default:
 		a.opts.Logger.Error("rest api: login", "err", err)
 		return scheduler.User{}, http.StatusInternalServerError, "the metadata store failed; see the server's log"
 	}
-	return u, 0, ""
 }
 
 type userKey struct{}
@@ -235,15 +204,13 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "Bad Request", err.Error())
 		return
 	}
-	addr := clientAddr(r)
-	if a.failed.blocked(addr) {
-		problem(w, http.StatusTooManyRequests, "Too Many Requests", "too many failed logins from this address; wait a minute")
-		return
-	}
-	u, err := a.auth.Login(r.Context(), body.Username, body.Password)
+	u, err := a.auth.LoginFrom(r.Context(), clientAddr(r), body.Username, body.Password)
 	if err != nil {
+		if errors.Is(err, scheduler.ErrTooManyFailures) {
+			problem(w, http.StatusTooManyRequests, "Too Many Requests", err.Error())
+			return
+		}
 		if errors.Is(err, scheduler.ErrUnauthorized) {
-			a.failed.add(addr)
 			problem(w, http.StatusUnauthorized, "Unauthorized", "wrong user name or password")
 			return
 		}
