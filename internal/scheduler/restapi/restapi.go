@@ -35,10 +35,10 @@ type Options struct {
 
 // API is the REST API's handler.
 type API struct {
-	svc    *scheduler.Service
-	auth   *scheduler.Authenticator
-	opts   Options
-	mux    *http.ServeMux
+	svc  *scheduler.Service
+	auth *scheduler.Authenticator
+	opts Options
+	mux  *http.ServeMux
 }
 
 // New returns the REST API over svc, checking logins with auth.
