@@ -1,4 +1,4 @@
-.PHONY: build test chaos fuzz fuzz-quick bench run
+.PHONY: build test chaos fuzz fuzz-quick bench run screenshots
 build:
 	go build -o bin/userstream ./cmd/userstream
 # The whole suite: vet, unit, end-to-end and the quick form of the fault
@@ -20,3 +20,7 @@ bench:
 # child as exit status 1).
 run: build
 	./bin/userstream dev
+# The UI's screenshots in docs/ui (docs/ui.md), taken by the browser test
+# in headless Chromium.
+screenshots:
+	USERSTREAM_SCREENSHOTS=$(CURDIR)/docs/ui go test -count=1 -run '^TestBrowser$$' ./internal/web/

@@ -32,6 +32,7 @@ type webParts struct {
 	group    string
 	latency  prometheus.Histogram
 	metrics  []string // stream workers' /metrics URLs, for the latency
+	secure   bool     // session cookies Secure (a TLS proxy in front)
 	errors   *web.ErrorLog
 	heart    func() time.Time
 }
@@ -52,7 +53,7 @@ func buildWeb(ctx context.Context, a *app, p webParts) (*web.Server, func(), err
 		}
 		reg = web.NewRegistry(cl)
 	}
-	cfg := web.Config{Kafka: adm, Registry: reg, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Logger: a.log,
+	cfg := web.Config{Kafka: adm, Registry: reg, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Logger: a.log, Secure: p.secure,
 		Pipeline: &web.Pipeline{Kafka: adm, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Latency: p.latency, Metrics: p.metrics, Errors: p.errors}}
 	if p.sink != nil {
 		cfg.Users, cfg.Pipeline.Users = p.sink, p.sink
@@ -95,6 +96,7 @@ func newWebCmd(a *app) *cobra.Command {
 		password string
 		viewer   string
 		metrics  []string
+		secure   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "web",
@@ -150,7 +152,7 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 					return usagef("--stream-metrics %q: want an http(s) URL such as http://127.0.0.1:9464/metrics", redactURL(m))
 				}
 			}
-			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group, metrics: metrics})
+			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group, metrics: metrics, secure: secure})
 			if err != nil {
 				return err
 			}
@@ -173,6 +175,7 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 	fs.StringVar(&metadata, "metadata", defaultMetadata, "the scheduler's metadata store: DAGs, runs and logins")
 	fs.StringSliceVar(&metrics, "stream-metrics", []string{"http://" + stream.DefaultMetricsAddr + "/metrics"},
 		"the stream workers' /metrics URLs (comma-separated), read for the overview's latency; empty: none")
+	fs.BoolVar(&secure, "secure-cookies", false, "mark the session cookie Secure: set it when a TLS proxy serves the UI")
 	fs.StringVar(&group, "group", stream.DefaultGroup, "the stream's consumer group, for the overview")
 	fs.StringVar(&password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD)")
 	fs.StringVar(&viewer, "viewer-password", "", "create a read-only login \"viewer\" (prefer USERSTREAM_VIEWER_PASSWORD)")

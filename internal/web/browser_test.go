@@ -159,9 +159,21 @@ func (tb *tab) shot(name string) {
 	if tb.b.shots == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// A page still laying out (just navigated) has no size yet: try again
+	// for a few seconds.
+	var (
+		png []byte
+		err error
+	)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	if err != nil {
 		tb.b.t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -308,10 +320,12 @@ func TestBrowser(t *testing.T) {
 		admin.wait("the run in the grid", `document.querySelector("table.grid thead a.run")`, 10*time.Second)
 		admin.wait("the run succeeds", `document.querySelector("table.grid thead a.run.st-success")`, 60*time.Second)
 		admin.shot("dag")
-		admin.do("open the run", chromedp.Click(chromedp.CSS("table.grid thead a.run")))
+		// Followed by its href: the grid re-renders every 3 s, and a click
+		// can land on the element being replaced.
+		admin.open(admin.eval(`document.querySelector("table.grid thead a.run").getAttribute("href")`))
 		admin.wait("the run page", `document.getElementById("run-state") && document.getElementById("run-state").textContent === "success"`, 10*time.Second)
 		admin.shot("run")
-		admin.do("open the log", chromedp.Click(chromedp.CSS("a.log-link")))
+		admin.open(admin.eval(`document.querySelector("a.log-link").getAttribute("href")`))
 		admin.wait("the log", `document.getElementById("log") && document.getElementById("log").textContent.length > 0`, 10*time.Second)
 		if l := admin.text("#log"); !strings.Contains(l, "produced 100") {
 			t.Errorf("the log does not tell the 100 users: %q", l)

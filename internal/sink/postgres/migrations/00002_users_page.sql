@@ -36,7 +36,7 @@ END $$;
 -- row without calling the function or queueing an event, so a replay (the
 -- same nats) costs next to nothing, where a statement trigger would have
 -- to keep every updated row twice in its transition tables (-13% on
--- replays of 5000, docs/benchmarks.md).
+-- replays of 5000, measured while this was built).
 -- +goose StatementBegin
 CREATE FUNCTION user_counts_update() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN

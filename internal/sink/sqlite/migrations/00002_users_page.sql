@@ -14,7 +14,7 @@ CREATE INDEX created_users_page ON created_users (ingested_at DESC, id);
 -- A nat whose users all left keeps a row with n = 0 (Stats skips it).
 --
 -- Row triggers on INSERT and UPDATE would be the plain way, but they cost
--- every upsert 10-25% (docs/benchmarks.md, "Users page"). So:
+-- every upsert 10-25% (measured while this was built). So:
 --
 -- * Inserts are counted by rowid. created_users is a rowid table: a new
 --   row gets a rowid above every existing one, and an upsert that updates
