@@ -86,7 +86,7 @@ func runSession(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Confi
 			// topic does not hold them for long.
 			pctx, cancel = context.WithTimeout(ctx, cfg.BatchWait)
 		}
-		recs, err := poll(pctx, cl, cfg)
+		recs, err := poll(pctx, cl, cfg, func() bool { collect(false); return pending > 0 })
 		cancel()
 		if err != nil && ctx.Err() == nil && pctx.Err() == nil {
 			failed = err
@@ -190,9 +190,15 @@ func finishCtx(ctx context.Context, grace time.Duration) (context.Context, conte
 	return work, func() { stop(); cancel() }
 }
 
-// poll gathers up to BatchSize records, waiting at most BatchWait after the
-// first one arrives.
-func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
+// poll gathers up to BatchSize records (adaptive batching). It waits as
+// long as it takes for a first record; then it takes what the client has
+// already fetched and, if the writer is idle (busy reports false), returns
+// at once: a lone record goes to the sink without waiting for company.
+// While the writer is still busy with the previous batch, poll keeps
+// gathering, up to BatchWait after the first record, since the batch could
+// not be written sooner anyway: batches grow when the sink is the
+// bottleneck and shrink to what arrives when it is not.
+func poll(ctx context.Context, cl Client, cfg Config, busy func() bool) ([]*kgo.Record, error) {
 	var recs []*kgo.Record
 	var deadline time.Time
 	for len(recs) < cfg.BatchSize {
@@ -203,7 +209,16 @@ func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
 			if d <= 0 {
 				break
 			}
-			pctx, cancel = context.WithTimeout(ctx, d)
+			if !busy() {
+				// Only what is buffered: PollRecords on a done context
+				// returns it without waiting.
+				var done context.Context
+				done, cancel = context.WithCancel(ctx)
+				cancel()
+				pctx = done
+			} else {
+				pctx, cancel = context.WithTimeout(ctx, min(d, busyPoll))
+			}
 		}
 		fs := cl.PollRecords(pctx, cfg.BatchSize-len(recs))
 		timedOut := pctx.Err() != nil && ctx.Err() == nil
@@ -226,6 +241,7 @@ func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
 		} else if cfg.Health != nil && (len(fs) > 0 || timedOut) {
 			cfg.Health.Recovered("fetch")
 		}
+		n := len(recs)
 		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
 		if ctx.Err() != nil {
 			return recs, ctx.Err()
@@ -235,15 +251,25 @@ func poll(ctx context.Context, cl Client, cfg Config) ([]*kgo.Record, error) {
 			// with nothing in hand, let them through before waiting again.
 			cl.AllowRebalance()
 		}
-		if timedOut {
-			break
+		if deadline.IsZero() {
+			if timedOut {
+				break // the caller's bound, with nothing in hand
+			}
+			if len(recs) > 0 {
+				deadline = time.Now().Add(cfg.BatchWait)
+			}
+			continue
 		}
-		if len(recs) > 0 && deadline.IsZero() {
-			deadline = time.Now().Add(cfg.BatchWait)
+		if len(recs) == n && !busy() {
+			break // nothing more buffered and the writer is free
 		}
 	}
 	return recs, nil
 }
+
+// busyPoll is how long one poll waits for more records while the writer is
+// busy, before poll looks again whether it has become free.
+const busyPoll = 2 * time.Millisecond
 
 // store writes one batch's dead letters and users, then commits its
 // offsets. Records the sink refuses as data (sink.ErrRejected) are found by

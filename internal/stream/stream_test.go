@@ -628,3 +628,17 @@ func TestRegistryAwayWaitsNotDeadLetters(t *testing.T) {
 		t.Errorf("still unhealthy after the registry came back: %v", err)
 	}
 }
+
+// TestLoneRecordIsNotHeldForBatchWait: a record that arrives alone is
+// written as soon as the poll has nothing more, not after BatchWait (an
+// hour here, so only adaptive batching can store it before the test's
+// deadline), one after another.
+func TestLoneRecordIsNotHeldForBatchWait(t *testing.T) {
+	addr := newCluster(t)
+	snk := newMemSink()
+	start(t, addr, snk, stream.Config{BatchSize: 1000, BatchWait: time.Hour})
+	for i := range 3 {
+		produceUsers(t, addr, i, i+1)
+		waitFor(t, fmt.Sprintf("user %d stored alone", i), func() bool { return snk.count() == i+1 })
+	}
+}
