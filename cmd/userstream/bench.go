@@ -19,6 +19,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		format      string
 		rate        float64
 		latencyFor  time.Duration
+		latencyReq  int
 		batch       int
 		out         string
 		cpuProfile  string
@@ -41,6 +42,9 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 			if format != "avro" && format != "json" {
 				return usagef("--format: %q is not avro or json", format)
 			}
+			if latencyReq < 0 || latencyReq > ingest.MaxBatch {
+				return usagef("--latency-request: %d is outside 0..%d", latencyReq, ingest.MaxBatch)
+			}
 			if rate <= 0 || latencyFor <= 0 {
 				return usagef("--latency-rate and --latency-duration must be positive")
 			}
@@ -59,7 +63,7 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 				defer pprof.StopCPUProfile()
 			}
 			rep, err := bench.Run(cmd.Context(), bench.Config{Users: users, Format: format, LatencyRate: rate,
-				LatencyFor: latencyFor, BatchSize: batch, Concurrency: concurrency, Logger: a.log,
+				LatencyFor: latencyFor, LatencyRequest: latencyReq, BatchSize: batch, Concurrency: concurrency, Logger: a.log,
 				Progress: func(stage string) { fmt.Fprintf(a.stderr, "bench: %s...\n", stage) }})
 			if err != nil {
 				return err
@@ -78,6 +82,7 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 	fs.IntVar(&users, "users", 100_000, "users pushed through ingest and stream")
 	fs.StringVar(&format, "format", "avro", "message format: avro or json")
 	fs.Float64Var(&rate, "latency-rate", 2000, "users/s produced while measuring end-to-end latency")
+	fs.IntVar(&latencyReq, "latency-request", 0, "users a request fetches while latency is measured (0: a fiftieth of --latency-rate, 20 ms of users)")
 	fs.DurationVar(&latencyFor, "latency-duration", 10*time.Second, "how long latency is measured")
 	fs.IntVar(&batch, "batch-size", 1000, "users per API request and per sink write")
 	fs.IntVar(&concurrency, "concurrency", 2, "API requests in flight during ingest")

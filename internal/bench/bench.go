@@ -61,6 +61,11 @@ type Config struct {
 	Format      string        // "avro" or "json" ["avro"]
 	LatencyRate float64       // users/s while latency is measured [2000]
 	LatencyFor  time.Duration // how long latency is measured [10s]
+	// LatencyRequest is the users a request fetches while latency is
+	// measured [LatencyRate/50: 50 requests a second, each 20 ms of users].
+	// Every user of a request waits for the whole request to be encoded,
+	// produced and stored, so this is the latency's floor.
+	LatencyRequest int
 	Logger      *slog.Logger  // [discard]
 	// Progress, when set, is told the name of each stage as it starts.
 	Progress func(stage string)
@@ -81,6 +86,9 @@ func (c *Config) defaults() {
 	}
 	if c.LatencyRate <= 0 {
 		c.LatencyRate = 2000
+	}
+	if c.LatencyRequest <= 0 {
+		c.LatencyRequest = max(1, int(c.LatencyRate/50))
 	}
 	if c.LatencyFor <= 0 {
 		c.LatencyFor = 10 * time.Second
@@ -193,7 +201,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	step(fmt.Sprintf("end-to-end latency at %.0f users/s for %s", c.LatencyRate, c.LatencyFor))
 	lat.reset()
 	ls, err := ingest.Run(ctx, src, prod, enc, ingest.Config{Duration: c.LatencyFor, Rate: c.LatencyRate,
-		BatchSize: max(1, min(c.BatchSize, int(c.LatencyRate/10))), Concurrency: 1, SourceName: apiURL})
+		BatchSize: min(c.BatchSize, c.LatencyRequest), Concurrency: 1, SourceName: apiURL})
 	if err != nil {
 		return nil, fmt.Errorf("bench latency ingest: %w", err)
 	}
@@ -201,7 +209,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		return nil, err
 	}
 	p50, p99, n := lat.quantiles()
-	note := fmt.Sprintf("%d users, fetch to stored", n)
+	note := fmt.Sprintf("%d users, fetch to stored, %d a request", n, min(c.BatchSize, c.LatencyRequest))
 	rep.add(Result{Name: "end-to-end latency p50", Value: p50.Seconds() * 1000, Unit: "ms", Note: note})
 	rep.add(Result{Name: "end-to-end latency p99", Value: p99.Seconds() * 1000, Unit: "ms", Note: note})
 	rep.PeakRSSB = peakRSS()
