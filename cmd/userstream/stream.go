@@ -40,7 +40,7 @@ func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
 	fs.StringVar(&s.sink, "sink", sinkDefault, "where users land: sqlite:PATH | postgres://... | cassandra://host:9042/spark_streams")
 	fs.StringVar(&s.group, "group", stream.DefaultGroup, "consumer group; workers in one group share the partitions")
 	fs.IntVar(&s.batchSize, "batch-size", stream.DefaultBatchSize, "most records per sink write")
-	fs.DurationVar(&s.batchWait, "batch-wait", stream.DefaultBatchWait, "longest a partial batch waits before it is written")
+	fs.DurationVar(&s.batchWait, "batch-wait", stream.DefaultBatchWait, "longest a batch keeps growing while the previous one is being written (an idle sink gets each record at once)")
 	fs.StringVar(&s.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "serve Prometheus /metrics and /healthz here (empty: off)")
 	fs.Int32Var(&s.partitions, "partitions", broker.DefaultPartitions, "partitions of users_created when it has to be created")
 	fs.StringVar(&s.instanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once (unique per live worker; empty: dynamic)")

@@ -78,7 +78,7 @@ type Config struct {
 	DLQ       string        // default users_created.dlq
 	Group     string        // default userstream-stream
 	BatchSize int           // most records per sink write; default 1000
-	BatchWait time.Duration // longest a partial batch waits; default 100ms
+	BatchWait time.Duration // longest a batch keeps growing while the writer is busy; default 100ms
 	// InstanceID, when set, makes the worker a static member of the group
 	// (KIP-345): a worker restarted with the same id takes its place and
 	// its partitions back at once, instead of the group waiting for the old
