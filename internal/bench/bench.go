@@ -66,7 +66,7 @@ type Config struct {
 	// Every user of a request waits for the whole request to be encoded,
 	// produced and stored, so this is the latency's floor.
 	LatencyRequest int
-	Logger      *slog.Logger  // [discard]
+	Logger         *slog.Logger // [discard]
 	// Progress, when set, is told the name of each stage as it starts.
 	Progress func(stage string)
 }
