@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // ErrMalformed is matched, with errors.Is, by every error that says a
@@ -99,11 +101,27 @@ func Decode(r io.Reader) (Response, error) {
 	return decode(b)
 }
 
-// decode is Decode on a body already read.
-func decode(b []byte) (Response, error) {
+// fastOpts make the JSON v2 decoder match field names in any case, as
+// encoding/json does.
+var fastOpts = jsonv2.MatchCaseInsensitiveNames(true)
+
+// decode is Decode on a body already read. A body is decoded first by the
+// JSON v2 decoder (github.com/go-json-experiment/json: 1.9x encoding/json
+// here, docs/benchmarks.md); a body it refuses, for any reason, is decoded
+// again by encoding/json, which decides and names the error as before. v2
+// is stricter, never looser (duplicate names, invalid UTF-8 go the slow
+// road and are accepted there as they always were), so the result is
+// encoding/json's: FuzzDecode checks both roads agree on every body.
+func decode(b []byte) (Response, error) { return decodeWith(b, true) }
+
+// decodeWith is decode with the fast road taken or not.
+func decodeWith(b []byte, fast bool) (Response, error) {
 	var w wireResponse
-	if err := json.Unmarshal(b, &w); err != nil {
-		return Response{}, decodeError(b, err)
+	if !fast || jsonv2.Unmarshal(b, &w, fastOpts) != nil {
+		w = wireResponse{}
+		if err := json.Unmarshal(b, &w); err != nil {
+			return Response{}, decodeError(b, err)
+		}
 	}
 	if w.Error != nil && *w.Error != "" {
 		return Response{}, &APIError{Message: *w.Error}
