@@ -288,10 +288,7 @@ func (s *Server) group(r *http.Request) (groupPage, int, error) {
 	return p, 0, nil
 }
 
-func (s *Server) loadGroup(r *http.Request) (any, int, error) {
-	p, st, err := s.group(r)
-	return p, st, err
-}
+func (s *Server) loadGroup(r *http.Request) (any, int, error) { return s.group(r) }
 
 // resetGroup is the offset reset form: "preview" shows what would change
 // (a dry run, always allowed); "apply", with the confirmation box ticked,

@@ -95,10 +95,7 @@ func (s *Server) schemaPage(r *http.Request) (schemaPage, int, error) {
 	return p, 0, nil
 }
 
-func (s *Server) loadSchema(r *http.Request) (any, int, error) {
-	p, st, err := s.schemaPage(r)
-	return p, st, err
-}
+func (s *Server) loadSchema(r *http.Request) (any, int, error) { return s.schemaPage(r) }
 
 // checkSchema checks a pasted schema against the subject's latest version,
 // at the subject's compatibility level.

@@ -573,36 +573,14 @@ func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	var days []string
-	err := s.do(ctx, func(sess *gocql.Session) error {
-		days = days[:0]
-		iter := sess.Query(s.q.recentDays, 0).Idempotent(true).IterContext(ctx)
-		var d string
-		for iter.Scan(&d) {
-			days = append(days, d)
-		}
-		return iter.Close()
-	})
+	days, err := s.readDays(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cassandra sink: recent: read days: %w", err)
 	}
 	out := make([]user.Record, 0, n)
 	seen := map[string]bool{}
 	for _, d := range days {
-		type entry struct {
-			at time.Time
-			id string
-		}
-		var entries []entry
-		err := s.do(ctx, func(sess *gocql.Session) error {
-			entries = entries[:0]
-			iter := sess.Query(s.q.recentIDs, d).PageSize(max(n, 100)).Idempotent(true).IterContext(ctx)
-			var e entry
-			for len(entries) < 4*n+100 && iter.Scan(&e.at, &e.id) {
-				entries = append(entries, e)
-			}
-			return iter.Close()
-		})
+		entries, err := s.entries(ctx, s.q.recentIDs, 4*n+100, d)
 		if err != nil {
 			return nil, fmt.Errorf("cassandra sink: recent: read day %s: %w", d, err)
 		}
