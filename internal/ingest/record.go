@@ -1,7 +1,7 @@
 package ingest
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +21,7 @@ func FromAPI(u randomuser.User, ingestedAt time.Time, runID string) user.Record 
 		Gender:    u.Gender,
 		// The API's data has stray spaces (BR streets end in one); the
 		// address is trimmed part by part so it reads "Rua X, City".
-		Address: fmt.Sprintf("%d %s, %s, %s, %s", u.Location.Street.Number, strings.TrimSpace(u.Location.Street.Name),
-			strings.TrimSpace(u.Location.City), strings.TrimSpace(u.Location.State), strings.TrimSpace(u.Location.Country)),
+		Address:        address(u.Location),
 		PostCode:       u.Location.Postcode.String(),
 		Email:          u.Email,
 		Username:       u.Login.Username,
@@ -36,10 +35,51 @@ func FromAPI(u randomuser.User, ingestedAt time.Time, runID string) user.Record 
 	}
 	// uuid.Parse also takes upper case, braces, "urn:uuid:" and no dashes:
 	// store the canonical form so one user is always one id.
+	if canonicalUUID(r.ID) {
+		return r
+	}
 	if id, err := uuid.Parse(r.ID); err == nil {
 		r.ID = id.String()
 	} else {
 		r.ID = user.ContentID(r)
 	}
 	return r
+}
+
+// address is "<number> <street>, <city>, <state>, <country>", each part
+// trimmed, in one allocation.
+func address(l randomuser.Location) string {
+	street, city := strings.TrimSpace(l.Street.Name), strings.TrimSpace(l.City)
+	state, country := strings.TrimSpace(l.State), strings.TrimSpace(l.Country)
+	b := make([]byte, 0, 20+len(street)+len(city)+len(state)+len(country)+7)
+	b = strconv.AppendInt(b, int64(l.Street.Number), 10)
+	b = append(b, ' ')
+	b = append(b, street...)
+	for _, part := range [...]string{city, state, country} {
+		b = append(b, ", "...)
+		b = append(b, part...)
+	}
+	return string(b)
+}
+
+// canonicalUUID reports whether s is a UUID in uuid.UUID.String's form
+// (lower-case hex, dashed): the API's form, kept as it is.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

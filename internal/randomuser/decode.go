@@ -8,9 +8,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-
-	jsonv2 "github.com/go-json-experiment/json"
-	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // ErrMalformed is matched, with errors.Is, by every error that says a
@@ -102,24 +99,24 @@ func Decode(r io.Reader) (Response, error) {
 	return decode(b)
 }
 
-// fastOpts make the JSON v2 decoder read as encoding/json does
-// (jsonv1.DefaultOptionsV1: names in any case but with their dashes and
-// underscores, and the rest of v1's rules).
-var fastOpts = jsonv1.DefaultOptionsV1()
-
-// decode is Decode on a body already read. A body is decoded first by the
-// JSON v2 decoder (github.com/go-json-experiment/json with v1 options: 1.6x
-// encoding/json here, docs/benchmarks.md); a body it refuses, for any reason, is decoded
-// again by encoding/json, which decides and names the error as before. v2
-// is stricter, never looser (duplicate names, invalid UTF-8 go the slow
-// road and are accepted there as they always were), so the result is
-// encoding/json's: FuzzDecode checks both roads agree on every body.
+// decode is Decode on a body already read. A body is decoded first by
+// fastDecode, straight into the API's types (4x encoding/json here,
+// docs/benchmarks.md); a body it does not take, for any reason, is decoded
+// again by encoding/json, which decides and names the error as before. The
+// fast road takes only bodies encoding/json reads the same way (names as
+// the API spells them, each once, valid UTF-8, the expected types), so the
+// result is encoding/json's: FuzzDecode checks both roads agree on every
+// body.
 func decode(b []byte) (Response, error) { return decodeWith(b, true) }
 
 // decodeWith is decode with the fast road taken or not.
 func decodeWith(b []byte, fast bool) (Response, error) {
 	var w wireResponse
-	if !fast || jsonv2.Unmarshal(b, &w, fastOpts) != nil {
+	ok := false
+	if fast {
+		w, ok = fastDecode(b)
+	}
+	if !ok {
 		w = wireResponse{}
 		if err := json.Unmarshal(b, &w); err != nil {
 			return Response{}, decodeError(b, err)

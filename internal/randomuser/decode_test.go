@@ -315,3 +315,59 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	r.data = r.data[n:]
 	return n, nil
 }
+
+// TestFastDecodeTakesAPIBodies checks that the fast road decodes what API
+// servers send, so that it is the road taken and not a fallback that only
+// costs time: the real API's responses for every nationality, the
+// generator's for every nationality, and a body with escapes, white space
+// and the info block first. Each result must equal encoding/json's.
+func TestFastDecodeTakesAPIBodies(t *testing.T) {
+	bodies := map[string][]byte{}
+	for nat, raw := range referenceResponses(t) {
+		bodies["reference "+nat] = raw
+	}
+	g := NewGenerator()
+	for _, nat := range allNats {
+		var b bytes.Buffer
+		if err := g.WriteResponse(&b, Params{Results: 50, Seed: "fast", Nat: []string{nat}}); err != nil {
+			t.Fatal(err)
+		}
+		bodies["generator "+nat] = b.Bytes()
+	}
+	bodies["escapes and white space"] = []byte(" {\n\t\"info\" : {\"seed\":\"s\\u00e9\",\"results\":1,\"page\":-0,\"version\":\"1.4\"},\r\n" +
+		"\"results\":[ {\"name\":{\"first\":\"A\\\"\\\\\\/\\b\\f\\n\\r\\tb\",\"last\":\"Ørsted\"},\"id\":{\"name\":\"\",\"value\":null}," +
+		"\"location\":{\"postcode\":-1.5e3,\"street\":{\"number\":12,\"name\":\"x\"}}} ] } ")
+	for name, body := range bodies {
+		fast, ok := fastDecode(body)
+		if !ok {
+			t.Errorf("%s: the fast road refused the body", name)
+			continue
+		}
+		var slow wireResponse
+		if err := json.Unmarshal(body, &slow); err != nil {
+			t.Fatalf("%s: encoding/json: %v", name, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast road %+v, encoding/json %+v", name, fast, slow)
+		}
+	}
+}
+
+// TestFastDecodeLeavesTheRestToEncodingJSON lists bodies the fast road
+// must refuse because encoding/json reads them its own way (or refuses
+// them): Decode's result for each is then encoding/json's, as FuzzDecode
+// checks at large.
+func TestFastDecodeLeavesTheRestToEncodingJSON(t *testing.T) {
+	for _, body := range []string{
+		`{"RESULTS":[]}`, `{"results":[],"results":[]}`, `{"results":[{"name":{"first":"a"},"name":{"last":"b"}}]}`,
+		`{"error":"Uh oh"}`, `{"results":null}`, `{"results":[null]}`, `{"results":[{"nat":null}]}`,
+		"{\"results\":[{\"nat\":\"\xff\"}]}", `{"results":[{"nat":"\ud83d\ude00"}]}`, `{"results":[{"dob":{"age":1.0}}]}`,
+		`{"results":[{"dob":{"age":99999999999999999999}}]}`, `{"results":[{"dob":{"age":01}}]}`, `{"results":[]} x`,
+		`{"results":[{"unknown":1}]}`, `{"results":[{"nat":"a	b"}]}`, `{"results":[{"nat":"\x"}]}`, `[]`, ``,
+		`{"results":[{"location":{"postcode":true}}]}`, `{"results":[{"id":{"value":nul}}]}`,
+	} {
+		if w, ok := fastDecode([]byte(body)); ok {
+			t.Errorf("fast road took %q as %+v", body, w)
+		}
+	}
+}

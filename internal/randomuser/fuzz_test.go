@@ -12,7 +12,7 @@ import (
 // FuzzDecode feeds arbitrary bodies to Decode. It must never panic; every
 // failure must be an *APIError or a *DecodeError (ErrMalformed); and a body
 // that decodes must re-encode to JSON that decodes to the same value; and
-// the fast road (JSON v2) must give what encoding/json gives.
+// the fast road (fastDecode) must give what encoding/json gives.
 func FuzzDecode(f *testing.F) {
 	for _, raw := range referenceResponses(f) {
 		f.Add([]byte(raw))
@@ -32,7 +32,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := Decode(bytes.NewReader(body))
-		// The fast road (JSON v2) gives what encoding/json gives.
+		// The fast road (fastDecode) gives what encoding/json gives.
 		slow, slowErr := decodeWith(body, false)
 		if fmt.Sprint(err) != fmt.Sprint(slowErr) || !reflect.DeepEqual(r, slow) {
 			t.Fatalf("the fast decoder disagrees with encoding/json:\n fast %v %+v\n slow %v %+v", err, r, slowErr, slow)
