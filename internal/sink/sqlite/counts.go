@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 )
 
 // Counting (migration 00002). user_counts holds the users by nat of every
@@ -28,8 +25,7 @@ const (
 	UNION ALL SELECT counted_nat, -count(*) ` + moved + ` GROUP BY counted_nat)
 	GROUP BY nat HAVING sum(n) <> 0`
 
-	countStartSQL = `SELECT counted, (SELECT coalesce(max(rowid), 0) FROM created_users), last_insert_rowid()
-	FROM user_counts_mark`
+	countStartSQL = `SELECT counted, (SELECT coalesce(max(rowid), 0) FROM created_users) FROM user_counts_mark`
 	countAboveSQL = `INSERT INTO user_counts (nat, n) SELECT nat, count(*) FROM created_users WHERE rowid > ?
 	GROUP BY nat ON CONFLICT (nat) DO UPDATE SET n = n + excluded.n`
 	settleAboveSQL = `UPDATE created_users SET counted_nat = nat WHERE rowid > ? AND counted_nat IS NOT nat`
@@ -43,28 +39,24 @@ const (
 
 // counter keeps the counts of one Upsert transaction, with no trigger (a
 // row trigger would cost every upsert a second statement) and without
-// reading the new rows back: in the transaction, which holds SQLite's
-// write lock, every new row gets the next rowid above the table's top, and
-// the upsert's statement result says which ones it inserted
-// (last_insert_rowid moves for an insert, not for the DO UPDATE of an
-// existing id). Updates are left to the partial index and folded once at
-// the end.
+// tracking rows one by one: in the transaction, which holds SQLite's write
+// lock, every new row gets the next rowid above the table's top, so the
+// batch's new rows are exactly the rowids above the top it began with,
+// counted by nat in one range read at the end. Updates keep their rowid;
+// they are left to the partial index and folded once at the end.
 type counter struct {
-	tx    *sql.Tx
-	top   int64 // the table's highest rowid when the batch began
-	prev  int64 // last_insert_rowid before the latest statement
-	n     int64 // users inserted
-	upd   bool  // some user was updated
-	added map[string]int64
+	tx      *sql.Tx
+	top     int64 // the table's highest rowid when the batch began
+	changed int64 // rows the upserts inserted or updated
 }
 
 // startCount begins counting in tx, first taking into the counts any rows
 // another program inserted above the mark, so that every row the batch
 // may update is counted.
 func startCount(ctx context.Context, tx *sql.Tx) (*counter, error) {
-	c := &counter{tx: tx, added: map[string]int64{}}
+	c := &counter{tx: tx}
 	var mark int64
-	if err := tx.QueryRowContext(ctx, countStartSQL).Scan(&mark, &c.top, &c.prev); err != nil {
+	if err := tx.QueryRowContext(ctx, countStartSQL).Scan(&mark, &c.top); err != nil {
 		return nil, fmt.Errorf("read the count mark: %w", err)
 	}
 	if c.top > mark {
@@ -81,27 +73,27 @@ func startCount(ctx context.Context, tx *sql.Tx) (*counter, error) {
 	return c, nil
 }
 
-// wrote takes the result of the upsert of one user with the nat.
-func (c *counter) wrote(res sql.Result, nat string) {
-	id, err := res.LastInsertId()
-	if err == nil && id != c.prev && id > c.top {
-		c.added[nat]++
-		c.n++
-	} else {
-		c.upd = true
+// wrote takes the result of one upsert statement.
+func (c *counter) wrote(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("read the rows written: %w", err)
 	}
-	c.prev = id
+	c.changed += n
+	return nil
 }
 
 // finish adds the batch's new users to the counts and moves the mark
 // above them, then folds the users whose nat moved (when the batch updated
-// any: otherwise a move made past the sink waits for a later batch, read
-// through the index meanwhile). The new rows are exactly the rowids above
-// the old top: if their number is not what wrote saw (a stale
-// last_insert_rowid equal to a new rowid can hide one insert), they are
-// counted from the rows instead.
+// any, that is changed more rows than it inserted: otherwise a move made
+// past the sink waits for a later batch, read through the index
+// meanwhile).
 func (c *counter) finish(ctx context.Context) error {
-	if c.upd {
+	var top int64
+	if err := c.tx.QueryRowContext(ctx, topSQL).Scan(&top); err != nil {
+		return fmt.Errorf("read the top rowid: %w", err)
+	}
+	if c.changed > top-c.top {
 		if _, err := c.tx.ExecContext(ctx, foldMovedSQL); err != nil {
 			return fmt.Errorf("count users whose nat changed: %w", err)
 		}
@@ -109,27 +101,9 @@ func (c *counter) finish(ctx context.Context) error {
 			return fmt.Errorf("count users whose nat changed: %w", err)
 		}
 	}
-	var top int64
-	if err := c.tx.QueryRowContext(ctx, topSQL).Scan(&top); err != nil {
-		return fmt.Errorf("read the top rowid: %w", err)
-	}
-	switch {
-	case top-c.top != c.n:
+	if top > c.top {
+		// New rows have counted_nat = nat: they are counted under it.
 		if _, err := c.tx.ExecContext(ctx, countAboveSQL, c.top); err != nil {
-			return fmt.Errorf("count new users: %w", err)
-		}
-		if _, err := c.tx.ExecContext(ctx, settleAboveSQL, c.top); err != nil {
-			return fmt.Errorf("count new users: %w", err)
-		}
-	case c.n > 0:
-		nats := slices.Sorted(maps.Keys(c.added))
-		args := make([]any, 0, 2*len(nats))
-		for _, nat := range nats {
-			args = append(args, nat, c.added[nat])
-		}
-		q := `INSERT INTO user_counts (nat, n) VALUES (?, ?)` + strings.Repeat(`, (?, ?)`, len(nats)-1) +
-			` ON CONFLICT (nat) DO UPDATE SET n = n + excluded.n`
-		if _, err := c.tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("count new users: %w", err)
 		}
 	}

@@ -3,8 +3,9 @@
 //
 // The database runs in WAL mode with synchronous=NORMAL and a busy timeout,
 // so readers (userstream users, the web UI) never block the stream's writes.
-// Each Upsert is one IMMEDIATE transaction with one prepared
-// INSERT ... ON CONFLICT(id) DO UPDATE: a batch is stored whole or not at all.
+// Each Upsert is one IMMEDIATE transaction of prepared multi-row
+// INSERT ... ON CONFLICT(id) DO UPDATE statements: a batch is stored whole
+// or not at all.
 // The schema is created and upgraded by goose migrations embedded in the
 // binary.
 package sqlite
@@ -40,7 +41,7 @@ const Memory = ":memory:"
 // orders it so), so the others never fail with SQLITE_BUSY; _txlock=immediate
 // makes every transaction take the write lock at BEGIN, so two writers wait
 // for each other instead of failing on a lock upgrade.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
 
 // timeLayout stores timestamps as UTC text with nine fraction digits, so the
 // text order of the column is the time order (years 0000 to 9999).
@@ -50,20 +51,35 @@ const columns = `id, first_name, last_name, gender, address, post_code, email, u
 	registered_date, phone, picture, nat, ingested_at, run_id`
 
 // upsertSQL sets counted_nat (migration 00002) on insert only.
-const upsertSQL = `INSERT INTO created_users (` + columns + `, stored_at, counted_nat)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+// upsertSQL returns the upsert of n rows in one statement. Rows are bound
+// in chunks of powers of two up to maxChunk, each size prepared once: one
+// statement a row costs the sink half its time in statement overhead
+// (docs/benchmarks.md).
+func upsertSQL(n int) string {
+	return `INSERT INTO created_users (` + columns + `, stored_at, counted_nat) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), `, `) + `
 ON CONFLICT(id) DO UPDATE SET
 	first_name = excluded.first_name, last_name = excluded.last_name, gender = excluded.gender,
 	address = excluded.address, post_code = excluded.post_code, email = excluded.email,
 	username = excluded.username, dob = excluded.dob, registered_date = excluded.registered_date,
 	phone = excluded.phone, picture = excluded.picture, nat = excluded.nat,
 	ingested_at = excluded.ingested_at, run_id = excluded.run_id, stored_at = excluded.stored_at`
+}
+
+// maxChunk is the most rows one upsert statement binds (17 values each,
+// far under SQLite's 32,766 variables).
+const maxChunk = 128
+
+// upsertArgs is the number of values bound for each row.
+const upsertArgs = 17
 
 // Sink stores users in one SQLite database. It is safe for concurrent use;
 // writes are serialised by SQLite's single writer lock.
 type Sink struct {
 	db   *sql.DB
 	path string
+
+	stmts map[int]*sql.Stmt // upsert statements by rows (chunkSize), prepared at Open
 
 	gate sink.Gate
 }
@@ -111,7 +127,12 @@ func Open(ctx context.Context, rawURL string) (*Sink, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite sink %s: migrate: %w", path, err)
 	}
-	return &Sink{db: db, path: path}, nil
+	stmts, err := prepareUpserts(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite sink %s: prepare: %w", path, err)
+	}
+	return &Sink{db: db, path: path, stmts: stmts}, nil
 }
 
 // openDB opens the database file with the sink's pragmas.
@@ -185,29 +206,39 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 		return fmt.Errorf("sqlite sink: upsert: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	stmt, err := tx.PrepareContext(ctx, upsertSQL)
-	if err != nil {
-		return fmt.Errorf("sqlite sink: upsert: prepare: %w", err)
-	}
-	defer stmt.Close()
 	// The counts follow in this transaction (counts.go).
 	count, err := startCount(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("sqlite sink: upsert: %w", err)
 	}
 	now := time.Now().UTC().Format(timeLayout)
-	for _, r := range recs {
-		res, err := stmt.ExecContext(ctx, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
-			r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
-			formatTime(r.IngestedAt), r.RunID, now, r.Nat)
+	args := make([]any, 0, upsertArgs*min(len(recs), maxChunk))
+	for rest := recs; len(rest) > 0; {
+		n := chunkSize(len(rest))
+		stmt := tx.StmtContext(ctx, s.stmts[n])
+		args = args[:0]
+		for _, r := range rest[:n] {
+			args = append(args, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
+				r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
+				formatTime(r.IngestedAt), r.RunID, now, r.Nat)
+		}
+		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
-			err = fmt.Errorf("sqlite sink: upsert user %s: %w", r.ID, err)
+			if n == 1 {
+				err = fmt.Errorf("sqlite sink: upsert user %s: %w", rest[0].ID, err)
+			} else {
+				// The stream splits a rejected batch down to the record.
+				err = fmt.Errorf("sqlite sink: upsert of %d users from %s: %w", n, rest[0].ID, err)
+			}
 			if reason, ok := dataError(err); ok {
 				return sink.Rejected(reason, err)
 			}
 			return err
 		}
-		count.wrote(res, r.Nat)
+		if err := count.wrote(res); err != nil {
+			return fmt.Errorf("sqlite sink: upsert: %w", err)
+		}
+		rest = rest[n:]
 	}
 	if err := count.finish(ctx); err != nil {
 		return fmt.Errorf("sqlite sink: upsert: %w", err)
@@ -216,6 +247,35 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 		return fmt.Errorf("sqlite sink: upsert: commit: %w", err)
 	}
 	return nil
+}
+
+// chunkSize returns the rows of the next statement for n rows left: the
+// largest power of two up to maxChunk, so that at most eight statement
+// sizes are ever prepared.
+func chunkSize(n int) int {
+	c := maxChunk
+	for c > n {
+		c >>= 1
+	}
+	return c
+}
+
+// prepareUpserts prepares the upsert of every chunk size on db. It is done
+// at Open: inside an Upsert, preparing on the database would wait for a
+// connection the transaction holds (an in-memory database has one).
+func prepareUpserts(ctx context.Context, db *sql.DB) (map[int]*sql.Stmt, error) {
+	stmts := map[int]*sql.Stmt{}
+	for n := 1; n <= maxChunk; n <<= 1 {
+		stmt, err := db.PrepareContext(ctx, upsertSQL(n))
+		if err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			return nil, err
+		}
+		stmts[n] = stmt
+	}
+	return stmts, nil
 }
 
 // dataError reports whether err is SQLite refusing a value rather than
@@ -309,7 +369,12 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 // Close waits for calls in progress and closes the database. Every later
 // call, Close included, returns an error matching sink.ErrClosed.
 func (s *Sink) Close() error {
-	return s.gate.Close("sqlite sink", s.db.Close)
+	return s.gate.Close("sqlite sink", func() error {
+		for _, stmt := range s.stmts {
+			stmt.Close()
+		}
+		return s.db.Close()
+	})
 }
 
 type scanner interface{ Scan(dest ...any) error }
