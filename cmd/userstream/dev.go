@@ -155,7 +155,7 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 		// The scheduler's own routes go to a mux nobody serves: the UI
 		// serves its REST API.
 		schedDone <- runScheduler(ctx, a, schedulerRun{metadata: "sqlite:" + filepath.Join(c.dataDir, "meta.db"), password: c.password, viewer: c.viewer,
-			dags: dags, mux: http.NewServeMux(), ready: func(s *scheduler.Scheduler, _ string) { sched.Store(s); close(ready) }})
+			dags: dags, mux: http.NewServeMux(), tickAtStart: true, ready: func(s *scheduler.Scheduler, _ string) { sched.Store(s); close(ready) }})
 	}()
 	select {
 	case <-ready:
