@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		out         string
 		cpuProfile  string
 		concurrency int
+		sinkURL     string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -32,8 +34,12 @@ func newBenchCmd(a *app) *cobra.Command {
 (the built-in API over HTTP, the embedded broker and registry, SQLite in a
 temporary directory) and prints a table, with the ceiling each stage is
 measured against: in-process generation for ingest, the SQLite sink's own
-upsert rate for the stream, and raw batched SQLite inserts for the sink. End-to-end latency (fetch to stored) is measured at a
-fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
+upsert rate for the stream, and raw batched SQLite inserts for the sink.
+With --sink postgres://..., the stream lands in PostgreSQL and its ceiling
+is the best of the PostgreSQL sink's upsert methods alone, each into a
+schema of the bench's own (dropped at the end). End-to-end latency (fetch
+to stored) is measured at a fixed rate. Nothing leaves 127.0.0.1 but the
+PostgreSQL connection; everything stops by itself.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if users < 1000 {
@@ -44,6 +50,9 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 			}
 			if latencyReq < 0 || latencyReq > ingest.MaxBatch {
 				return usagef("--latency-request: %d is outside 0..%d", latencyReq, ingest.MaxBatch)
+			}
+			if sinkURL != "" && !strings.HasPrefix(sinkURL, "postgres://") && !strings.HasPrefix(sinkURL, "postgresql://") {
+				return usagef("--sink: want a postgres://user:pass@host:5432/db URL (empty: SQLite in a temporary directory)")
 			}
 			if rate <= 0 || latencyFor <= 0 {
 				return usagef("--latency-rate and --latency-duration must be positive")
@@ -63,7 +72,7 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 				defer pprof.StopCPUProfile()
 			}
 			rep, err := bench.Run(cmd.Context(), bench.Config{Users: users, Format: format, LatencyRate: rate,
-				LatencyFor: latencyFor, LatencyRequest: latencyReq, BatchSize: batch, Concurrency: concurrency, Logger: a.log,
+				LatencyFor: latencyFor, LatencyRequest: latencyReq, BatchSize: batch, Concurrency: concurrency, SinkURL: sinkURL, Logger: a.log,
 				Progress: func(stage string) { fmt.Fprintf(a.stderr, "bench: %s...\n", stage) }})
 			if err != nil {
 				return err
@@ -82,6 +91,7 @@ fixed rate. Nothing leaves 127.0.0.1; everything stops by itself.`,
 	fs.IntVar(&users, "users", 100_000, "users pushed through ingest and stream")
 	fs.StringVar(&format, "format", "avro", "message format: avro or json")
 	fs.Float64Var(&rate, "latency-rate", 2000, "users/s produced while measuring end-to-end latency")
+	fs.StringVar(&sinkURL, "sink", "", "stream into this PostgreSQL database instead of SQLite (postgres://...; the bench's tables go in schemas of its own, dropped at the end)")
 	fs.IntVar(&latencyReq, "latency-request", 0, "users a request fetches while latency is measured (0: a fiftieth of --latency-rate, 20 ms of users)")
 	fs.DurationVar(&latencyFor, "latency-duration", 10*time.Second, "how long latency is measured")
 	fs.IntVar(&batch, "batch-size", 1000, "users per API request and per sink write")

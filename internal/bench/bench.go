@@ -1,14 +1,16 @@
 // Package bench measures the pipeline on this machine, stage by stage, each
 // beside the ceiling it is bounded by, and the end-to-end latency.
 //
-// The ceilings: the generator for ingest, the SQLite sink alone for the
-// stream, raw batched inserts for the sink. Everything runs in this process
+// The ceilings: the generator for ingest, the sink alone for the stream
+// (SQLite, or PostgreSQL with each upsert method), raw batched inserts for
+// the SQLite sink. Everything runs in this process
 // against servers it starts on 127.0.0.1, and stops by itself.
 package bench
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +27,8 @@ import (
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/sink/postgres"
+	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/sink/sqlite"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
@@ -66,7 +70,12 @@ type Config struct {
 	// Every user of a request waits for the whole request to be encoded,
 	// produced and stored, so this is the latency's floor.
 	LatencyRequest int
-	Logger         *slog.Logger // [discard]
+	// SinkURL is where the stream lands users: empty for SQLite in the
+	// bench's temporary directory, or a postgres:// URL, whose database
+	// gets one schema of the bench's own for the stream and one for each
+	// upsert method measured alone, dropped at the end.
+	SinkURL string
+	Logger  *slog.Logger // [discard]
 	// Progress, when set, is told the name of each stage as it starts.
 	Progress func(stage string)
 }
@@ -130,8 +139,20 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	// The stack: built-in API over HTTP, embedded broker and registry, the
 	// SQLite sink, on free loopback ports.
+	pg := strings.HasPrefix(c.SinkURL, "postgres://") || strings.HasPrefix(c.SinkURL, "postgresql://")
+	if c.SinkURL != "" && !pg {
+		return nil, errors.New("bench: the sink URL must be a postgres:// URL (or empty for SQLite)")
+	}
+	var schemas pgSchemas
+	streamURL := ""
+	if pg {
+		if streamURL, err = schemas.url(c.SinkURL, "stream"); err != nil {
+			return nil, err
+		}
+		defer schemas.drop(context.WithoutCancel(ctx), c.SinkURL, log)
+	}
 	st, err := stack.Start(ctx, stack.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0",
-		APIAddr: "127.0.0.1:0", Format: c.Format, Generator: gen, Logger: log})
+		APIAddr: "127.0.0.1:0", Format: c.Format, Generator: gen, SinkURL: streamURL, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -174,30 +195,20 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	streamRate := float64(c.Users) / time.Since(start).Seconds()
 
-	// 4. Ceiling of the stream: raw batched inserts into SQLite, of every
-	// record the stream stored (a table half the size would flatter the
-	// ceilings: an insert into a B-tree costs more as it grows).
-	step("raw batched SQLite inserts")
+	// 4. Ceilings of the stream, over every record it stored (a table half
+	// the size would flatter them: an insert into a B-tree costs more as it
+	// grows).
 	recs, err := snk.Recent(ctx, c.Users)
 	if err != nil {
 		return nil, err
 	}
-	ceiling, err := sqlite.InsertCeiling(ctx, dir, recs, c.BatchSize)
-	if err != nil {
+	if pg {
+		if err := pgCeilings(ctx, rep, &schemas, c, recs, streamRate, step); err != nil {
+			return nil, err
+		}
+	} else if err := sqliteCeilings(ctx, rep, dir, c, recs, streamRate, step); err != nil {
 		return nil, err
 	}
-	// The sink alone: the same records upserted into a fresh database,
-	// batch by batch, as the stream writes them.
-	step("SQLite sink upserts alone")
-	upsertRate, err := measureUpserts(ctx, filepath.Join(dir, "upserts.db"), recs, c.BatchSize)
-	if err != nil {
-		return nil, err
-	}
-	rep.add(Result{Name: "stream (broker -> SQLite upsert, " + c.Format + ")", Value: streamRate, Unit: "rows/s",
-		Ceiling: "sqlite sink upsert", Ratio: streamRate / upsertRate})
-	rep.add(Result{Name: "sqlite sink upsert alone (new ids, batched)", Value: upsertRate, Unit: "rows/s",
-		Ceiling: "sqlite raw insert", Ratio: upsertRate / ceiling})
-	rep.add(Result{Name: "sqlite raw insert (no key, batched)", Value: ceiling, Unit: "rows/s"})
 
 	// 5. End-to-end latency at a fixed rate, stream running.
 	step(fmt.Sprintf("end-to-end latency at %.0f users/s for %s", c.LatencyRate, c.LatencyFor))
@@ -235,10 +246,67 @@ func measureGeneration(gen *randomuser.Generator, n int) (float64, error) {
 	return float64(total) / time.Since(start).Seconds(), nil
 }
 
-// measureUpserts writes recs into a new SQLite sink in batches and returns
+// sqliteCeilings measures the SQLite sink alone and raw inserts with recs
+// and reports them beside the stream's rate.
+func sqliteCeilings(ctx context.Context, rep *Report, dir string, c Config, recs []user.Record, streamRate float64, step func(string)) error {
+	step("raw batched SQLite inserts")
+	ceiling, err := sqlite.InsertCeiling(ctx, dir, recs, c.BatchSize)
+	if err != nil {
+		return err
+	}
+	// The sink alone: the same records upserted into a fresh database,
+	// batch by batch, as the stream writes them.
+	step("SQLite sink upserts alone")
+	upsertRate, err := measureUpserts(ctx, "sqlite:"+filepath.Join(dir, "upserts.db"), recs, c.BatchSize)
+	if err != nil {
+		return err
+	}
+	rep.add(Result{Name: "stream (broker -> SQLite upsert, " + c.Format + ")", Value: streamRate, Unit: "rows/s",
+		Ceiling: "sqlite sink upsert", Ratio: streamRate / upsertRate})
+	rep.add(Result{Name: "sqlite sink upsert alone (new ids, batched)", Value: upsertRate, Unit: "rows/s",
+		Ceiling: "sqlite raw insert", Ratio: upsertRate / ceiling})
+	rep.add(Result{Name: "sqlite raw insert (no key, batched)", Value: ceiling, Unit: "rows/s"})
+	return nil
+}
+
+// pgCeilings measures the PostgreSQL sink alone with recs, once for each
+// upsert method, each into a fresh schema, and reports the stream's rate
+// beside the best of them.
+func pgCeilings(ctx context.Context, rep *Report, schemas *pgSchemas, c Config, recs []user.Record, streamRate float64, step func(string)) error {
+	var best float64
+	var bestName string
+	var alone []Result
+	for _, m := range postgres.Methods {
+		step(fmt.Sprintf("PostgreSQL sink upserts alone (%s)", m))
+		u, err := schemas.url(c.SinkURL, string(m))
+		if err != nil {
+			return err
+		}
+		r, err := measureUpserts(ctx, u+"&upsert="+string(m), recs, c.BatchSize)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("postgres sink upsert alone, %s (new ids, batched)", m)
+		if m == postgres.DefaultMethod {
+			name = fmt.Sprintf("postgres sink upsert alone, %s (default)", m)
+		}
+		alone = append(alone, Result{Name: name, Value: r, Unit: "rows/s"})
+		if r > best {
+			best, bestName = r, string(m)
+		}
+	}
+	rep.add(Result{Name: "stream (broker -> PostgreSQL upsert, " + c.Format + ")", Value: streamRate, Unit: "rows/s",
+		Ceiling: "best postgres upsert (" + bestName + ")", Ratio: streamRate / best})
+	for _, r := range alone {
+		rep.add(r)
+	}
+	return nil
+}
+
+// measureUpserts writes recs into a new sink at url in batches and returns
 // rows/s.
-func measureUpserts(ctx context.Context, path string, recs []user.Record, batch int) (float64, error) {
-	snk, err := sqlite.Open(ctx, "sqlite:"+path)
+func measureUpserts(ctx context.Context, url string, recs []user.Record, batch int) (float64, error) {
+	snk, err := sinks.Open(ctx, url)
 	if err != nil {
 		return 0, err
 	}
