@@ -70,7 +70,7 @@ func WithPartitions(n int32) EmbeddedOption {
 const (
 	DefaultRetention      = 7 * 24 * time.Hour
 	DefaultRetentionBytes = 1 << 30
-	RetentionCheckEvery   = 5 * time.Minute
+	RetentionCheckEvery   = 30 * time.Second
 )
 
 // WithRetention sets retention.ms and retention.bytes (per partition) of
