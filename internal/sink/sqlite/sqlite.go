@@ -41,7 +41,7 @@ const Memory = ":memory:"
 // orders it so), so the others never fail with SQLITE_BUSY; _txlock=immediate
 // makes every transaction take the write lock at BEGIN, so two writers wait
 // for each other instead of failing on a lock upgrade.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8192)&_txlock=immediate"
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16384)&_txlock=immediate"
 
 // timeLayout stores timestamps as UTC text with nine fraction digits, so the
 // text order of the column is the time order (years 0000 to 9999).
