@@ -248,6 +248,10 @@ func StartEmbedded(ctx context.Context, addr, dataDir string, opts ...EmbeddedOp
 }
 
 // topicConfigs are the retention settings of a topic the broker creates.
+// A partition's files hold up to retention.bytes plus one segment (the
+// oldest goes only once all of it is past retention), so segments are an
+// eighth of retention.bytes, between 1 MiB and Kafka's 100 MiB: with a
+// 64 MiB bound and 100 MiB segments, a partition's files grew to 164 MiB.
 func (c embeddedConfig) topicConfigs() map[string]string {
 	ms, bytes := int64(-1), c.retentionBytes
 	if c.retention > 0 {
@@ -256,7 +260,12 @@ func (c embeddedConfig) topicConfigs() map[string]string {
 	if bytes < 0 || bytes == 0 {
 		bytes = -1
 	}
-	return map[string]string{"retention.ms": strconv.FormatInt(ms, 10), "retention.bytes": strconv.FormatInt(bytes, 10)}
+	segment := int64(100 << 20)
+	if bytes > 0 {
+		segment = min(max(bytes/8, 1<<20), segment)
+	}
+	return map[string]string{"retention.ms": strconv.FormatInt(ms, 10), "retention.bytes": strconv.FormatInt(bytes, 10),
+		"segment.bytes": strconv.FormatInt(segment, 10)}
 }
 
 // Addr returns the host:port clients connect to: the advertised address,

@@ -317,8 +317,17 @@ func TestEmbeddedRetention(t *testing.T) {
 			got[c.Key] = *c.Value
 		}
 	}
-	if got["retention.ms"] != "604800000" || got["retention.bytes"] != "1073741824" {
-		t.Fatalf("retention.ms=%s retention.bytes=%s, want 604800000 and 1073741824", got["retention.ms"], got["retention.bytes"])
+	if got["retention.ms"] != "604800000" || got["retention.bytes"] != "1073741824" || got["segment.bytes"] != "104857600" {
+		t.Fatalf("retention.ms=%s retention.bytes=%s segment.bytes=%s, want 604800000, 1073741824 and 104857600",
+			got["retention.ms"], got["retention.bytes"], got["segment.bytes"])
+	}
+	for _, tt := range []struct {
+		bytes int64
+		want  string
+	}{{64 << 20, "8388608"}, {64 << 10, "1048576"}, {-1, "104857600"}} {
+		if seg := (embeddedConfig{retentionBytes: tt.bytes}).topicConfigs()["segment.bytes"]; seg != tt.want {
+			t.Errorf("retention.bytes %d: segment.bytes %s, want %s (an eighth, 1 MiB to 100 MiB)", tt.bytes, seg, tt.want)
+		}
 	}
 
 	small := startBroker(t, "", WithPartitions(1), WithRetention(0, 64<<10))
