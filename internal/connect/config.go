@@ -314,6 +314,8 @@ func Validate(class string, cfg map[string]string) ConfigInfos {
 	_, hasRegex := cfg["topics.regex"]
 	if hasTopics == hasRegex {
 		out.addError("topics", "exactly one of topics and topics.regex must be set")
+	} else if hasTopics && (strings.Contains(cfg["topics"], ",") || strings.TrimSpace(cfg["topics"]) == "") {
+		out.addError("topics", "name exactly one topic (a connector's tasks run one stream); use topics.regex for more")
 	}
 	if cfg["errors.deadletterqueue.topic.name"] != "" && cfg["errors.tolerance"] != "all" {
 		out.addError("errors.deadletterqueue.topic.name", "a dead letter queue needs errors.tolerance=all")
