@@ -77,7 +77,7 @@ type Worker struct {
 	changed   chan struct{} // closed and replaced when configOff moves
 	configOff int64         // next offset of the config topic to read
 	conns     map[string]*connector
-	order     []string // connector names in creation order
+	order     []string                // connector names in creation order
 	status    map[string]workerStatus // "name/worker" -> latest status record
 }
 
