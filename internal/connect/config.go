@@ -57,7 +57,8 @@ type Spec struct {
 	Tolerate       bool
 	DLQ            string
 	ContextHeaders bool
-	RegistryURL    string // empty: JSON values
+	JSON           bool   // value.converter is JSON
+	RegistryURL    string // value.converter.schema.registry.url; empty: the worker's default
 }
 
 // ConfigValue is one key's entry in a validation result.
@@ -401,7 +402,8 @@ func Parse(cfg map[string]string) (Spec, error) {
 			s.Topics = append(s.Topics, t)
 		}
 	}
-	if cfg["value.converter"] != converterJSON {
+	s.JSON = cfg["value.converter"] == converterJSON
+	if !s.JSON {
 		s.RegistryURL = cfg["value.converter.schema.registry.url"]
 	}
 	switch class {

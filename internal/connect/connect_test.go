@@ -66,8 +66,8 @@ func startWorker(t *testing.T, addr, id string) *worker {
 			}
 			return s, s.Close, nil
 		},
-		Decoder: func(ctx context.Context, registry string) (stream.Decoder, error) {
-			if registry != "" {
+		Decoder: func(ctx context.Context, s connect.Spec) (stream.Decoder, error) {
+			if !s.JSON {
 				return nil, errors.New("no registry in this test")
 			}
 			return user.JSON{}, nil

@@ -55,9 +55,9 @@ type WorkerConfig struct {
 	Dial func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error)
 	// OpenSink opens a sinks.Open URL.
 	OpenSink func(ctx context.Context, url string) (stream.Sink, func() error, error)
-	// Decoder returns the value decoder: Avro via registryURL, or JSON
-	// when it is empty.
-	Decoder func(ctx context.Context, registryURL string) (stream.Decoder, error)
+	// Decoder returns the value decoder of a connector: JSON when s.JSON,
+	// else Avro through s.RegistryURL (or the worker's registry when empty).
+	Decoder func(ctx context.Context, s Spec) (stream.Decoder, error)
 	// FailAfter is how long a sink write, commit or registry call may keep
 	// failing before the task turns FAILED; default 30s.
 	FailAfter      time.Duration
@@ -417,7 +417,7 @@ func (w *Worker) runTask(ctx context.Context, spec Spec, local int, log *slog.Lo
 		return fmt.Errorf("open sink: %w", err)
 	}
 	defer closeSink()
-	dec, err := w.cfg.Decoder(ctx, spec.RegistryURL)
+	dec, err := w.cfg.Decoder(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("value converter: %w", err)
 	}
