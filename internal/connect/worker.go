@@ -386,8 +386,8 @@ func (w *Worker) startTask(ctx context.Context, spec Spec, local int) *task {
 		defer close(t.done)
 		defer cancel()
 		err := w.runTask(ctx, spec, local, log)
-		if ctx.Err() != nil && err == nil {
-			return
+		if ctx.Err() != nil {
+			return // stopped: whatever it says is about being stopped
 		}
 		if err == nil {
 			err = errors.New("the task stopped")
@@ -411,6 +411,13 @@ func (w *Worker) runTask(ctx context.Context, spec Spec, local int, log *slog.Lo
 	opts := stream.ConsumerOpts(scfg)
 	if spec.TopicRegex != "" {
 		opts = append(opts, kgo.ConsumeRegex())
+	}
+	if spec.DLQ != "" {
+		// Connect creates its DLQ topic; brokers may not auto-create.
+		_, err := w.adm.CreateTopic(ctx, 1, -1, nil, spec.DLQ)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create dead letter queue topic %s: %w", spec.DLQ, err)
+		}
 	}
 	snk, closeSink, err := w.cfg.OpenSink(ctx, spec.SinkURL)
 	if err != nil {
