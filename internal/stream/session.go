@@ -331,6 +331,19 @@ func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error
 // produceDead writes dead letters and waits for their acknowledgement: the
 // offsets must not move past them before.
 func produceDead(ctx context.Context, cl Client, cfg Config, dead []*kgo.Record) error {
+	if cfg.DeadLetter != nil {
+		kept := make([]*kgo.Record, 0, len(dead))
+		for _, d := range dead {
+			r, err := cfg.DeadLetter(d)
+			if err != nil {
+				return err
+			}
+			if r != nil {
+				kept = append(kept, r)
+			}
+		}
+		dead = kept
+	}
 	if len(dead) == 0 {
 		return nil
 	}

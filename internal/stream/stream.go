@@ -107,6 +107,11 @@ type Config struct {
 	// offsets are committed. Returning an error stops the stream there
 	// without committing: crash tests use it to die at the worst moment.
 	AfterStore func(ctx context.Context, batch []user.Record) error
+	// DeadLetter, when set, sees each dead letter (with the headers above)
+	// before it is produced and returns the record to produce instead, nil
+	// to drop it, or an error, which stops the stream without committing:
+	// Kafka Connect's errors.tolerance and context headers are built on it.
+	DeadLetter func(dead *kgo.Record) (*kgo.Record, error)
 }
 
 func (c *Config) defaults() {

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/broker"
+	kconnect "github.com/userstream/userstream/internal/connect"
+	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/scheduler/restapi"
+	"github.com/userstream/userstream/internal/scheduler/store/stores"
+	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/user"
+)
+
+func newConnectCmd(a *app) *cobra.Command {
+	var (
+		kc                       = broker.Config{Brokers: []string{broker.DefaultEmbeddedAddr}}
+		codec                    codecFlags
+		addr, groupID, workerID  string
+		configTopic, statusTopic string
+		metadata, password       string
+		failAfter, session       time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "connect",
+		Short: "A Kafka Connect worker: our sinks as connectors, managed through Connect's REST API",
+		Long: `connect runs a Kafka Connect worker. Workers with the same --group-id form one
+cluster: connector configs and status live in compacted topics, and each
+connector's tasks on every worker are members of the consumer group
+connect-<name>. Calls that change state need a login of the metadata store
+(HTTP basic auth or a bearer token from the scheduler's POST /auth/token).
+See docs/connect.md.`,
+		Example: `  userstream connect --brokers broker:29092 --addr 0.0.0.0:8083
+  curl -u admin:PASSWORD -X POST -H 'Content-Type: application/json' localhost:8083/connectors -d @pg-sink.json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := codec.validate(); err != nil {
+				return err
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return usagef("--addr: %q is not host:port", addr)
+			}
+			if groupID == "" || configTopic == "" || statusTopic == "" {
+				return usagef("--group-id, --config-storage-topic and --status-storage-topic must not be empty")
+			}
+			if failAfter <= 0 {
+				return usagef("--task-failed-after: %s must be positive", failAfter)
+			}
+			if session < time.Second {
+				return usagef("--session-timeout: %s is too short (at least 1s)", session)
+			}
+			ctx := cmd.Context()
+			st, err := stores.Open(ctx, metadata)
+			if err != nil {
+				if errors.Is(err, stores.ErrBadURL) {
+					return usagef("--metadata: %v", err)
+				}
+				return err
+			}
+			defer st.Close()
+			generated, err := scheduler.EnsureUser(ctx, st, scheduler.AdminUser, scheduler.RoleAdmin, password)
+			if err != nil {
+				return err
+			}
+			if generated != "" {
+				fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s (shown once)\n", scheduler.AdminUser, generated)
+			}
+			// The orchestrator's REST API checks logins; it is used here
+			// for that alone.
+			logins := restapi.New(nil, scheduler.NewAuthenticator(st, 0), restapi.Options{Logger: a.log})
+			auth := func(r *http.Request) error {
+				u, status, detail := logins.Authenticate(r)
+				if status != 0 {
+					return errors.New(detail)
+				}
+				if u.Role != scheduler.RoleAdmin {
+					return fmt.Errorf("user %q (%s) may read but not change anything", u.Name, u.Role)
+				}
+				return nil
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return usagef("--addr: %v", err)
+			}
+			w, err := kconnect.NewWorker(ctx, kconnect.WorkerConfig{
+				WorkerID: cmp.Or(workerID, ln.Addr().String()), GroupID: groupID,
+				ConfigTopic: configTopic, StatusTopic: statusTopic,
+				Dial: func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+					return connect(ctx, kc, opts...)
+				},
+				OpenSink: func(ctx context.Context, url string) (stream.Sink, func() error, error) {
+					snk, err := openSink(ctx, url)
+					if err != nil {
+						return nil, nil, err
+					}
+					return snk, snk.Close, nil
+				},
+				Decoder: func(ctx context.Context, s kconnect.Spec) (stream.Decoder, error) {
+					if s.JSON {
+						return user.JSON{}, nil
+					}
+					c := codecFlags{registry: cmp.Or(s.RegistryURL, codec.registry)}
+					return c.waitDecoder(ctx, a, nil)
+				},
+				FailAfter: failAfter, SessionTimeout: session, Logger: a.log,
+			})
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			a.log.Info("connect worker started", "worker", w.ID(), "group_id", groupID, "addr", ln.Addr().String())
+			serveWeb(ctx, a, ln, kconnect.Handler(w, auth))
+			return w.Run(ctx)
+		},
+	}
+	fs := cmd.Flags()
+	addKafkaFlags(fs, &kc)
+	codec.addFlags(fs, false)
+	fs.StringVar(&addr, "addr", "127.0.0.1:8083", "serve the Connect REST API here")
+	fs.StringVar(&groupID, "group-id", kconnect.DefaultGroupID, "the Connect cluster this worker joins")
+	fs.StringVar(&workerID, "worker-id", "", "this worker's id in status (default: the REST address)")
+	fs.StringVar(&configTopic, "config-storage-topic", kconnect.DefaultConfigTopic, "compacted topic of connector configs")
+	fs.StringVar(&statusTopic, "status-storage-topic", kconnect.DefaultStatusTopic, "compacted topic of task status")
+	fs.StringVar(&metadata, "metadata", defaultMetadata, "the scheduler's metadata store, for logins")
+	fs.StringVar(&password, "admin-password", "", "the admin login's password when it is created (prefer USERSTREAM_ADMIN_PASSWORD)")
+	fs.DurationVar(&failAfter, "task-failed-after", stream.DefaultFailAfter, "a task whose sink, commits or registry keep failing this long turns FAILED")
+	fs.DurationVar(&session, "session-timeout", stream.DefaultSessionTimeout, "how long a connector's group waits for a silent worker before moving its partitions")
+	return cmd
+}
