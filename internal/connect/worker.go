@@ -408,7 +408,9 @@ func (w *Worker) runTask(ctx context.Context, spec Spec, local int, log *slog.Lo
 	scfg := stream.Config{Topic: cmp.Or(spec.TopicRegex, strings.Join(spec.Topics, ",")), DLQ: spec.DLQ,
 		Group: GroupOf(spec.Name), BatchSize: w.cfg.BatchSize, SessionTimeout: w.cfg.SessionTimeout,
 		Logger: log, Health: h, DeadLetter: deadLetter(spec, local)}
-	opts := stream.ConsumerOpts(scfg)
+	// Connect's name for a task's consumer, with the worker: the group's
+	// members then say which worker holds which partitions.
+	opts := append(stream.ConsumerOpts(scfg), kgo.ClientID(fmt.Sprintf("connector-consumer-%s-%d-%s", spec.Name, local, w.cfg.WorkerID)))
 	if spec.TopicRegex != "" {
 		opts = append(opts, kgo.ConsumeRegex())
 	}

@@ -1,0 +1,139 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/proctest"
+)
+
+// TestConnectWorkerKill: two `userstream connect` workers in one cluster
+// run one JDBC-style connector with tasks.max=3 (created through the REST
+// API, as a Connect user would); one worker is SIGKILLed mid-run. Its
+// tasks' partitions move to the other worker's tasks when their session
+// ends, and every acknowledged user is stored once: 0 lost, 0 duplicate.
+func TestConnectWorkerKill(t *testing.T) {
+	skipShort(t)
+	s := proctest.StartStack(t)
+	sinkURL := s.Sink // the sqlite: URL of the file the connector writes
+	dbPath := strings.TrimPrefix(sinkURL, "sqlite:")
+	n, rate := size(30_000, 100_000), size(3000, 5000)
+	const password = "connect-chaos-pw"
+	env := append(proctest.CleanEnv(), "USERSTREAM_ADMIN_PASSWORD="+password)
+	meta := "sqlite:" + filepath.Join(s.Dir, "meta.db")
+	var workers []*proctest.Proc
+	var addrs []string
+	for i := range 2 {
+		addr := proctest.FreeAddr(t)
+		w := proctest.StartEnv(t, "connect-"+string(rune('a'+i)), env, "connect", "--brokers", s.Kafka,
+			"--schema-registry", s.RegistryURL(), "--addr", addr, "--metadata", meta, "--session-timeout", "6s")
+		proctest.WaitListening(t, w, addr)
+		workers, addrs = append(workers, w), append(addrs, addr)
+	}
+	body, _ := json.Marshal(map[string]any{"name": "chaos-jdbc", "config": map[string]string{
+		"connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector", "topics": "users_created", "tasks.max": "3",
+		"connection.url": "jdbc:sqlite:" + dbPath, "insert.mode": "upsert", "pk.mode": "record_value", "pk.fields": "id",
+		"table.name.format": "created_users", "auto.create": "true",
+		"value.converter": "io.confluent.connect.avro.AvroConverter", "value.converter.schema.registry.url": s.RegistryURL(),
+	}})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addrs[0]+"/connectors", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("admin", password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created bytes.Buffer
+	created.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /connectors: %d %s", resp.StatusCode, created.String())
+	}
+	prod := produceUsers(t, s, n, rate)
+	waitAbove(t, sinkURL, n/3, 60*time.Second)
+	// 6 tasks share 3 partitions: kill a worker whose tasks hold some, so
+	// that they have to move.
+	victim := holder(t, s.Kafka, "connect-chaos-jdbc", addrs)
+	survivor := addrs[1-victim]
+	workers[victim].Kill(t)
+	// The killed worker's tasks hold their partitions until their 6 s
+	// session ends; then the survivor's tasks take them.
+	converge(t, s, prod, sinkURL, 10*time.Second, "2 Connect workers, tasks.max=3, one SIGKILLed")
+
+	// The dead worker's status goes stale (8 s) and leaves the list.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, ok := connectorStatus(t, survivor, "chaos-jdbc")
+		if ok && status.Connector.State == "RUNNING" && len(status.Tasks) == 3 {
+			only := true
+			for _, task := range status.Tasks {
+				only = only && task.State == "RUNNING" && task.WorkerID == survivor
+			}
+			if only {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status 20 s after the kill: %+v; want the survivor's (%s) 3 tasks, RUNNING", status, survivor)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+type connStatus struct {
+	Connector struct{ State string } `json:"connector"`
+	Tasks     []struct {
+		State    string `json:"state"`
+		WorkerID string `json:"worker_id"`
+	} `json:"tasks"`
+}
+
+// connectorStatus reads GET /connectors/NAME/status from the worker at addr.
+func connectorStatus(t *testing.T, addr, name string) (connStatus, bool) {
+	t.Helper()
+	var st connStatus
+	resp, err := http.Get("http://" + addr + "/connectors/" + name + "/status")
+	if err != nil {
+		return st, false
+	}
+	defer resp.Body.Close()
+	return st, resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil
+}
+
+// holder returns the index in workers (their REST addresses, which end the
+// tasks' client ids) of a worker whose tasks hold partitions of the group.
+func holder(t *testing.T, kafka, group string, workers []string) int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		groups, err := kadm.NewClient(cl).DescribeGroups(context.Background(), group)
+		if err == nil {
+			for _, m := range groups[group].Members {
+				if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 {
+					for i, w := range workers {
+						if strings.HasSuffix(m.ClientID, "-"+w) {
+							return i
+						}
+					}
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no member of %s with partitions and a client id naming one of %v", group, workers)
+	return -1
+}
