@@ -126,3 +126,38 @@ func TestParseMappingKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretsAreHidden: the configs the API returns never carry a
+// password, and a config PUT back as returned keeps the stored secrets.
+func TestSecretsAreHidden(t *testing.T) {
+	stored := map[string]string{
+		"connection.url":      "jdbc:postgresql://db:5432/users?user=u&password=s3cret&sslmode=disable",
+		"connection.password": "hunter2", "auth.password": "cass-pw", "connection.user": "u",
+	}
+	for _, u := range []string{"jdbc:postgresql://u:pw2@db:5432/users", "jdbc:postgresql://db/users?PASSWORD=x"} {
+		if got := redactURL(u); strings.Contains(got, "pw2") || strings.Contains(got, "=x") || !strings.Contains(got, Hidden) {
+			t.Errorf("redactURL(%q) = %q", u, got)
+		}
+	}
+	shown := redacted(stored)
+	for k, v := range shown {
+		for _, secret := range []string{"s3cret", "hunter2", "cass-pw"} {
+			if strings.Contains(v, secret) {
+				t.Errorf("%s = %q shows a secret", k, v)
+			}
+		}
+	}
+	if shown["connection.user"] != "u" || !strings.Contains(shown["connection.url"], "sslmode=disable") {
+		t.Errorf("redacted too much: %v", shown)
+	}
+	back := unredacted(shown, stored)
+	for k, v := range stored {
+		if back[k] != v {
+			t.Errorf("PUT back: %s = %q, want the stored %q", k, back[k], v)
+		}
+	}
+	changed := unredacted(map[string]string{"connection.password": "new", "connection.url": "jdbc:sqlite:/x.db"}, stored)
+	if changed["connection.password"] != "new" || changed["connection.url"] != "jdbc:sqlite:/x.db" {
+		t.Errorf("a new secret must replace the stored one: %v", changed)
+	}
+}

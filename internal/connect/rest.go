@@ -150,7 +150,7 @@ func (h *api) infoOf(name string) (connectorInfo, error) {
 	if err != nil {
 		return connectorInfo{}, err
 	}
-	ci := connectorInfo{Name: name, Config: cfg, Tasks: []taskID{}, Type: "sink"}
+	ci := connectorInfo{Name: name, Config: redacted(cfg), Tasks: []taskID{}, Type: "sink"}
 	for _, t := range st.Tasks {
 		ci.Tasks = append(ci.Tasks, taskID{Connector: name, Task: t.ID})
 	}
@@ -225,7 +225,7 @@ func (h *api) config(rw http.ResponseWriter, r *http.Request) {
 		fail(rw, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, cfg)
+	writeJSON(rw, http.StatusOK, redacted(cfg))
 }
 
 func (h *api) putConfig(rw http.ResponseWriter, r *http.Request) {
@@ -237,6 +237,9 @@ func (h *api) putConfig(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (h *api) put(rw http.ResponseWriter, r *http.Request, name string, cfg map[string]string) {
+	if old, err := h.w.Config(name); err == nil {
+		cfg = unredacted(cfg, old)
+	}
 	created, err := h.w.Put(r.Context(), name, cfg, false)
 	if err != nil {
 		fail(rw, err)
@@ -420,4 +423,70 @@ func (h *api) resetOffsets(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(rw, http.StatusOK, map[string]string{"message": "The offsets for this connector have been reset successfully"})
+}
+
+// Hidden stands for a secret in the configs the API returns (Kafka
+// Connect's word for a PASSWORD value). GETs need no login, so passwords
+// (connection.password, auth.password, a password in connection.url) are
+// never sent back; a config PUT back with Hidden keeps the stored secret.
+const Hidden = "[hidden]"
+
+// secretKey reports whether a config key holds a password.
+func secretKey(k string) bool { return strings.HasSuffix(strings.ToLower(k), "password") }
+
+// redacted returns cfg with its secrets replaced by Hidden.
+func redacted(cfg map[string]string) map[string]string {
+	out := make(map[string]string, len(cfg))
+	for k, v := range cfg {
+		switch {
+		case secretKey(k) && v != "":
+			v = Hidden
+		case k == "connection.url":
+			v = redactURL(v)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// unredacted returns cfg with each Hidden secret (or connection.url as
+// redacted returned it) taken from old, the stored config.
+func unredacted(cfg, old map[string]string) map[string]string {
+	out := make(map[string]string, len(cfg))
+	for k, v := range cfg {
+		switch {
+		case secretKey(k) && v == Hidden:
+			v = old[k]
+		case k == "connection.url" && v != old[k] && v == redactURL(old[k]):
+			v = old[k]
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// redactURL hides the password of a JDBC URL, in its user info
+// (jdbc:postgresql://u:PW@host/db) or its password parameter
+// (...?user=u&password=PW).
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	if at := strings.Index(rest, "@"); at >= 0 {
+		if user, _, has := strings.Cut(rest[:at], ":"); has {
+			rest = user + ":" + Hidden + rest[at:]
+		}
+	}
+	base, query, ok := strings.Cut(rest, "?")
+	if !ok {
+		return scheme + "://" + rest
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if k, _, has := strings.Cut(p, "="); has && strings.EqualFold(k, "password") {
+			params[i] = k + "=" + Hidden
+		}
+	}
+	return scheme + "://" + base + "?" + strings.Join(params, "&")
 }
