@@ -73,12 +73,13 @@ PORT_VARS = {
     ("postgres", 5432): "USERSTREAM_POSTGRES_HOST_PORT",
     ("api", 8088): "USERSTREAM_API_HOST_PORT",
     ("scheduler", 8080): "USERSTREAM_SCHEDULER_HOST_PORT",
+    ("connect", 8083): "USERSTREAM_CONNECT_HOST_PORT",
 }
 HOST_IP_VAR = "USERSTREAM_HOST_IP"
 JMX_PORT_VAR = "USERSTREAM_JMX_HOST_PORT"
 JMX_PORT = 9101
 DEFAULT_HOST_IP = "127.0.0.1"
-OURS = ("init", "api", "stream", "producer", "scheduler")
+OURS = ("init", "api", "stream", "producer", "scheduler", "connect")
 HEALTHCHECKED = ("zookeeper", "broker", "schema-registry", "control-center",
                  "postgres", "cassandra")
 
@@ -556,7 +557,7 @@ def mutations(cfg):
     yield m("scheduler not restarted", "should restart", lambda c: s(c)["scheduler"].update(restart="no"))
     yield m("scheduler before postgres", "depends_on postgres", lambda c: s(c)["scheduler"]["depends_on"].pop("postgres"))
     yield m("one-shot nobody awaits", "up --wait",
-            lambda c: [s(c)[n]["depends_on"].pop("init") for n in ("stream", "scheduler")])
+            lambda c: [s(c)[n]["depends_on"].pop("init") for n in ("stream", "scheduler", "connect")])
     yield m("stream not after init", "depends_on init", lambda c: s(c)["stream"]["depends_on"].pop("init"))
     yield m("control center without registry", "CONTROL_CENTER_SCHEMA_REGISTRY_URL",
             lambda c: env(c, "control-center").pop("CONTROL_CENTER_SCHEMA_REGISTRY_URL"))
