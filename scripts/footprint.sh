@@ -22,7 +22,7 @@ bin=${BIN:-bin/userstream}
 dir=$(mktemp -d /tmp/userstream-footprint-XXXXXX)
 base=$((20000 + RANDOM % 20000))
 kafka=127.0.0.1:$base registry=127.0.0.1:$((base + 1)) api=127.0.0.1:$((base + 2))
-web=127.0.0.1:$((base + 3)) metrics=127.0.0.1:$((base + 4))
+web=127.0.0.1:$((base + 3)) metrics=127.0.0.1:$((base + 4)) connect=127.0.0.1:$((base + 5))
 
 count_sql='SELECT (SELECT coalesce(sum(n), 0) FROM user_counts) + (SELECT count(*) FROM created_users WHERE rowid > (SELECT counted FROM user_counts_mark))'
 now_ms() { date +%s%3N; }
@@ -30,14 +30,14 @@ up() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
 
 start=$(now_ms)
 USERSTREAM_ADMIN_PASSWORD=footprint-$RANDOM "$bin" dev --data-dir "$dir" --kafka-addr "$kafka" \
-  --registry-addr "$registry" --api-addr "$api" --web-addr "$web" --metrics-addr "$metrics" \
+  --registry-addr "$registry" --api-addr "$api" --web-addr "$web" --metrics-addr "$metrics" --connect-addr "$connect" \
   --schedule '@every 10s' --users-per-run 0 --run-duration 10s --rate "$rate" \
   --retention-bytes "$retention" --status-every 60s >"$dir.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; [ "${KEEP:-0}" = 1 ] || rm -rf "$dir" "$dir.log"' EXIT
 
 declare -A ready
-pending="kafka registry api web metrics"
+pending="kafka registry api web metrics connect"
 first_row=""
 while :; do
   t=$(( $(now_ms) - start ))
@@ -60,7 +60,7 @@ while :; do
   sleep 0.01
 done
 echo "footprint: started $(date -u +%FT%TZ), $rate users/s for ${duration}s, retention.bytes $retention a partition"
-for name in kafka registry api web metrics; do
+for name in kafka registry api web metrics connect; do
   printf 'footprint: %-8s listening after %5d ms\n' "$name" "${ready[$name]}"
 done
 printf 'footprint: first row stored after %d ms\n' "$first_row"

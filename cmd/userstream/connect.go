@@ -74,52 +74,14 @@ See docs/connect.md.`,
 			if generated != "" {
 				fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s (shown once)\n", scheduler.AdminUser, generated)
 			}
-			// The orchestrator's REST API checks logins; it is used here
-			// for that alone.
-			logins := restapi.New(nil, scheduler.NewAuthenticator(st, 0), restapi.Options{Logger: a.log})
-			auth := func(r *http.Request) error {
-				u, status, detail := logins.Authenticate(r)
-				if status != 0 {
-					return errors.New(detail)
-				}
-				if u.Role != scheduler.RoleAdmin {
-					return fmt.Errorf("user %q (%s) may read but not change anything", u.Name, u.Role)
-				}
-				return nil
-			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return usagef("--addr: %v", err)
 			}
-			w, err := kconnect.NewWorker(ctx, kconnect.WorkerConfig{
-				WorkerID: cmp.Or(workerID, ln.Addr().String()), GroupID: groupID,
-				ConfigTopic: configTopic, StatusTopic: statusTopic,
-				Dial: func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
-					return connect(ctx, kc, opts...)
-				},
-				OpenSink: func(ctx context.Context, url string) (stream.Sink, func() error, error) {
-					snk, err := openSink(ctx, url)
-					if err != nil {
-						return nil, nil, err
-					}
-					return snk, snk.Close, nil
-				},
-				Decoder: func(ctx context.Context, s kconnect.Spec) (stream.Decoder, error) {
-					if s.JSON {
-						return user.JSON{}, nil
-					}
-					c := codecFlags{registry: cmp.Or(s.RegistryURL, codec.registry)}
-					return c.waitDecoder(ctx, a, nil)
-				},
-				FailAfter: failAfter, SessionTimeout: session, Logger: a.log,
+			return runConnect(ctx, a, ln, st, kc, codec, kconnect.WorkerConfig{
+				WorkerID: workerID, GroupID: groupID, ConfigTopic: configTopic, StatusTopic: statusTopic,
+				FailAfter: failAfter, SessionTimeout: session,
 			})
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			a.log.Info("connect worker started", "worker", w.ID(), "group_id", groupID, "addr", ln.Addr().String())
-			serveWeb(ctx, a, ln, kconnect.Handler(w, auth))
-			return w.Run(ctx)
 		},
 	}
 	fs := cmd.Flags()
@@ -135,4 +97,50 @@ See docs/connect.md.`,
 	fs.DurationVar(&failAfter, "task-failed-after", stream.DefaultFailAfter, "a task whose sink, commits or registry keep failing this long turns FAILED")
 	fs.DurationVar(&session, "session-timeout", stream.DefaultSessionTimeout, "how long a connector's group waits for a silent worker before moving its partitions")
 	return cmd
+}
+
+// runConnect runs a Connect worker with cfg (its Dial, OpenSink, Decoder
+// and Logger filled in here) serving its REST API on ln until ctx ends;
+// state changes need an admin login of st. `connect` and `dev` share it.
+func runConnect(ctx context.Context, a *app, ln net.Listener, st scheduler.Store, kc broker.Config, codec codecFlags,
+	cfg kconnect.WorkerConfig) error {
+	// The orchestrator's REST API checks logins; it is used here for that
+	// alone.
+	logins := restapi.New(nil, scheduler.NewAuthenticator(st, 0), restapi.Options{Logger: a.log})
+	auth := func(r *http.Request) error {
+		u, status, detail := logins.Authenticate(r)
+		if status != 0 {
+			return errors.New(detail)
+		}
+		if u.Role != scheduler.RoleAdmin {
+			return fmt.Errorf("user %q (%s) may read but not change anything", u.Name, u.Role)
+		}
+		return nil
+	}
+	cfg.WorkerID = cmp.Or(cfg.WorkerID, ln.Addr().String())
+	cfg.GroupID = cmp.Or(cfg.GroupID, kconnect.DefaultGroupID)
+	cfg.Logger = a.log
+	cfg.Dial = func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) { return connect(ctx, kc, opts...) }
+	cfg.OpenSink = func(ctx context.Context, url string) (stream.Sink, func() error, error) {
+		snk, err := openSink(ctx, url)
+		if err != nil {
+			return nil, nil, err
+		}
+		return snk, snk.Close, nil
+	}
+	cfg.Decoder = func(ctx context.Context, s kconnect.Spec) (stream.Decoder, error) {
+		if s.JSON {
+			return user.JSON{}, nil
+		}
+		c := codecFlags{registry: cmp.Or(s.RegistryURL, codec.registry)}
+		return c.waitDecoder(ctx, a, nil)
+	}
+	w, err := kconnect.NewWorker(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	a.log.Info("connect worker started", "worker", w.ID(), "group_id", cfg.GroupID, "addr", ln.Addr().String())
+	serveWeb(ctx, a, ln, kconnect.Handler(w, auth))
+	return w.Run(ctx)
 }

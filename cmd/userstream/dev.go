@@ -18,8 +18,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
+	kconnect "github.com/userstream/userstream/internal/connect"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/scheduler/store/stores"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
@@ -67,6 +69,7 @@ and no duplicate rows.`,
 	fs.StringVar(&c.registryAddr, "registry-addr", schema.DefaultRegistryAddr, "embedded Schema Registry listener")
 	fs.StringVar(&c.webAddr, "web-addr", "127.0.0.1:8080", "the scheduler's REST API (Airflow's port; empty: off)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "Prometheus /metrics and /healthz of the stream (empty: off)")
+	fs.StringVar(&c.connectAddr, "connect-addr", "127.0.0.1:8083", "a Kafka Connect worker's REST API (Connect's port; no connector until one is created; empty: off)")
 	fs.StringVar(&c.format, "format", "avro", "message format the producer writes: avro or json")
 	fs.StringVar(&c.viewer, "viewer-password", "", "also create a read-only login \"viewer\" with this password (prefer USERSTREAM_VIEWER_PASSWORD)")
 	fs.StringVar(&c.password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD; empty: keep the stored one, or generate one at the first start)")
@@ -80,7 +83,7 @@ and no duplicate rows.`,
 
 type devConfig struct {
 	dataDir, kafkaAddr, apiAddr, registryAddr, webAddr, metricsAddr, format, password string
-	viewer                                                                            string
+	viewer, connectAddr                                                               string
 	interval, statusEvery                                                             time.Duration
 	dags                                                                              dagFlags
 	retention                                                                         retentionFlags
@@ -117,6 +120,13 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 		webLn net.Listener
 		ui    atomic.Pointer[web.Server]
 	)
+	var connectLn net.Listener
+	if c.connectAddr != "" {
+		if connectLn, err = net.Listen("tcp", c.connectAddr); err != nil {
+			return fmt.Errorf("--connect-addr %s: %w (pass another address, or an empty one to turn Connect off)", c.connectAddr, err)
+		}
+		defer connectLn.Close()
+	}
 	if c.webAddr != "" {
 		if webLn, err = net.Listen("tcp", c.webAddr); err != nil {
 			return fmt.Errorf("--web-addr %s: %w (pass another address, or an empty one to turn it off)", c.webAddr, err)
@@ -178,6 +188,27 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 		ui.Store(h)
 	}
 
+	connectURL := "off"
+	if connectLn != nil {
+		// A worker of its own cluster on the embedded broker; logins are
+		// the scheduler's (the admin printed above).
+		meta, err := stores.Open(ctx, "sqlite:"+filepath.Join(c.dataDir, "meta.db"))
+		if err != nil {
+			return fmt.Errorf("connect worker: %w", err)
+		}
+		defer meta.Close()
+		connectDone := make(chan struct{})
+		go func() {
+			defer close(connectDone)
+			err := runConnect(ctx, a, connectLn, meta, broker.Config{Brokers: []string{st.Broker.Addr()}},
+				codecFlags{registry: st.Registry.URL()}, kconnect.WorkerConfig{})
+			if err != nil && ctx.Err() == nil {
+				a.log.Error("connect worker stopped", "err", err)
+			}
+		}()
+		defer func() { <-connectDone }()
+		connectURL = "http://" + connectLn.Addr().String() + "/connectors   (Kafka Connect's REST API, docs/connect.md)"
+	}
 	metricsURL, webURL := "off", "off"
 	if c.metricsAddr != "" {
 		metricsURL = "http://" + c.metricsAddr + "/metrics"
@@ -191,12 +222,13 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
   Random User API   %s?results=5
   scheduler         %s, %s
   web UI            %s
+  Kafka Connect     %s
   metrics           %s
   users             userstream users count --sink %s
   runs              userstream dags runs %s --metadata sqlite:%s
 Ctrl-C stops; a second start resumes where this one left off.
 `, c.dataDir, st.Broker.Addr(), st.Broker.Addr(), st.Registry.URL(), st.APIURL, dags[0].DagID, scheduleLabel(dags[0].Schedule),
-		webURL, metricsURL, st.SinkURL, dags[0].DagID, filepath.Join(c.dataDir, "meta.db"))
+		webURL, connectURL, metricsURL, st.SinkURL, dags[0].DagID, filepath.Join(c.dataDir, "meta.db"))
 
 	prod, err := st.Producer(ctx)
 	if err != nil {

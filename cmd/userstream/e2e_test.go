@@ -191,7 +191,7 @@ func TestDevRunsAndResumes(t *testing.T) {
 	sinkURL := "sqlite:" + filepath.Join(dir, "users.db")
 	args := func(schedule string) []string {
 		return []string{"dev", "--data-dir", dir, "--kafka-addr", kafka, "--registry-addr", registry,
-			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--web-addr", freeAddr(t), "--schedule", schedule,
+			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--web-addr", freeAddr(t), "--connect-addr", freeAddr(t), "--schedule", schedule,
 			"--users-per-run", "500", "--status-every", "1s"}
 	}
 	dev := start(t, "dev-1", args("@every 1s")...)

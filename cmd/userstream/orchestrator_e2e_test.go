@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,13 +29,30 @@ func TestDevSchedulesRuns(t *testing.T) {
 		t.Skip("end-to-end run of the binary; -short skips it")
 	}
 	dir := t.TempDir()
-	web := freeAddr(t)
+	web, connectAddr := freeAddr(t), freeAddr(t)
 	sinkURL := "sqlite:" + filepath.Join(dir, "users.db")
 	meta := "sqlite:" + filepath.Join(dir, "meta.db")
 	dev := proctest.StartEnv(t, "dev", []string{"USERSTREAM_ADMIN_PASSWORD=" + e2ePassword}, "dev", "--data-dir", dir,
 		"--kafka-addr", freeAddr(t), "--registry-addr", freeAddr(t), "--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t),
-		"--web-addr", web, "--schedule", "@every 3s", "--status-every", "2s")
+		"--web-addr", web, "--connect-addr", connectAddr, "--schedule", "@every 3s", "--status-every", "2s")
 	waitListening(t, dev, web)
+	// dev runs a Kafka Connect worker too: its REST API answers, empty,
+	// and refuses a change without a login.
+	waitListening(t, dev, connectAddr)
+	if resp, err := http.Get("http://" + connectAddr + "/connectors"); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
+			t.Fatalf("GET /connectors on dev: %d %s, want 200 []", resp.StatusCode, body)
+		}
+	}
+	if resp, err := http.Post("http://"+connectAddr+"/connectors", "application/json", strings.NewReader(`{"name":"x","config":{}}`)); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("POST /connectors without a login: %d, want 401", resp.StatusCode)
+	}
 	began := time.Now()
 	var first int
 	for time.Since(began) < 20*time.Second {

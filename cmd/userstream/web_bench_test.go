@@ -54,7 +54,7 @@ func BenchmarkWebRSS(b *testing.B) {
 	const password = "bench-admin-1"
 	kafka, registry, metrics, devWeb, webAddr := freeAddr(b), freeAddr(b), freeAddr(b), freeAddr(b), freeAddr(b)
 	dev := start(b, "dev", "dev", "--data-dir", dir, "--kafka-addr", kafka, "--registry-addr", registry,
-		"--api-addr", freeAddr(b), "--metrics-addr", metrics, "--web-addr", devWeb, "--schedule", "@every 1s",
+		"--api-addr", freeAddr(b), "--metrics-addr", metrics, "--web-addr", devWeb, "--connect-addr", "", "--schedule", "@every 1s",
 		"--users-per-run", "1000", "--admin-password", password, "--status-every", "10s")
 	waitListening(b, dev, devWeb)
 	web := start(b, "web", "web", "--addr", webAddr, "--brokers", kafka, "--schema-registry", "http://"+registry,

@@ -159,6 +159,9 @@ func (h *api) infoOf(name string) (connectorInfo, error) {
 
 func (h *api) list(rw http.ResponseWriter, r *http.Request) {
 	names := h.w.Connectors()
+	if names == nil {
+		names = []string{} // Connect answers [], never null
+	}
 	expand := r.URL.Query()["expand"]
 	if len(expand) == 0 {
 		writeJSON(rw, http.StatusOK, names)
