@@ -15,7 +15,6 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	kconnect "github.com/userstream/userstream/internal/connect"
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/store/stores"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/user"
@@ -99,48 +98,61 @@ See docs/connect.md.`,
 	return cmd
 }
 
-// runConnect runs a Connect worker with cfg (its Dial, OpenSink, Decoder
-// and Logger filled in here) serving its REST API on ln until ctx ends;
-// state changes need an admin login of st. `connect` and `dev` share it.
+// runConnect runs a Connect worker with cfg serving its REST API on ln
+// until ctx ends; state changes need an admin login of st.
 func runConnect(ctx context.Context, a *app, ln net.Listener, st scheduler.Store, kc broker.Config, codec codecFlags,
 	cfg kconnect.WorkerConfig) error {
-	// The orchestrator's REST API checks logins; it is used here for that
-	// alone.
-	logins := restapi.New(nil, scheduler.NewAuthenticator(st, 0), restapi.Options{Logger: a.log})
-	auth := func(r *http.Request) error {
-		u, status, detail := logins.Authenticate(r)
-		if status != 0 {
-			return errors.New(detail)
-		}
-		if u.Role != scheduler.RoleAdmin {
-			return fmt.Errorf("user %q (%s) may read but not change anything", u.Name, u.Role)
-		}
-		return nil
+	w, err := newConnectWorker(ctx, a, ln, st, kc, codec, cfg)
+	if err != nil {
+		return err
 	}
+	return w.Run(ctx)
+}
+
+// newConnectWorker starts a Connect worker's REST API on ln (state changes
+// need an admin login of st) and returns the worker, for its Run. cfg's
+// Dial, Logger and, when nil, OpenSink and Decoder are filled in here.
+// `connect` and `dev` share it.
+func newConnectWorker(ctx context.Context, a *app, ln net.Listener, st scheduler.Store, kc broker.Config, codec codecFlags,
+	cfg kconnect.WorkerConfig) (*kconnect.Worker, error) {
+	auth := scheduler.NewAuthenticator(st, 0)
 	cfg.WorkerID = cmp.Or(cfg.WorkerID, ln.Addr().String())
 	cfg.GroupID = cmp.Or(cfg.GroupID, kconnect.DefaultGroupID)
 	cfg.Logger = a.log
 	cfg.Dial = func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) { return connect(ctx, kc, opts...) }
-	cfg.OpenSink = func(ctx context.Context, url string) (stream.Sink, func() error, error) {
-		snk, err := openSink(ctx, url)
-		if err != nil {
-			return nil, nil, err
-		}
-		return snk, snk.Close, nil
+	if cfg.OpenSink == nil {
+		cfg.OpenSink = openStreamSink
 	}
-	cfg.Decoder = func(ctx context.Context, s kconnect.Spec) (stream.Decoder, error) {
-		if s.JSON {
-			return user.JSON{}, nil
+	if cfg.Decoder == nil {
+		cfg.Decoder = func(ctx context.Context, s kconnect.Spec) (stream.Decoder, error) {
+			if s.JSON {
+				return user.JSON{}, nil
+			}
+			c := codecFlags{registry: cmp.Or(s.RegistryURL, codec.registry)}
+			return c.waitDecoder(ctx, a, nil)
 		}
-		c := codecFlags{registry: cmp.Or(s.RegistryURL, codec.registry)}
-		return c.waitDecoder(ctx, a, nil)
 	}
 	w, err := kconnect.NewWorker(ctx, cfg)
 	if err != nil {
 		ln.Close()
-		return err
+		return nil, err
 	}
 	a.log.Info("connect worker started", "worker", w.ID(), "group_id", cfg.GroupID, "addr", ln.Addr().String())
-	serveWeb(ctx, a, ln, kconnect.Handler(w, auth))
-	return w.Run(ctx)
+	serveWeb(ctx, a, ln, kconnect.Handler(w, func(r *http.Request) error { return adminOnly(r, auth) }))
+	return w, nil
+}
+
+// adminOnly is the Connect API's Authorize: an admin login of the metadata
+// store (basic or bearer); a viewer is refused as forbidden.
+func adminOnly(r *http.Request, auth *scheduler.Authenticator) error {
+	u, err := auth.Request(r)
+	switch {
+	case errors.Is(err, scheduler.ErrUnauthorized):
+		return errors.New("wrong user name, password or token")
+	case err != nil:
+		return err
+	case u.Role != scheduler.RoleAdmin:
+		return fmt.Errorf("user %q (%s) may read but not change anything: %w", u.Name, u.Role, kconnect.ErrForbidden)
+	}
+	return nil
 }

@@ -36,8 +36,9 @@ func newDevCmd(a *app) *cobra.Command {
 		Long: `dev runs every role at once: an embedded Kafka-protocol broker, an embedded
 Schema Registry, the built-in Random User API, the scheduler running the
 user_automation DAG on --schedule (default every 10 s, 1000 users a run) with
-its REST API on --web-addr, and a stream that lands the users in SQLite, all
-under --data-dir (kafka/, schemas/, users.db, meta.db).
+its REST API on --web-addr, and a Kafka Connect worker on --connect-addr whose
+connector users-sqlite lands the users in SQLite (--connect-addr "": a stream
+does), all under --data-dir (kafka/, schemas/, users.db, meta.db).
 Ctrl-C stops cleanly; a second start on the same --data-dir resumes with no loss
 and no duplicate rows.`,
 		Args: usageArgs(cobra.NoArgs),
@@ -69,7 +70,7 @@ and no duplicate rows.`,
 	fs.StringVar(&c.registryAddr, "registry-addr", schema.DefaultRegistryAddr, "embedded Schema Registry listener")
 	fs.StringVar(&c.webAddr, "web-addr", "127.0.0.1:8080", "the scheduler's REST API (Airflow's port; empty: off)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "Prometheus /metrics and /healthz of the stream (empty: off)")
-	fs.StringVar(&c.connectAddr, "connect-addr", "127.0.0.1:8083", "a Kafka Connect worker's REST API (Connect's port; no connector until one is created; empty: off)")
+	fs.StringVar(&c.connectAddr, "connect-addr", "127.0.0.1:8083", "a Kafka Connect worker's REST API (Connect's port); its connector users-sqlite stores the users (empty: no worker, a stream stores them)")
 	fs.StringVar(&c.format, "format", "avro", "message format the producer writes: avro or json")
 	fs.StringVar(&c.viewer, "viewer-password", "", "also create a read-only login \"viewer\" with this password (prefer USERSTREAM_VIEWER_PASSWORD)")
 	fs.StringVar(&c.password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD; empty: keep the stored one, or generate one at the first start)")
@@ -148,15 +149,25 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The sink's runner: the Connect worker's default connector, or, with
+	// Connect off, the stream itself.
+	group, runner := stream.DefaultGroup, "stream"
 	streamDone := make(chan error, 1)
-	go func() {
-		streamDone <- runStream(ctx, a, st.Kafka, sf, scfg, promReg, streamParts{
-			sink: func(context.Context) (stream.Sink, func() error, error) {
-				return st.Sink, func() error { return nil }, nil
-			},
-			decoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return st.Decoder, nil },
-		})
-	}()
+	if connectLn != nil {
+		group, runner = kconnect.GroupOf(defaultConnector), "connect worker"
+		if err := startDevConnect(ctx, a, c, st, connectLn, promReg, m, streamDone); err != nil {
+			return err
+		}
+	} else {
+		go func() {
+			streamDone <- runStream(ctx, a, st.Kafka, sf, scfg, promReg, streamParts{
+				sink: func(context.Context) (stream.Sink, func() error, error) {
+					return st.Sink, func() error { return nil }, nil
+				},
+				decoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return st.Decoder, nil },
+			})
+		}()
+	}
 
 	var sched atomic.Pointer[scheduler.Scheduler]
 	ready := make(chan struct{})
@@ -177,7 +188,7 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	if webLn != nil {
 		s := sched.Load()
 		h, closeUI, err := buildWeb(ctx, a, webParts{kafka: st.Kafka, registry: st.Registry.URL(), sink: st.Sink,
-			service: s.Service(), store: s.Store(), group: stream.DefaultGroup, latency: m.Latency, errors: errLog, heart: s.LastTick})
+			service: s.Service(), store: s.Store(), group: group, latency: m.Latency, errors: errLog, heart: s.LastTick})
 		if err != nil {
 			cancel()
 			<-streamDone
@@ -190,24 +201,7 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 
 	connectURL := "off"
 	if connectLn != nil {
-		// A worker of its own cluster on the embedded broker; logins are
-		// the scheduler's (the admin printed above).
-		meta, err := stores.Open(ctx, "sqlite:"+filepath.Join(c.dataDir, "meta.db"))
-		if err != nil {
-			return fmt.Errorf("connect worker: %w", err)
-		}
-		defer meta.Close()
-		connectDone := make(chan struct{})
-		go func() {
-			defer close(connectDone)
-			err := runConnect(ctx, a, connectLn, meta, broker.Config{Brokers: []string{st.Broker.Addr()}},
-				codecFlags{registry: st.Registry.URL()}, kconnect.WorkerConfig{})
-			if err != nil && ctx.Err() == nil {
-				a.log.Error("connect worker stopped", "err", err)
-			}
-		}()
-		defer func() { <-connectDone }()
-		connectURL = "http://" + connectLn.Addr().String() + "/connectors   (Kafka Connect's REST API, docs/connect.md)"
+		connectURL = "http://" + connectLn.Addr().String() + "/connectors   (Kafka Connect's REST API; connector " + defaultConnector + " stores the users)"
 	}
 	metricsURL, webURL := "off", "off"
 	if c.metricsAddr != "" {
@@ -248,7 +242,7 @@ Ctrl-C stops; a second start resumes where this one left off.
 			cancel()
 			<-schedDone
 			if err != nil {
-				return fmt.Errorf("stream: %w", err)
+				return fmt.Errorf("%s: %w", runner, err)
 			}
 			return nil
 		case err := <-schedDone:
@@ -264,7 +258,7 @@ Ctrl-C stops; a second start resumes where this one left off.
 				a.log.Warn("status: count failed", "err", err)
 				continue
 			}
-			gl, _ := broker.GroupOffsets(ctx, adm, stream.DefaultGroup, broker.Topic)
+			gl, _ := broker.GroupOffsets(ctx, adm, group, broker.Topic)
 			var inTopic int64
 			if ends, err := adm.ListEndOffsets(ctx, broker.Topic); err == nil {
 				ends.Each(func(o kadm.ListedOffset) { inTopic += o.Offset })
@@ -301,4 +295,82 @@ func devStartErr(err error) error {
 		return fmt.Errorf("%w (pass another --api-addr)", err)
 	}
 	return err
+}
+
+// defaultConnector is the connector dev creates at its first start to
+// store the users: what `stream` does, as a Kafka Connect connector.
+const defaultConnector = "users-sqlite"
+
+// startDevConnect starts dev's Connect worker on ln with the users' sink as
+// its default connector, serves /metrics and /healthz for it (the tasks'
+// health and the connector group's lag), and sends Run's result to done.
+// The default connector is created unless the config topic ever held it
+// (a connector the user deleted stays deleted); a data dir whose users a
+// stream stored takes over the stream group's offsets, so nothing is read
+// twice.
+func startDevConnect(ctx context.Context, a *app, c devConfig, st *stack.Stack, ln net.Listener, promReg *prometheus.Registry,
+	m *stream.Metrics, done chan<- error) error {
+	meta, err := stores.Open(ctx, "sqlite:"+filepath.Join(c.dataDir, "meta.db"))
+	if err != nil {
+		return fmt.Errorf("connect worker: %w", err)
+	}
+	context.AfterFunc(ctx, func() { meta.Close() })
+	kc := broker.Config{Brokers: []string{st.Broker.Addr()}}
+	w, err := newConnectWorker(ctx, a, ln, meta, kc, codecFlags{registry: st.Registry.URL()}, kconnect.WorkerConfig{
+		Metrics: m,
+		// The default connector's URL is the stack's sink: one handle, so
+		// one page cache, which the UI and the status line read too.
+		OpenSink: func(ctx context.Context, url string) (stream.Sink, func() error, error) {
+			if url == st.SinkURL {
+				return st.Sink, func() error { return nil }, nil
+			}
+			return openStreamSink(ctx, url)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("connect worker: %w", err)
+	}
+	go func() { done <- w.Run(ctx) }()
+
+	admCl, err := connect(ctx, kc)
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(ctx, admCl.Close)
+	adm := kadm.NewClient(admCl)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// A refusal (the group has members already) costs a re-read, not data.
+	if n, err := broker.AdoptOffsets(cctx, adm, stream.DefaultGroup, kconnect.GroupOf(defaultConnector), broker.Topic); err != nil {
+		a.log.Warn("connector could not take over the stream's offsets; it reads the topic from its start (upserts: no duplicate rows)", "err", err)
+	} else if n > 0 {
+		a.log.Info("connector takes over the stream's offsets", "connector", defaultConnector, "from_group", stream.DefaultGroup, "partitions", n)
+	}
+	h := stream.NewHealth(0, 0)
+	go trackLag(ctx, a, adm, kconnect.GroupOf(defaultConnector), m.Lag, h)
+	if c.metricsAddr != "" {
+		if _, err := serveMetrics(ctx, a, c.metricsAddr, promReg, func() error { return errors.Join(w.Check(), h.Check()) }); err != nil {
+			return err
+		}
+	}
+
+	cfg := map[string]string{
+		"connector.class": kconnect.ClassJDBC, "tasks.max": "1", "topics": broker.Topic,
+		"connection.url": "jdbc:" + st.SinkURL, "insert.mode": "upsert", "pk.mode": "record_value", "pk.fields": "id",
+		"table.name.format": kconnect.Table, "auto.create": "true",
+		"errors.tolerance": "all", "errors.deadletterqueue.topic.name": broker.DLQTopic,
+		"errors.deadletterqueue.context.headers.enable": "true",
+	}
+	if c.format == "json" {
+		cfg["value.converter"] = "org.apache.kafka.connect.json.JsonConverter"
+		cfg["value.converter.schemas.enable"] = "false"
+	}
+	created, err := w.CreateOnce(cctx, defaultConnector, cfg)
+	if err != nil {
+		return fmt.Errorf("connect worker: create connector %s: %w", defaultConnector, err)
+	}
+	if created {
+		a.log.Info("connector created", "connector", defaultConnector, "sink", st.SinkURL)
+	}
+	return nil
 }

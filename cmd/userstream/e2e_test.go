@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	wire "encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -189,10 +190,11 @@ func TestDevRunsAndResumes(t *testing.T) {
 	dir := t.TempDir()
 	kafka, registry := freeAddr(t), freeAddr(t)
 	sinkURL := "sqlite:" + filepath.Join(dir, "users.db")
+	connectAddr := freeAddr(t)
 	args := func(schedule string) []string {
 		return []string{"dev", "--data-dir", dir, "--kafka-addr", kafka, "--registry-addr", registry,
-			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--web-addr", freeAddr(t), "--connect-addr", freeAddr(t), "--schedule", schedule,
-			"--users-per-run", "500", "--status-every", "1s"}
+			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--web-addr", freeAddr(t), "--connect-addr", connectAddr, "--schedule", schedule,
+			"--users-per-run", "500", "--status-every", "1s", "--viewer-password", "look"}
 	}
 	dev := start(t, "dev-1", args("@every 1s")...)
 	began := time.Now()
@@ -204,6 +206,21 @@ func TestDevRunsAndResumes(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("first 1000 users stored %.1fs after start", time.Since(began).Seconds())
+
+	// They were stored by the Connect worker's default connector, which a
+	// viewer may see but not pause.
+	connectURL := "http://" + connectAddr
+	var status struct {
+		Connector struct{ State string }   `json:"connector"`
+		Tasks     []struct{ State string } `json:"tasks"`
+	}
+	if code := getJSON(t, connectURL+"/connectors/users-sqlite/status", &status); code != 200 ||
+		status.Connector.State != "RUNNING" || len(status.Tasks) != 1 || status.Tasks[0].State != "RUNNING" {
+		t.Fatalf("default connector status %d %+v, want RUNNING with one RUNNING task", code, status)
+	}
+	if code := connectCall(t, "PUT", connectURL+"/connectors/users-sqlite/pause", "viewer", "look"); code != 403 {
+		t.Errorf("a viewer's pause: %d, want 403", code)
+	}
 
 	// Messages are Avro in the Confluent wire format, with an id the
 	// embedded registry serves.
@@ -253,6 +270,10 @@ func TestDevRunsAndResumes(t *testing.T) {
 	if out, errOut, code := runCmd(t, "dags", "trigger", "user_automation", "--metadata", "sqlite:"+filepath.Join(dir, "meta.db")); code != 0 {
 		t.Fatalf("dags trigger: exit %d: %s%s", code, out, errOut)
 	}
+	var names []string
+	if code := getJSON(t, connectURL+"/connectors", &names); code != 200 || len(names) != 1 || names[0] != "users-sqlite" {
+		t.Errorf("connectors after the second start: %d %v, want [users-sqlite]", code, names)
+	}
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		n := count(t, sinkURL)
@@ -267,6 +288,129 @@ func TestDevRunsAndResumes(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// TestDevConnectorTakesOverAndStaysDeleted: a data dir whose users dev's
+// stream stored (Connect off) gets the default connector with the stream's
+// offsets, so nothing is stored twice or read again; once the admin deletes
+// the connector, later starts leave it deleted.
+func TestDevConnectorTakesOverAndStaysDeleted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of the binary; -short skips it")
+	}
+	dir := t.TempDir()
+	sinkURL := "sqlite:" + filepath.Join(dir, "users.db")
+	kafka, connectAddr, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	args := func(schedule, connect string) []string {
+		return []string{"dev", "--data-dir", dir, "--kafka-addr", kafka, "--registry-addr", freeAddr(t),
+			"--api-addr", freeAddr(t), "--metrics-addr", metrics, "--web-addr", "", "--connect-addr", connect,
+			"--schedule", schedule, "--users-per-run", "700", "--admin-password", "pw"}
+	}
+	stop := func(p *proctest.Proc) {
+		t.Helper()
+		p.Signal(syscall.SIGINT)
+		if code := p.Wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("dev exited %d on Ctrl-C:\n%s", code, p.Output())
+		}
+	}
+	dev := start(t, "dev-stream", args("@once", "")...)
+	waitCount(t, sinkURL, 700, 30*time.Second)
+	stop(dev)
+
+	dev = start(t, "dev-connect", args("none", connectAddr)...)
+	connectURL := "http://" + connectAddr
+	var names []string
+	for deadline := time.Now().Add(20 * time.Second); len(names) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) || dev.Exited() {
+			t.Fatalf("no default connector:\n%s", dev.Output())
+		}
+		getJSONQuiet(connectURL+"/connectors", &names)
+	}
+	if !strings.Contains(dev.Output(), "connector takes over the stream's offsets") {
+		t.Errorf("dev did not hand the stream's offsets to the connector:\n%s", dev.Output())
+	}
+	// Caught up with nothing to do: the connector read nothing again.
+	time.Sleep(2 * time.Second)
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "userstream_stream_consumed_total 0") || !strings.Contains(string(body), "userstream_stream_lag 0") {
+		t.Errorf("the connector re-read what the stream stored, or lags (%d):\n%s", resp.StatusCode, tail(string(body), 3000))
+	}
+	if code := connectCall(t, "DELETE", connectURL+"/connectors/users-sqlite", "admin", "pw"); code != 204 {
+		t.Fatalf("DELETE the default connector: %d", code)
+	}
+	stop(dev)
+
+	dev = start(t, "dev-again", args("none", connectAddr)...)
+	for !strings.Contains(dev.Output(), "userstream dev is running") {
+		if dev.Exited() {
+			t.Fatalf("dev exited:\n%s", dev.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := getJSON(t, connectURL+"/connectors", &names); code != 200 || len(names) != 0 {
+		t.Errorf("connectors after a start that follows the deletion: %d %v, want none", code, names)
+	}
+	if n := count(t, sinkURL); n != 700 {
+		t.Errorf("sink holds %d users, want the 700 stored", n)
+	}
+}
+
+// getJSON GETs url into out and returns the status code.
+func getJSON(t *testing.T, url string, out any) int {
+	t.Helper()
+	code, err := getJSONQuiet(url, out)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return code
+}
+
+func getJSONQuiet(url string, out any) (int, error) {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return resp.StatusCode, err
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// connectCall sends a bodiless call with basic auth and returns its status.
+func connectCall(t *testing.T, method, url, user, password string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, password)
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // topicMessages sums the end offsets of users_created: with fresh seeds every

@@ -6,6 +6,7 @@ import (
 
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/sink/sinks"
+	"github.com/userstream/userstream/internal/stream"
 )
 
 // sinkUsage makes a bad --sink URL wrong usage (exit 2), naming the flag.
@@ -23,6 +24,16 @@ func checkSinkURL(rawURL string) error { return sinkUsage(sinks.Check(rawURL)) }
 func openSink(ctx context.Context, rawURL string) (sink.Sink, error) {
 	s, err := sinks.Open(ctx, rawURL)
 	return s, sinkUsage(err)
+}
+
+// openStreamSink is openSink in the shape a stream runner takes: the sink
+// and how to close it.
+func openStreamSink(ctx context.Context, rawURL string) (stream.Sink, func() error, error) {
+	snk, err := openSink(ctx, rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snk, snk.Close, nil
 }
 
 // openSinkReadOnly is openSink for commands that only read: it creates no

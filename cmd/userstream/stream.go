@@ -156,7 +156,7 @@ func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cf
 		cfg.Health = stream.NewHealth(0, 0)
 	}
 	if sf.metricsAddr != "" {
-		stop, err := serveMetrics(ctx, a, sf.metricsAddr, reg, cfg.Health)
+		stop, err := serveMetrics(ctx, a, sf.metricsAddr, reg, cfg.Health.Check)
 		if err != nil {
 			return err
 		}
@@ -221,8 +221,9 @@ func trackLag(ctx context.Context, a *app, adm *kadm.Client, group string, g pro
 }
 
 // serveMetrics serves /metrics and /healthz on addr until stop is called.
-// /healthz answers 200 "ok", or 503 with what is wrong (see stream.Health).
-func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Registry, h *stream.Health) (stop func(), err error) {
+// /healthz answers 200 "ok", or 503 with what check says is wrong (see
+// stream.Health).
+func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Registry, check func() error) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr %s: %w (pass another address, or an empty one to turn metrics off)", addr, err)
@@ -231,7 +232,7 @@ func serveMetrics(ctx context.Context, a *app, addr string, reg *prometheus.Regi
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := h.Check(); err != nil {
+		if err := check(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "unhealthy:", strings.ReplaceAll(err.Error(), "\n", "; "))
 			return

@@ -270,3 +270,43 @@ func TestAdminGroupsAndReset(t *testing.T) {
 		t.Errorf("preview of a live group: %v", err)
 	}
 }
+
+// TestAdoptOffsets: a group with no commits takes another's; one with
+// commits keeps its own; nothing to take is no error.
+func TestAdoptOffsets(t *testing.T) {
+	ctx := context.Background()
+	e, _, _ := adminFixture(t, 30)
+	_, adm := testClient(t, e.Addr())
+	commitGroup(t, e.Addr(), "old", map[int32]int64{0: 4, 2: 7})
+	committed := func(group string) map[int32]int64 {
+		gl, err := GroupOffsets(ctx, adm, group, Topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gl.Committed
+	}
+	for _, tc := range []struct {
+		from, to string
+		adopted  int
+		want     map[int32]int64
+	}{
+		{"old", "new", 2, map[int32]int64{0: 4, 1: -1, 2: 7}},
+		{"old", "new", 0, map[int32]int64{0: 4, 1: -1, 2: 7}}, // again: new has its own now
+		{"nobody", "other", 0, map[int32]int64{0: -1, 1: -1, 2: -1}},
+	} {
+		n, err := AdoptOffsets(ctx, adm, tc.from, tc.to, Topic)
+		if err != nil || n != tc.adopted {
+			t.Fatalf("AdoptOffsets(%s -> %s) = %d, %v; want %d", tc.from, tc.to, n, err, tc.adopted)
+		}
+		if got := committed(tc.to); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s after adopting %s: %v, want %v", tc.to, tc.from, got, tc.want)
+		}
+	}
+	commitGroup(t, e.Addr(), "mine", map[int32]int64{1: 2})
+	if n, err := AdoptOffsets(ctx, adm, "old", "mine", Topic); err != nil || n != 0 {
+		t.Fatalf("AdoptOffsets into a group with commits = %d, %v; want 0", n, err)
+	}
+	if got := committed("mine"); got[0] != -1 || got[1] != 2 {
+		t.Errorf("mine = %v, want its own commit only", got)
+	}
+}

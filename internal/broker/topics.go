@@ -367,3 +367,37 @@ func GroupOffsets(ctx context.Context, adm *kadm.Client, group, topic string) (G
 	}
 	return groupLag(group, topic, parts, commits), nil
 }
+
+// AdoptOffsets commits group from's offsets on topic to group to, when to
+// has none there, so a consumer taking over from another goes on where it
+// stopped; adopted is how many partitions' offsets it committed (0 when to
+// had offsets or from had none). to must have no live members.
+func AdoptOffsets(ctx context.Context, adm *kadm.Client, from, to, topic string) (adopted int, err error) {
+	have, err := GroupOffsets(ctx, adm, to, topic)
+	if err != nil {
+		return 0, err
+	}
+	old, err := GroupOffsets(ctx, adm, from, topic)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range have.Committed {
+		if c >= 0 {
+			return 0, nil
+		}
+	}
+	var os kadm.Offsets
+	for p, c := range old.Committed {
+		if c >= 0 {
+			os.Add(kadm.Offset{Topic: topic, Partition: p, At: c, LeaderEpoch: -1})
+			adopted++
+		}
+	}
+	if adopted == 0 {
+		return 0, nil
+	}
+	if err := adm.CommitAllOffsets(ctx, to, os); err != nil {
+		return 0, fmt.Errorf("commit group %s's offsets to group %s: %w", from, to, err)
+	}
+	return adopted, nil
+}

@@ -93,6 +93,55 @@ func (w *Worker) Put(ctx context.Context, name string, cfg map[string]string, mu
 	return created, w.write(ctx, name, &record{Config: cfg, Target: target})
 }
 
+// CreateOnce creates connector name with cfg unless the config topic has
+// ever held that name: a connector that exists is left as it is, and one
+// that was deleted stays deleted. It waits until this worker has read the
+// config topic as far as it reached when the worker started, so Run must be
+// running. On a broker that compacts, a deletion is forgotten once its
+// tombstone is (delete.retention.ms).
+func (w *Worker) CreateOnce(ctx context.Context, name string, cfg map[string]string) (created bool, err error) {
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-w.caughtUp:
+	}
+	w.mu.Lock()
+	known := w.known[name]
+	w.mu.Unlock()
+	if known {
+		return false, nil
+	}
+	return w.Put(ctx, name, cfg, true)
+}
+
+// Check says whether this worker's tasks are well: nil, or an error naming
+// each task that is FAILED or whose stream is failing or stalled (see
+// stream.Health). A paused or stopped connector is well.
+func (w *Worker) Check() error {
+	w.mu.Lock()
+	var ts []*task
+	var names []string
+	for _, n := range w.order {
+		for _, t := range w.conns[n].tasks {
+			ts, names = append(ts, t), append(names, n)
+		}
+	}
+	w.mu.Unlock()
+	var errs []error
+	for i, t := range ts {
+		s := t.get()
+		switch {
+		case s.State == StateFailed:
+			errs = append(errs, fmt.Errorf("connector %s task %d is FAILED: %s", names[i], s.Local, s.Trace))
+		case t.health != nil:
+			if err := t.health.Check(); err != nil {
+				errs = append(errs, fmt.Errorf("connector %s task %d: %w", names[i], s.Local, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // SetTarget pauses, resumes or stops a connector.
 func (w *Worker) SetTarget(ctx context.Context, name, target string) error {
 	rec, _, err := w.lookup(name)

@@ -9,8 +9,13 @@ import (
 )
 
 // Authorize decides whether a request that changes state may proceed; it
-// returns an error saying why not.
+// returns an error saying why not: one matching ErrForbidden is answered
+// 403 (known, but not allowed), any other 401 (who is it?).
 type Authorize func(r *http.Request) error
+
+// ErrForbidden marks an Authorize error about a user who may not change
+// anything.
+var ErrForbidden = errors.New("forbidden")
 
 // Handler serves Kafka Connect's REST API for w. Calls that change state
 // (POST, PUT, PATCH, DELETE) must pass auth; validation, though a PUT,
@@ -22,6 +27,10 @@ func Handler(w *Worker, auth Authorize) http.Handler {
 	guarded := func(pattern string, f func(http.ResponseWriter, *http.Request)) {
 		mux.HandleFunc(pattern, func(rw http.ResponseWriter, r *http.Request) {
 			if err := auth(r); err != nil {
+				if errors.Is(err, ErrForbidden) {
+					writeError(rw, http.StatusForbidden, err.Error())
+					return
+				}
 				rw.Header().Set("WWW-Authenticate", `Basic realm="userstream connect"`)
 				writeError(rw, http.StatusUnauthorized, err.Error())
 				return

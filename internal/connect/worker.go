@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -63,7 +64,9 @@ type WorkerConfig struct {
 	FailAfter      time.Duration
 	SessionTimeout time.Duration // of each task's group membership; default stream's
 	BatchSize      int
-	Logger         *slog.Logger
+	// Metrics, when set, counts every task's work (shared by all tasks).
+	Metrics *stream.Metrics
+	Logger  *slog.Logger
 }
 
 // Worker is one member of a Connect cluster.
@@ -74,8 +77,11 @@ type Worker struct {
 	start time.Time
 
 	mu        sync.Mutex
-	changed   chan struct{} // closed and replaced when configOff moves
-	configOff int64         // next offset of the config topic to read
+	changed   chan struct{}   // closed and replaced when configOff moves
+	configOff int64           // next offset of the config topic to read
+	configEnd int64           // the config topic's end when the worker started
+	caughtUp  chan struct{}   // closed once configOff reaches configEnd
+	known     map[string]bool // every name the config topic has held, deleted too
 	conns     map[string]*connector
 	order     []string                // connector names in creation order
 	status    map[string]workerStatus // "name/worker" -> latest status record
@@ -124,6 +130,7 @@ type task struct {
 	local  int
 	cancel context.CancelFunc
 	done   chan struct{}
+	health *stream.Health // nil for a task that is not running
 
 	mu    sync.Mutex
 	state string
@@ -177,8 +184,29 @@ func NewWorker(ctx context.Context, cfg WorkerConfig) (*Worker, error) {
 			return nil, fmt.Errorf("connect: create topic %s: %w", topic, err)
 		}
 	}
-	return &Worker{cfg: cfg, cl: cl, adm: adm, start: time.Now(), changed: make(chan struct{}),
-		conns: map[string]*connector{}, status: map[string]workerStatus{}}, nil
+	// A topic just created may be unknown for a moment.
+	var ends kadm.ListedOffsets
+	for try := 0; ; try++ {
+		ends, err = adm.ListEndOffsets(ctx, cfg.ConfigTopic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || try == 50 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("connect: read the end of %s: %w", cfg.ConfigTopic, err)
+	}
+	w := &Worker{cfg: cfg, cl: cl, adm: adm, start: time.Now(), changed: make(chan struct{}), caughtUp: make(chan struct{}),
+		known: map[string]bool{}, conns: map[string]*connector{}, status: map[string]workerStatus{}}
+	ends.Each(func(o kadm.ListedOffset) { w.configEnd = max(w.configEnd, o.Offset) })
+	if w.configEnd == 0 {
+		close(w.caughtUp)
+	}
+	return w, nil
 }
 
 // ID is this worker's id.
@@ -206,9 +234,17 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			w.apply(ctx, r)
 			w.mu.Lock()
+			w.known[string(r.Key)] = true
 			w.configOff = r.Offset + 1
 			close(w.changed)
 			w.changed = make(chan struct{})
+			if w.configOff >= w.configEnd {
+				select {
+				case <-w.caughtUp:
+				default:
+					close(w.caughtUp)
+				}
+			}
 			w.mu.Unlock()
 		})
 	}
@@ -380,12 +416,13 @@ func stopTasks(ts []*task) {
 // on an error or keeps failing for FailAfter.
 func (w *Worker) startTask(ctx context.Context, spec Spec, local int) *task {
 	ctx, cancel := context.WithCancel(ctx)
-	t := &task{local: local, cancel: cancel, done: make(chan struct{}), state: StateRunning}
+	t := &task{local: local, cancel: cancel, done: make(chan struct{}), state: StateRunning,
+		health: stream.NewHealth(0, w.cfg.FailAfter)}
 	log := w.cfg.Logger.With("connector", spec.Name, "task", local)
 	go func() {
 		defer close(t.done)
 		defer cancel()
-		err := w.runTask(ctx, spec, local, log)
+		err := w.runTask(ctx, spec, local, t.health, log)
 		if ctx.Err() != nil {
 			return // stopped: whatever it says is about being stopped
 		}
@@ -403,11 +440,10 @@ func trace(err error) string {
 	return "org.apache.kafka.connect.errors.ConnectException: " + err.Error()
 }
 
-func (w *Worker) runTask(ctx context.Context, spec Spec, local int, log *slog.Logger) error {
-	h := stream.NewHealth(0, w.cfg.FailAfter)
+func (w *Worker) runTask(ctx context.Context, spec Spec, local int, h *stream.Health, log *slog.Logger) error {
 	scfg := stream.Config{Topic: cmp.Or(spec.TopicRegex, strings.Join(spec.Topics, ",")), DLQ: spec.DLQ,
 		Group: GroupOf(spec.Name), BatchSize: w.cfg.BatchSize, SessionTimeout: w.cfg.SessionTimeout,
-		Logger: log, Health: h, DeadLetter: deadLetter(spec, local)}
+		Logger: log, Health: h, Metrics: w.cfg.Metrics, DeadLetter: deadLetter(spec, local)}
 	// Connect's name for a task's consumer, with the worker: the group's
 	// members then say which worker holds which partitions.
 	opts := append(stream.ConsumerOpts(scfg), kgo.ClientID(fmt.Sprintf("connector-consumer-%s-%d-%s", spec.Name, local, w.cfg.WorkerID)))
@@ -432,7 +468,9 @@ func (w *Worker) runTask(ctx context.Context, spec Spec, local int, log *slog.Lo
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	var failing error
+	// Written by the checker before it stops the stream, read after
+	// stream.Run returns: the pointer makes that ordering visible.
+	var failing atomic.Pointer[error]
 	go func() {
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
@@ -442,7 +480,7 @@ func (w *Worker) runTask(ctx context.Context, spec Spec, local int, log *slog.Lo
 				return
 			case <-tick.C:
 				if err := h.Check(); err != nil {
-					failing = err
+					failing.Store(&err)
 					stop()
 					return
 				}
@@ -451,8 +489,8 @@ func (w *Worker) runTask(ctx context.Context, spec Spec, local int, log *slog.Lo
 	}()
 	dial := func(ctx context.Context) (stream.Client, error) { return w.cfg.Dial(ctx, opts...) }
 	err = stream.Run(sctx, dial, dec, snk, scfg)
-	if ctx.Err() == nil && sctx.Err() != nil && failing != nil {
-		return failing
+	if f := failing.Load(); ctx.Err() == nil && sctx.Err() != nil && f != nil {
+		return *f
 	}
 	return err
 }

@@ -10,6 +10,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,6 +184,28 @@ func (a *Authenticator) fail(addr string) {
 	}
 	a.failed[addr] = append(a.failed[addr], a.now())
 	a.mu.Unlock()
+}
+
+// ErrNoCredentials is returned by Request for a request with neither basic
+// auth nor a bearer token.
+var ErrNoCredentials = errors.New("no credentials: use HTTP basic auth or a bearer token (POST /auth/token)")
+
+// Request checks an HTTP request's bearer token or basic auth, rate
+// limited by the client's address (see MaxLoginFailures). Errors:
+// ErrNoCredentials, ErrUnauthorized, ErrTooManyFailures, or the store's.
+func (a *Authenticator) Request(r *http.Request) (User, error) {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		return a.CheckTokenFrom(r.Context(), addr, strings.TrimPrefix(h, "Bearer "))
+	}
+	name, pass, ok := r.BasicAuth()
+	if !ok {
+		return User{}, ErrNoCredentials
+	}
+	return a.LoginFrom(r.Context(), addr, name, pass)
 }
 
 // NewAuthenticator returns an Authenticator; tokens live for ttl [24h].

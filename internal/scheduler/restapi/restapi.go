@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/userstream/userstream/internal/scheduler"
@@ -125,25 +124,12 @@ func clientAddr(r *http.Request) string {
 // Authenticate checks a request's basic auth or bearer token, rate
 // limited by client address (scheduler.MaxLoginFailures).
 func (a *API) Authenticate(r *http.Request) (scheduler.User, int, string) {
-	addr := clientAddr(r)
-	var (
-		u   scheduler.User
-		err error
-	)
-	h := r.Header.Get("Authorization")
-	switch {
-	case strings.HasPrefix(h, "Bearer "):
-		u, err = a.auth.CheckTokenFrom(r.Context(), addr, strings.TrimPrefix(h, "Bearer "))
-	default:
-		name, pass, ok := r.BasicAuth()
-		if !ok {
-			return scheduler.User{}, http.StatusUnauthorized, "no credentials: use HTTP basic auth or a bearer token (POST /auth/token)"
-		}
-		u, err = a.auth.LoginFrom(r.Context(), addr, name, pass)
-	}
+	u, err := a.auth.Request(r)
 	switch {
 	case err == nil:
 		return u, 0, ""
+	case errors.Is(err, scheduler.ErrNoCredentials):
+		return scheduler.User{}, http.StatusUnauthorized, err.Error()
 	case errors.Is(err, scheduler.ErrTooManyFailures):
 		return scheduler.User{}, http.StatusTooManyRequests, err.Error()
 	case errors.Is(err, scheduler.ErrUnauthorized):
