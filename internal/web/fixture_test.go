@@ -46,6 +46,10 @@ type fixture struct {
 	errs    *web.ErrorLog
 	log     *slog.Logger
 	url     string // the UI, http://127.0.0.1:PORT
+	// connect is the Kafka Connect worker's REST API (withConnect), and
+	// connectSrv its server, to take it down.
+	connect    string
+	connectSrv *httptest.Server
 }
 
 // fixtureOption changes how the fixture is built.
@@ -54,7 +58,13 @@ type fixtureOption func(*fixtureConfig)
 type fixtureConfig struct {
 	source     func(ingest.Source) ingest.Source
 	sourceName string
+	connect    bool
 }
+
+// withConnect runs a real Kafka Connect worker on the stack's broker, its
+// REST API checking the metadata store's logins, and the UI's Connect
+// pages on it.
+func withConnect() fixtureOption { return func(c *fixtureConfig) { c.connect = true } }
 
 // withSource wraps the built-in API the DAG fetches from.
 func withSource(wrap func(ingest.Source) ingest.Source, name string) fixtureOption {
@@ -130,7 +140,14 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	f.metrics = stream.NewMetrics(prometheus.NewRegistry())
 	auth := scheduler.NewAuthenticator(f.meta, 0)
 	svc := f.sched.Service()
-	ui, err := web.New(web.Config{Kafka: adm, Registry: web.NewRegistry(cl), Users: st.Sink, Service: svc, Auth: auth,
+	var conn *web.Connect
+	if fc.connect {
+		f.startConnect(t, auth)
+		if conn, err = web.NewConnect(f.connect); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ui, err := web.New(web.Config{Kafka: adm, Connect: conn, Registry: web.NewRegistry(cl), Users: st.Sink, Service: svc, Auth: auth,
 		API:      restapi.New(svc, auth, restapi.Options{Logger: f.log, Heartbeat: f.sched.LastTick}),
 		Pipeline: &web.Pipeline{Kafka: adm, Users: st.Sink, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: stream.DefaultGroup, Latency: f.metrics.Latency, Errors: f.errs},
 		Topic:    broker.Topic, DLQ: broker.DLQTopic, Group: stream.DefaultGroup, Logger: f.log})

@@ -4,8 +4,9 @@
 // Pages are html/template, enhanced with htmx (vendored, embedded) and one
 // small script of ours, and readable without JavaScript; every page's data
 // has a JSON twin under /api/ui/. The package reads the roles through small
-// interfaces of its own (Kafka, Registry, Users, the scheduler's Service),
-// so each page is tested with the real parts; nothing imports it.
+// interfaces of its own (Kafka, Registry, Users, the scheduler's Service)
+// and Kafka Connect through its REST API, so each page is tested with the
+// real parts; nothing imports it.
 //
 // Security: a login (the scheduler's users: admin and viewer) with a
 // session cookie (HttpOnly, SameSite=Strict, Secure over TLS), a CSRF token
@@ -57,8 +58,8 @@ type Users interface {
 	Stats(ctx context.Context) (sink.Stats, error)
 }
 
-// Config is what the UI is built from. Kafka, Registry, Users and Service
-// may be nil: their pages then say the part is not connected.
+// Config is what the UI is built from. Kafka, Registry, Users, Service and
+// Connect may be nil: their pages then say the part is not connected.
 type Config struct {
 	Kafka    Kafka
 	Registry *Registry
@@ -70,6 +71,9 @@ type Config struct {
 	API     *restapi.API
 	// Pipeline feeds the overview (rates, lag, latency, errors).
 	Pipeline *Pipeline
+	// Connect is a Kafka Connect worker's REST API (the Connect pages);
+	// nil: no Connect page.
+	Connect *Connect
 	// Topic, DLQ and Group are the pipeline's names, for the overview.
 	Topic, DLQ, Group string
 	// Secure marks cookies Secure (serve over TLS).
@@ -197,7 +201,12 @@ type view struct {
 	Error   string
 	Data    any
 	Request *http.Request
+	Connect bool // the UI has a Connect page
 }
+
+// Admin reports whether the login may change things: the pages show their
+// actions disabled otherwise.
+func (v view) Admin() bool { return v.User.Role == scheduler.RoleAdmin }
 
 // render writes a page; a template error is logged and answered 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
@@ -206,7 +215,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 		http.Error(w, "no page "+page, http.StatusInternalServerError)
 		return
 	}
-	v := view{Title: title, Nav: page, Data: data, Request: r, Flash: r.URL.Query().Get("flash")}
+	v := view{Title: title, Nav: page, Data: data, Request: r, Flash: r.URL.Query().Get("flash"), Connect: s.cfg.Connect != nil}
 	if se := sessionOf(r); se != nil {
 		v.User, v.CSRF = se.user, se.csrf
 	}
@@ -292,6 +301,10 @@ func (s *Server) routes() {
 	get("/schemas", "schemas", "Schemas", s.loadSchemas)
 	get("/schemas/{subject}", "schema", "Schema", s.loadSchema)
 	s.mux.Handle("POST /schemas/{subject}/check", s.viewerPost(http.HandlerFunc(s.checkSchema)))
+	get("/connect", "connect", "Kafka Connect", s.loadConnect)
+	get("/connect/{name}", "connector", "Connector", s.loadConnector)
+	s.mux.Handle("POST /connect/{name}/{action}", s.admin(http.HandlerFunc(s.connectAction)))
+	s.mux.Handle("POST /connect/{name}/tasks/{id}/restart", s.admin(http.HandlerFunc(s.connectAction)))
 	get("/dags", "dags", "DAGs", s.loadDAGs)
 	get("/dags/{dag}", "dag", "DAG", s.loadDAG)
 	get("/dags/{dag}/runs/{run}", "run", "DAG run", s.loadRun)
