@@ -36,6 +36,7 @@ func TestUsageErrors(t *testing.T) {
 		{"cert without key", []string{"produce", "--users", "5", "--tls-cert", "c.pem"}, nil, "--tls-cert: given without its key file"},
 		{"unknown command", []string{"nope"}, nil, "unknown command \"nope\""},
 		{"users get not a UUID", []string{"users", "get", "abc"}, nil, "is not a UUID"},
+		{"web connect URL without a scheme", []string{"web", "--connect-url", "127.0.0.1:8083"}, nil, "--connect-url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +70,7 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		{"web, unreachable metadata", []string{"web", "--metadata", "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2"}, 1},
 		{"web, metrics URL that does not parse", []string{"web", "--metadata", meta, "--admin-password", "admin-pass-1",
 			"--sink", "sqlite:" + t.TempDir() + "/u.db", "--stream-metrics", "http://u:hunter2@127.0.0.1:bad/metrics"}, 2},
+		{"web, connect URL that is not http", []string{"web", "--connect-url", "ftp://u:hunter2@127.0.0.1:8083/"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ type webParts struct {
 	group    string
 	latency  prometheus.Histogram
 	metrics  []string // stream workers' /metrics URLs, for the latency
+	connect  string   // a Kafka Connect REST API's URL, for the Connect page; "": none
 	secure   bool     // session cookies Secure (a TLS proxy in front)
 	errors   *web.ErrorLog
 	heart    func() time.Time
@@ -57,6 +58,12 @@ func buildWeb(ctx context.Context, a *app, p webParts) (*web.Server, func(), err
 		Pipeline: &web.Pipeline{Kafka: adm, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Latency: p.latency, Metrics: p.metrics, Errors: p.errors}}
 	if p.sink != nil {
 		cfg.Users, cfg.Pipeline.Users = p.sink, p.sink
+	}
+	if p.connect != "" {
+		if cfg.Connect, err = web.NewConnect(p.connect); err != nil {
+			adm.Close()
+			return nil, nil, fmt.Errorf("web: Kafka Connect URL %q: %w", redactURL(p.connect), err)
+		}
 	}
 	if p.store != nil {
 		cfg.Service, cfg.Auth = p.service, scheduler.NewAuthenticator(p.store, 0)
@@ -96,15 +103,17 @@ func newWebCmd(a *app) *cobra.Command {
 		password string
 		viewer   string
 		metrics  []string
+		connURL  string
 		secure   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "web",
-		Short: "Serve the UI: topics, messages, consumer groups, schemas, DAGs and runs, users (Control Center, Spark's and Airflow's pages)",
+		Short: "Serve the UI: topics, messages, consumer groups, schemas, Connect, DAGs and runs, users (Control Center, Spark's and Airflow's pages)",
 		Long: `web serves one UI for what Control Center, the Spark master page and Airflow's
 web server show: the pipeline's overview, topics and a message browser (Avro
 decoded through the registry), consumer groups with lag and offset resets,
-schemas, DAGs with their runs and logs, and the sink's users; with a JSON twin
+schemas, Kafka Connect's connectors (over its REST API, --connect-url), DAGs
+with their runs and logs, and the sink's users; with a JSON twin
 of each page under /api/ui/ and Airflow's REST API under /api/v1/.
 Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 		Example: `  userstream web --brokers broker:29092 --schema-registry http://schema-registry:8081 \
@@ -116,6 +125,11 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 			}
 			if err := checkSinkURL(sinkURL); err != nil {
 				return err
+			}
+			if connURL != "" {
+				if _, err := web.NewConnect(connURL); err != nil {
+					return usagef("--connect-url %q: %v", redactURL(connURL), err)
+				}
 			}
 			ctx := cmd.Context()
 			st, err := stores.Open(ctx, metadata)
@@ -152,7 +166,8 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 					return usagef("--stream-metrics %q: want an http(s) URL such as http://127.0.0.1:9464/metrics", redactURL(m))
 				}
 			}
-			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group, metrics: metrics, secure: secure})
+			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group, metrics: metrics,
+				connect: connURL, secure: secure})
 			if err != nil {
 				return err
 			}
@@ -175,6 +190,8 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 	fs.StringVar(&metadata, "metadata", defaultMetadata, "the scheduler's metadata store: DAGs, runs and logins")
 	fs.StringSliceVar(&metrics, "stream-metrics", []string{"http://" + stream.DefaultMetricsAddr + "/metrics"},
 		"the stream workers' /metrics URLs (comma-separated), read for the overview's latency; empty: none")
+	fs.StringVar(&connURL, "connect-url", "http://127.0.0.1:8083",
+		"a Kafka Connect worker's REST API (ours or a JVM one), for the Connect page; empty: no Connect page")
 	fs.BoolVar(&secure, "secure-cookies", false, "mark the session cookie Secure: set it when a TLS proxy serves the UI")
 	fs.StringVar(&group, "group", stream.DefaultGroup, "the stream's consumer group, for the overview")
 	fs.StringVar(&password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD)")
