@@ -230,7 +230,7 @@ func (f *fixture) produceFrom(t testing.TB, src ingest.Source, n int) {
 // in-process stack, as a user would, and takes the screenshots of
 // docs/ui.md (USERSTREAM_SCREENSHOTS=docs/ui).
 func TestBrowser(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, withConnect())
 	b := newBrowser(t, f.url)
 	admin := b.tab()
 
@@ -398,6 +398,29 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the newest user's name cell is %q, want the payload as text", name)
 		}
 		admin.shot("users")
+	})
+
+	t.Run("Kafka Connect: a connector in the list, its page, and a pause that Connect applies", func(t *testing.T) {
+		const name = "users-sqlite"
+		f.createConnector(t, name, f.jdbcSink(t, "connect.db"))
+		f.waitConnector(t, name, "RUNNING")
+		admin.open("/connect")
+		admin.wait("the connector in the list", `document.querySelector("#connectors a.name")`, 10*time.Second)
+		if st := admin.text("#connectors td.state"); st != "RUNNING" {
+			t.Errorf("the list says %q, want RUNNING", st)
+		}
+		admin.shot("connect")
+		admin.do("open the connector", chromedp.Click(chromedp.CSS(`#connectors a.name`)))
+		admin.wait("its page", `document.getElementById("connector-state") && document.getElementById("connector-state").textContent === "RUNNING"`, 10*time.Second)
+		admin.wait("its offsets", `document.querySelectorAll("#connector-offsets td").length >= 3`, 30*time.Second)
+		admin.do("pause", chromedp.Click(chromedp.CSS(`#pause`)))
+		admin.wait("PAUSED", `document.querySelector("p.flash") && document.getElementById("connector-state").textContent === "PAUSED"`, 15*time.Second)
+		if st := f.connectorState(t, name); st != "PAUSED" {
+			t.Errorf("Connect says %s after the pause, want PAUSED", st)
+		}
+		admin.shot("connector")
+		admin.do("resume", chromedp.Click(chromedp.CSS(`#resume`)))
+		admin.wait("RUNNING", `document.getElementById("connector-state").textContent === "RUNNING" && document.getElementById("pause")`, 15*time.Second)
 	})
 
 	t.Run("state changes need a login, the CSRF token and the admin role", func(t *testing.T) {
