@@ -187,8 +187,12 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	}
 	if webLn != nil {
 		s := sched.Load()
-		h, closeUI, err := buildWeb(ctx, a, webParts{kafka: st.Kafka, registry: st.Registry.URL(), sink: st.Sink,
-			service: s.Service(), store: s.Store(), group: group, latency: m.Latency, errors: errLog, heart: s.LastTick})
+		wp := webParts{kafka: st.Kafka, registry: st.Registry.URL(), sink: st.Sink,
+			service: s.Service(), store: s.Store(), group: group, latency: m.Latency, errors: errLog, heart: s.LastTick}
+		if connectLn != nil {
+			wp.connect = "http://" + connectLn.Addr().String()
+		}
+		h, closeUI, err := buildWeb(ctx, a, wp)
 		if err != nil {
 			cancel()
 			<-streamDone
