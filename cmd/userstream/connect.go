@@ -15,7 +15,6 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	kconnect "github.com/userstream/userstream/internal/connect"
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/scheduler/store/stores"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -58,21 +57,11 @@ See docs/connect.md.`,
 				return usagef("--session-timeout: %s is too short (at least 1s)", session)
 			}
 			ctx := cmd.Context()
-			st, err := stores.Open(ctx, metadata)
+			st, err := openLogins(ctx, a, metadata, password, "")
 			if err != nil {
-				if errors.Is(err, stores.ErrBadURL) {
-					return usagef("--metadata: %v", err)
-				}
 				return err
 			}
 			defer st.Close()
-			generated, err := scheduler.EnsureUser(ctx, st, scheduler.AdminUser, scheduler.RoleAdmin, password)
-			if err != nil {
-				return err
-			}
-			if generated != "" {
-				fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s (shown once)\n", scheduler.AdminUser, generated)
-			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return usagef("--addr: %v", err)

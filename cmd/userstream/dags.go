@@ -68,11 +68,8 @@ scheduler's next tick. --json prints the REST API's objects.`,
 		if err := metadataExists(metadata); err != nil {
 			return err
 		}
-		st, err := stores.Open(ctx, metadata)
+		st, err := openMetadata(ctx, metadata)
 		if err != nil {
-			if errors.Is(err, stores.ErrBadURL) {
-				return usagef("--metadata: %v", err)
-			}
 			return err
 		}
 		defer st.Close()

@@ -190,10 +190,10 @@ func TestDevRunsAndResumes(t *testing.T) {
 	dir := t.TempDir()
 	kafka, registry := freeAddr(t), freeAddr(t)
 	sinkURL := "sqlite:" + filepath.Join(dir, "users.db")
-	connectAddr := freeAddr(t)
+	connectAddr, webAddr := freeAddr(t), freeAddr(t)
 	args := func(schedule string) []string {
 		return []string{"dev", "--data-dir", dir, "--kafka-addr", kafka, "--registry-addr", registry,
-			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--web-addr", freeAddr(t), "--connect-addr", connectAddr, "--schedule", schedule,
+			"--api-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--web-addr", webAddr, "--connect-addr", connectAddr, "--schedule", schedule,
 			"--users-per-run", "500", "--status-every", "1s", "--viewer-password", "look"}
 	}
 	dev := start(t, "dev-1", args("@every 1s")...)
@@ -220,6 +220,21 @@ func TestDevRunsAndResumes(t *testing.T) {
 	}
 	if code := connectCall(t, "PUT", connectURL+"/connectors/users-sqlite/pause", "viewer", "look"); code != 403 {
 		t.Errorf("a viewer's pause: %d, want 403", code)
+	}
+	// The web UI's Connect page reads dev's own worker.
+	req, _ := http.NewRequest("GET", "http://"+webAddr+"/api/ui/connect", nil)
+	req.SetBasicAuth("viewer", "look")
+	var page struct {
+		Connectors []struct{ Name, State string } `json:"connectors"`
+	}
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("GET /api/ui/connect: %v", err)
+	} else {
+		err := json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || len(page.Connectors) != 1 || page.Connectors[0].Name != "users-sqlite" || page.Connectors[0].State != "RUNNING" {
+			t.Errorf("the UI's Connect page: %d %v %+v, want users-sqlite RUNNING", resp.StatusCode, err, page)
+		}
 	}
 
 	// Messages are Avro in the Confluent wire format, with an id the

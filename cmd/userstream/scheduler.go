@@ -212,26 +212,11 @@ type schedulerRun struct {
 // runScheduler opens the metadata store, makes sure there is an admin
 // login, starts the scheduler and serves its REST API until ctx ends.
 func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
-	st, err := stores.Open(ctx, r.metadata)
+	st, err := openLogins(ctx, a, r.metadata, r.password, r.viewer)
 	if err != nil {
-		if errors.Is(err, stores.ErrBadURL) {
-			return usagef("--metadata: %v", err)
-		}
 		return err
 	}
 	defer st.Close()
-	generated, err := scheduler.EnsureUser(ctx, st, scheduler.AdminUser, scheduler.RoleAdmin, r.password)
-	if err != nil {
-		return fmt.Errorf("admin login: %w", err)
-	}
-	if generated != "" {
-		fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s\n(shown once; set USERSTREAM_ADMIN_PASSWORD to choose it)\n", scheduler.AdminUser, generated)
-	}
-	if r.viewer != "" {
-		if _, err := scheduler.EnsureUser(ctx, st, scheduler.ViewerUser, scheduler.RoleViewer, r.viewer); err != nil {
-			return fmt.Errorf("viewer login: %w", err)
-		}
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		scheduler.NewRunStateCollector(st))

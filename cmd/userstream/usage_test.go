@@ -36,6 +36,12 @@ func TestUsageErrors(t *testing.T) {
 		{"cert without key", []string{"produce", "--users", "5", "--tls-cert", "c.pem"}, nil, "--tls-cert: given without its key file"},
 		{"unknown command", []string{"nope"}, nil, "unknown command \"nope\""},
 		{"users get not a UUID", []string{"users", "get", "abc"}, nil, "is not a UUID"},
+		{"connect addr not host:port", []string{"connect", "--addr", "8083"}, nil, "--addr"},
+		{"connect empty group id", []string{"connect", "--group-id", ""}, nil, "--group-id"},
+		{"connect zero task-failed-after", []string{"connect", "--task-failed-after", "0s"}, nil, "--task-failed-after"},
+		{"connect short session", []string{"connect", "--session-timeout", "100ms"}, nil, "--session-timeout"},
+		{"connect bad metadata", []string{"connect", "--metadata", "mysql://x"}, nil, "--metadata"},
+		{"connect registry not a URL", []string{"connect", "--schema-registry", "127.0.0.1:8081"}, nil, "--schema-registry"},
 		{"web connect URL without a scheme", []string{"web", "--connect-url", "127.0.0.1:8083"}, nil, "--connect-url"},
 	}
 	for _, tt := range tests {

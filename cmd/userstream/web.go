@@ -15,7 +15,6 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
-	"github.com/userstream/userstream/internal/scheduler/store/stores"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/stream"
@@ -132,26 +131,11 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 				}
 			}
 			ctx := cmd.Context()
-			st, err := stores.Open(ctx, metadata)
+			st, err := openLogins(ctx, a, metadata, password, viewer)
 			if err != nil {
-				if errors.Is(err, stores.ErrBadURL) {
-					return usagef("--metadata: %v", err)
-				}
 				return err
 			}
 			defer st.Close()
-			generated, err := scheduler.EnsureUser(ctx, st, scheduler.AdminUser, scheduler.RoleAdmin, password)
-			if err != nil {
-				return err
-			}
-			if generated != "" {
-				fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s (shown once)\n", scheduler.AdminUser, generated)
-			}
-			if viewer != "" {
-				if _, err := scheduler.EnsureUser(ctx, st, scheduler.ViewerUser, scheduler.RoleViewer, viewer); err != nil {
-					return err
-				}
-			}
 			snk, err := openSinkReadOnly(ctx, sinkURL)
 			if err != nil {
 				return err
