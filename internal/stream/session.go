@@ -1,11 +1,13 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,20 +25,27 @@ var groupMovedErrs = []error{
 	kerr.FencedInstanceID, kerr.FencedMemberEpoch, kerr.StaleMemberEpoch,
 }
 
-// runSession is one client's life in the group: a two-stage pipeline in
-// which, while one batch is written to the sink and committed, the next is
-// polled and decoded. Batches are written and committed in order by one
-// goroutine, so a batch's offsets are committed only after it and every
-// batch before it are stored. Rebalances are let through only when no batch
-// is in hand, at least every rebalanceEvery.
+// runSession is one client's life in the group: a three-stage pipeline in
+// which, while one batch's offsets are committed, the next is written to
+// the sink and the one after is polled and decoded. Batches are written in
+// order by one goroutine and committed in order by another, which gets each
+// only once it is stored, so a batch's offsets are committed only after it
+// and every batch before it are stored. Rebalances are let through only
+// when no batch is in hand, at least every rebalanceEvery.
 func runSession(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Config) error {
 	// The writer finishes what it was given even when ctx is cancelled,
 	// for at most ShutdownTimeout.
 	wctx, cancelWriter := finishCtx(ctx, cfg.ShutdownTimeout)
 	defer cancelWriter()
 	work := make(chan *batch, 1)
-	results := make(chan error, 2)
-	go write(wctx, cl, snk, cfg, work, results)
+	stored := make(chan storedBatch, 1)
+	// Room for every batch in flight (in work, being written, in stored,
+	// being committed, and the one the poller holds), so the committer
+	// never waits on the poller.
+	results := make(chan error, 8)
+	var stop atomic.Bool // set by the committer's failure: write no more
+	go write(wctx, cl, snk, cfg, work, stored, &stop)
+	go commit(wctx, cl, cfg, stored, results, &stop)
 
 	pending := 0 // batches handed to the writer and not yet reported
 	var failed error
@@ -166,14 +175,53 @@ type permanent struct{ err error }
 func (p permanent) Error() string { return p.err.Error() }
 func (p permanent) Unwrap() error { return p.err }
 
-// write stores and commits batches in order and reports each on results.
-// After the first failure it stores nothing more: later batches are
-// reported failed too, so no offset passes a batch the sink does not have.
-func write(ctx context.Context, cl Client, snk Sink, cfg Config, work <-chan *batch, results chan<- error) {
+// storedBatch is a batch the writer is done with: stored, or err.
+type storedBatch struct {
+	b     *batch
+	start time.Time
+	err   error
+}
+
+// write stores batches in order and hands each to the committer. After
+// the first failure, its own or the committer's (stop), it stores nothing
+// more: later batches are handed on failed, so no offset passes a batch the
+// sink does not have.
+func write(ctx context.Context, cl Client, snk Sink, cfg Config, work <-chan *batch, stored chan<- storedBatch, stop *atomic.Bool) {
+	defer close(stored)
 	var failed error
 	for b := range work {
-		if failed == nil {
+		start := time.Now()
+		if failed == nil && !stop.Load() {
 			failed = store(ctx, cl, snk, cfg, b)
+		}
+		stored <- storedBatch{b: b, start: start, err: cmp.Or(failed, errStopped(stop))}
+	}
+}
+
+// errStopped is the error of a batch left unwritten after the committer
+// failed: the session ends with the committer's error, not this one.
+func errStopped(stop *atomic.Bool) error {
+	if stop.Load() {
+		return errCommitFailed
+	}
+	return nil
+}
+
+var errCommitFailed = errors.New("stream: not written: an earlier commit failed")
+
+// commit commits stored batches' offsets in order and reports each on
+// results; after the first failure it commits nothing more.
+func commit(ctx context.Context, cl Client, cfg Config, stored <-chan storedBatch, results chan<- error, stop *atomic.Bool) {
+	var failed error
+	for sb := range stored {
+		if failed == nil {
+			failed = sb.err
+		}
+		if failed == nil {
+			failed = commitBatch(ctx, cl, cfg, sb.b, sb.start)
+			if failed != nil {
+				stop.Store(true)
+			}
 		}
 		results <- failed
 	}
@@ -271,13 +319,11 @@ func poll(ctx context.Context, cl Client, cfg Config, busy func() bool) ([]*kgo.
 // busy, before poll looks again whether it has become free.
 const busyPoll = 2 * time.Millisecond
 
-// store writes one batch's dead letters and users, then commits its
-// offsets. Records the sink refuses as data (sink.ErrRejected) are found by
-// splitting the batch and become dead letters of kind "sink" before the
-// commit.
+// store writes one batch's dead letters and users. Records the sink
+// refuses as data (sink.ErrRejected) are found by splitting the batch and
+// become dead letters of kind "sink" before the commit.
 func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error {
 	m := cfg.Metrics
-	start := time.Now()
 	if err := produceDead(ctx, cl, cfg, b.dead); err != nil {
 		return err
 	}
@@ -304,6 +350,13 @@ func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error
 			return err
 		}
 	}
+	return nil
+}
+
+// commitBatch commits a stored batch's offsets; start is when its store
+// began, for the batch duration metric.
+func commitBatch(ctx context.Context, cl Client, cfg Config, b *batch, start time.Time) error {
+	m := cfg.Metrics
 	err := retry(ctx, cfg, "offset commit", func(ctx context.Context) error {
 		if err := cl.CommitRecords(ctx, b.recs...); groupMoved(err) {
 			return permanent{wrapGroupMoved(err)}
