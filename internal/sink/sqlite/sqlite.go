@@ -41,7 +41,7 @@ const Memory = ":memory:"
 // orders it so), so the others never fail with SQLITE_BUSY; _txlock=immediate
 // makes every transaction take the write lock at BEGIN, so two writers wait
 // for each other instead of failing on a lock upgrade.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16384)&_txlock=immediate"
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(16384)&_txlock=immediate"
 
 // timeLayout stores timestamps as UTC text with nine fraction digits, so the
 // text order of the column is the time order (years 0000 to 9999).
@@ -80,6 +80,8 @@ type Sink struct {
 	path string
 
 	stmts map[int]*sql.Stmt // upsert statements by rows (chunkSize), prepared at Open
+
+	ckpt ckpt
 
 	gate sink.Gate
 }
@@ -252,6 +254,9 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite sink: upsert: commit: %w", err)
 	}
+	if s.path != Memory {
+		s.ckpt.kick(s.db)
+	}
 	return nil
 }
 
@@ -376,6 +381,7 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 // call, Close included, returns an error matching sink.ErrClosed.
 func (s *Sink) Close() error {
 	return s.gate.Close("sqlite sink", func() error {
+		s.ckpt.stop()
 		for _, stmt := range s.stmts {
 			stmt.Close()
 		}
