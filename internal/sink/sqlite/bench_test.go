@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,32 @@ func BenchmarkUpsert(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkUpsertBesideBusyCore is BenchmarkUpsert/new with a goroutine
+// spinning on arithmetic beside it (no memory traffic, no locks): what the
+// sink loses when the machine's other core is taken, as it is under the
+// stream (the broker, the consumer, decoding). On the 2-vCPU VM of
+// docs/benchmarks.md: about a fifth.
+func BenchmarkUpsertBesideBusyCore(b *testing.B) {
+	var stop atomic.Bool
+	spun := make(chan uint64)
+	go func() {
+		x := uint64(1)
+		for !stop.Load() {
+			for range 1000 {
+				x = x*6364136223846793005 + 1442695040888963407
+			}
+		}
+		spun <- x
+	}()
+	defer func() { stop.Store(true); <-spun }()
+	s, err := sqlite.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "users.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sinktest.BenchmarkUpsert(b, s, 500, true)
 }
 
 // BenchmarkInsertCeiling runs sqlite.InsertCeiling: plain batched inserts of
