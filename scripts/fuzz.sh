@@ -11,7 +11,8 @@ fuzztime=${FUZZTIME:-10m}
 keep=${FUZZ_KEEP:-1}
 targets=(
   "./internal/randomuser FuzzDecode"
-  "./internal/randomuser FuzzAppendJSONString"
+  "./internal/user FuzzAppendJSONString"
+  "./internal/user FuzzAppendJSON"
   "./internal/user FuzzDecodeJSON"
   "./internal/schema FuzzSerdeDecode"
   "./internal/sink/cassandra/cassandratest FuzzFrames"

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/userstream/userstream/internal/user"
 )
 
 // flushAt is how many encoded bytes WriteResponse gathers before it writes.
@@ -85,7 +86,7 @@ func (g *Generator) writeJSON(w io.Writer, st *genState) error {
 	b = append(b, ']')
 	if !st.pl.noInfo {
 		b = append(b, `,"info":{"seed":`...)
-		b = appendJSONString(b, st.pl.seed)
+		b = user.AppendJSONString(b, st.pl.seed)
 		b = append(b, `,"results":`...)
 		b = strconv.AppendInt(b, int64(st.pl.results), 10)
 		b = append(b, `,"page":`...)
@@ -114,16 +115,16 @@ func appendUserJSON(b []byte, u *User, m fieldMask) []byte {
 	}
 	if m&fGender != 0 {
 		b = key(b, "gender")
-		b = appendJSONString(b, u.Gender)
+		b = user.AppendJSONString(b, u.Gender)
 	}
 	if m&fName != 0 {
 		b = key(b, "name")
 		b = append(b, `{"title":`...)
-		b = appendJSONString(b, u.Name.Title)
+		b = user.AppendJSONString(b, u.Name.Title)
 		b = append(b, `,"first":`...)
-		b = appendJSONString(b, u.Name.First)
+		b = user.AppendJSONString(b, u.Name.First)
 		b = append(b, `,"last":`...)
-		b = appendJSONString(b, u.Name.Last)
+		b = user.AppendJSONString(b, u.Name.Last)
 		b = append(b, '}')
 	}
 	if m&fLocation != 0 {
@@ -132,50 +133,50 @@ func appendUserJSON(b []byte, u *User, m fieldMask) []byte {
 		b = append(b, `{"street":{"number":`...)
 		b = strconv.AppendInt(b, int64(l.Street.Number), 10)
 		b = append(b, `,"name":`...)
-		b = appendJSONString(b, l.Street.Name)
+		b = user.AppendJSONString(b, l.Street.Name)
 		b = append(b, `},"city":`...)
-		b = appendJSONString(b, l.City)
+		b = user.AppendJSONString(b, l.City)
 		b = append(b, `,"state":`...)
-		b = appendJSONString(b, l.State)
+		b = user.AppendJSONString(b, l.State)
 		b = append(b, `,"country":`...)
-		b = appendJSONString(b, l.Country)
+		b = user.AppendJSONString(b, l.Country)
 		b = append(b, `,"postcode":`...)
 		if l.Postcode.Numeric {
 			b = append(b, l.Postcode.Value...)
 		} else {
-			b = appendJSONString(b, l.Postcode.Value)
+			b = user.AppendJSONString(b, l.Postcode.Value)
 		}
 		b = append(b, `,"coordinates":{"latitude":`...)
-		b = appendJSONString(b, l.Coordinates.Latitude)
+		b = user.AppendJSONString(b, l.Coordinates.Latitude)
 		b = append(b, `,"longitude":`...)
-		b = appendJSONString(b, l.Coordinates.Longitude)
+		b = user.AppendJSONString(b, l.Coordinates.Longitude)
 		b = append(b, `},"timezone":{"offset":`...)
-		b = appendJSONString(b, l.Timezone.Offset)
+		b = user.AppendJSONString(b, l.Timezone.Offset)
 		b = append(b, `,"description":`...)
-		b = appendJSONString(b, l.Timezone.Description)
+		b = user.AppendJSONString(b, l.Timezone.Description)
 		b = append(b, `}}`...)
 	}
 	if m&fEmail != 0 {
 		b = key(b, "email")
-		b = appendJSONString(b, u.Email)
+		b = user.AppendJSONString(b, u.Email)
 	}
 	if m&fLogin != 0 {
 		lg := &u.Login
 		b = key(b, "login")
 		b = append(b, `{"uuid":`...)
-		b = appendJSONString(b, lg.UUID)
+		b = user.AppendJSONString(b, lg.UUID)
 		b = append(b, `,"username":`...)
-		b = appendJSONString(b, lg.Username)
+		b = user.AppendJSONString(b, lg.Username)
 		b = append(b, `,"password":`...)
-		b = appendJSONString(b, lg.Password)
+		b = user.AppendJSONString(b, lg.Password)
 		b = append(b, `,"salt":`...)
-		b = appendJSONString(b, lg.Salt)
+		b = user.AppendJSONString(b, lg.Salt)
 		b = append(b, `,"md5":`...)
-		b = appendJSONString(b, lg.MD5)
+		b = user.AppendJSONString(b, lg.MD5)
 		b = append(b, `,"sha1":`...)
-		b = appendJSONString(b, lg.SHA1)
+		b = user.AppendJSONString(b, lg.SHA1)
 		b = append(b, `,"sha256":`...)
-		b = appendJSONString(b, lg.SHA256)
+		b = user.AppendJSONString(b, lg.SHA256)
 		b = append(b, '}')
 	}
 	if m&fDOB != 0 {
@@ -188,103 +189,47 @@ func appendUserJSON(b []byte, u *User, m fieldMask) []byte {
 	}
 	if m&fPhone != 0 {
 		b = key(b, "phone")
-		b = appendJSONString(b, u.Phone)
+		b = user.AppendJSONString(b, u.Phone)
 	}
 	if m&fCell != 0 {
 		b = key(b, "cell")
-		b = appendJSONString(b, u.Cell)
+		b = user.AppendJSONString(b, u.Cell)
 	}
 	if m&fID != 0 {
 		b = key(b, "id")
 		b = append(b, `{"name":`...)
-		b = appendJSONString(b, u.ID.Name)
+		b = user.AppendJSONString(b, u.ID.Name)
 		b = append(b, `,"value":`...)
 		if u.ID.Value == nil {
 			b = append(b, "null"...)
 		} else {
-			b = appendJSONString(b, *u.ID.Value)
+			b = user.AppendJSONString(b, *u.ID.Value)
 		}
 		b = append(b, '}')
 	}
 	if m&fPicture != 0 {
 		b = key(b, "picture")
 		b = append(b, `{"large":`...)
-		b = appendJSONString(b, u.Picture.Large)
+		b = user.AppendJSONString(b, u.Picture.Large)
 		b = append(b, `,"medium":`...)
-		b = appendJSONString(b, u.Picture.Medium)
+		b = user.AppendJSONString(b, u.Picture.Medium)
 		b = append(b, `,"thumbnail":`...)
-		b = appendJSONString(b, u.Picture.Thumbnail)
+		b = user.AppendJSONString(b, u.Picture.Thumbnail)
 		b = append(b, '}')
 	}
 	if m&fNat != 0 {
 		b = key(b, "nat")
-		b = appendJSONString(b, u.Nat)
+		b = user.AppendJSONString(b, u.Nat)
 	}
 	return append(b, '}')
 }
 
 func appendDatedAge(b []byte, d DatedAge) []byte {
 	b = append(b, `{"date":`...)
-	b = appendJSONString(b, d.Date)
+	b = user.AppendJSONString(b, d.Date)
 	b = append(b, `,"age":`...)
 	b = strconv.AppendInt(b, int64(d.Age), 10)
 	return append(b, '}')
-}
-
-const lowerHex = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string exactly as encoding/json
-// writes it by default: HTML-safe (<, >, & escaped), U+2028 and U+2029
-// escaped, invalid UTF-8 replaced by U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', lowerHex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // csvColumn is one flattened leaf of a user.

@@ -160,30 +160,6 @@ func TestWriteResponseMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{
-		"", "plain", `quote " backslash \ slash /`, "<script>&amp;</script>", "\x00\x01\b\f\n\r\t\x1f\x7f",
-		"Zoë Müller", "عباس زارعی", "\u2028\u2029", "bad \xff\xfe utf8", "\xc3", "emoji 😀", "ok\xed\xa0\x80",
-	} {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendJSONString(%q) = %s, encoding/json gives %s", s, got, want)
-		}
-	}
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "a<b>&c", "\u2028", "\xff", "é\x00"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("appendJSONString(%q) = %s, encoding/json gives %s", s, got, want)
-		}
-	})
-}
-
 func TestQueryParameters(t *testing.T) {
 	g := testGenerator()
 	type check func(t *testing.T, body []byte)

@@ -198,7 +198,12 @@ func DecodeJSON(b []byte) (Record, error) {
 type JSON struct{}
 
 // Encode writes the record as one JSON object.
-func (JSON) Encode(r Record) ([]byte, error) { return json.Marshal(r) }
+func (JSON) Encode(r Record) ([]byte, error) {
+	if b, ok := AppendJSON(make([]byte, 0, 512), r); ok {
+		return b, nil
+	}
+	return json.Marshal(r)
+}
 
 // Decode reads a record in either JSON shape.
 func (JSON) Decode(b []byte) (Record, error) { return DecodeJSON(b) }
