@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -135,6 +136,9 @@ type streamParts struct {
 // until ctx ends.
 func runStream(ctx context.Context, a *app, kc broker.Config, sf streamFlags, cfg stream.Config,
 	reg *prometheus.Registry, parts streamParts) error {
+	// The group's members then say what they are (franz-go's default is
+	// "kgo"); a static member's instance id tells workers apart.
+	kc.ClientID = cmp.Or(kc.ClientID, strings.TrimSuffix("userstream-stream-"+cfg.InstanceID, "-"))
 	opts := stream.ConsumerOpts(cfg)
 	if reg != nil {
 		// franz-go's own client metrics: requests, bytes, records, errors

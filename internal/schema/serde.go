@@ -212,7 +212,8 @@ func (s *Serde) registerOrLookup(ctx context.Context, register bool) (sr.Subject
 	if err != nil {
 		return sr.SubjectSchema{}, s.registryErr("register the schema of "+s.subject, err)
 	}
-	s.logger.Info("schema registered", "subject", s.subject, "version", ss.Version, "id", ss.ID)
+	// The registry logs a schema it adds; this says which one the serde writes.
+	s.logger.Info("writing with schema", "subject", s.subject, "version", ss.Version, "id", ss.ID)
 	return ss, nil
 }
 
