@@ -42,7 +42,7 @@ func InsertCeiling(ctx context.Context, dir string, records []user.Record, batch
 			os.Remove(p)
 		}
 	}()
-	db, err := openDB(filepath.Clean(path))
+	db, err := openDB(filepath.Clean(path), writerCache)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite insert ceiling: %w", err)
 	}

@@ -20,7 +20,7 @@ func bulkID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012x", 
 // nat one of 20, FR for a twentieth), then upserts row 0 again unchanged
 // so the counts take the rows in.
 func BulkFill(ctx context.Context, s *Sink, n int) error {
-	_, err := s.db.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?)
+	_, err := s.wdb.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?)
 	INSERT INTO created_users (`+columns+`, stored_at, counted_nat)
 	SELECT printf('00000000-0000-4000-8000-%012x', i), 'First' || i, 'Last' || i, 'female', i || ' Main Street',
 		printf('%05d', i % 100000), 'first' || i || '@example.com', 'user' || i, '1980-05-17T04:12:31.123Z',
@@ -40,7 +40,7 @@ func BulkFill(ctx context.Context, s *Sink, n int) error {
 	if err := s.Upsert(ctx, []user.Record{r0}); err != nil {
 		return fmt.Errorf("bulk fill: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `ANALYZE`)
+	_, err = s.wdb.ExecContext(ctx, `ANALYZE`)
 	return err
 }
 

@@ -98,7 +98,7 @@ func TestPagePlanUsesIndex(t *testing.T) {
 // nat changes, deletes, a reused rowid).
 func TestMigrationBackfillsCounts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.db")
-	db, err := openDB(path)
+	db, err := openDB(path, writerCache)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,8 @@
 //
 // The database runs in WAL mode with synchronous=NORMAL and a busy timeout,
 // so readers (userstream users, the web UI) never block the stream's writes.
-// Each Upsert is one IMMEDIATE transaction of prepared multi-row
+// Upserts run on a connection of their own, kept open, and reads on a
+// pool beside it. Each Upsert is one IMMEDIATE transaction of prepared multi-row
 // INSERT ... ON CONFLICT(id) DO UPDATE statements: a batch is stored whole
 // or not at all.
 // The schema is created and upgraded by goose migrations embedded in the
@@ -40,8 +41,19 @@ const Memory = ":memory:"
 // pragmas are applied to every connection. busy_timeout first (the driver
 // orders it so), so the others never fail with SQLITE_BUSY; _txlock=immediate
 // makes every transaction take the write lock at BEGIN, so two writers wait
-// for each other instead of failing on a lock upgrade.
-const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(16384)&_txlock=immediate"
+// for each other instead of failing on a lock upgrade. The page cache's
+// size is the pool's (writerCache, readerCache).
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(16384)&_txlock=immediate"
+
+// The page cache of each connection, in KiB. The writer's was 16 MiB; 2,
+// 4, 8, 16 and 32 MiB upserted 100,000 new users within a tenth of each
+// other (4 MiB the fastest: the pages it misses come from the OS's cache),
+// and a full cache is memory the process keeps. A reader reads a page of
+// users or the counts, for which SQLite's default (about 2 MiB) is plenty.
+const (
+	writerCache = 4096
+	readerCache = 2048
+)
 
 // timeLayout stores timestamps as UTC text with nine fraction digits, so the
 // text order of the column is the time order (years 0000 to 9999).
@@ -50,11 +62,13 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 const columns = `id, first_name, last_name, gender, address, post_code, email, username, dob,
 	registered_date, phone, picture, nat, ingested_at, run_id`
 
-// upsertSQL sets counted_nat (migration 00002) on insert only.
-// upsertSQL returns the upsert of n rows in one statement. Rows are bound
-// in chunks of powers of two up to maxChunk, each size prepared once: one
-// statement a row costs the sink half its time in statement overhead
-// (docs/benchmarks.md).
+// upsertSQL returns the upsert of n rows in one statement; it sets
+// counted_nat (migration 00002) on insert only. Rows are bound in chunks of
+// powers of two up to maxChunk, each size prepared once: one statement a
+// row costs the sink half its time in statement overhead
+// (docs/benchmarks.md). The parameters are anonymous: with numbered ones
+// (?NNN, to bind stored_at once a statement), modernc's driver looks up
+// every parameter's name by a linear scan, which made the sink 4x slower.
 func upsertSQL(n int) string {
 	return `INSERT INTO created_users (` + columns + `, stored_at, counted_nat) VALUES ` +
 		strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), `, `) + `
@@ -76,10 +90,12 @@ const upsertArgs = 17
 // Sink stores users in one SQLite database. It is safe for concurrent use;
 // writes are serialised by SQLite's single writer lock.
 type Sink struct {
-	db   *sql.DB
+	db   *sql.DB // readers (and the checkpointer); the writer itself for Memory
+	wdb  *sql.DB // the writer: one connection, never closed while the sink is open
 	path string
 
-	stmts map[int]*sql.Stmt // upsert statements by rows (chunkSize), prepared at Open
+	stmts  map[int]*sql.Stmt    // upsert statements by rows (chunkSize), prepared at Open
+	counts map[string]*sql.Stmt // countWrites, prepared at Open
 
 	ckpt ckpt
 
@@ -121,24 +137,74 @@ func Open(ctx context.Context, rawURL string) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := openDB(path)
+	wdb, err := openDB(path, writerCache)
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
+	// Upserts run on a pool of one connection that stays open: its page
+	// cache stays warm and its statements stay prepared. In a shared pool
+	// that keeps one idle connection, a reader (Count, the UI) returning
+	// its connection while a batch is written left the writer's to be
+	// closed, so nearly every batch began on a cold connection, re-preparing
+	// its statements and re-reading its pages: a quarter of the sink's rate
+	// with a reader polling (docs/benchmarks.md).
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	if err := migrate(ctx, wdb); err != nil {
+		wdb.Close()
 		return nil, fmt.Errorf("sqlite sink %s: migrate: %w", path, err)
 	}
-	stmts, err := prepareUpserts(ctx, db)
-	if err != nil {
-		db.Close()
+	s := &Sink{wdb: wdb, path: path, stmts: map[int]*sql.Stmt{}, counts: map[string]*sql.Stmt{}}
+	if err := s.prepare(ctx); err != nil {
+		s.closeWriter()
 		return nil, fmt.Errorf("sqlite sink %s: prepare: %w", path, err)
 	}
-	return &Sink{db: db, path: path, stmts: stmts}, nil
+	s.db = wdb // every connection to :memory: is a database of its own
+	if path != Memory {
+		if s.db, err = openDB(path, readerCache); err != nil {
+			s.closeWriter()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
-// openDB opens the database file with the sink's pragmas.
-func openDB(path string) (*sql.DB, error) {
+// prepare prepares, on the writer's database, the upsert of every chunk
+// size and the statements of the counts. It is done at Open: inside an
+// Upsert, preparing on the database would wait for the connection the
+// transaction holds.
+func (s *Sink) prepare(ctx context.Context) error {
+	for n := 1; n <= maxChunk; n <<= 1 {
+		stmt, err := s.wdb.PrepareContext(ctx, upsertSQL(n))
+		if err != nil {
+			return err
+		}
+		s.stmts[n] = stmt
+	}
+	for _, q := range countWrites {
+		stmt, err := s.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		s.counts[q] = stmt
+	}
+	return nil
+}
+
+// closeWriter closes the prepared statements and the writer's database.
+func (s *Sink) closeWriter() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	for _, st := range s.counts {
+		st.Close()
+	}
+	return s.wdb.Close()
+}
+
+// openDB opens the database file with the sink's pragmas and a page cache
+// of cacheKiB a connection.
+func openDB(path string, cacheKiB int) (*sql.DB, error) {
 	if path != Memory {
 		if dir := filepath.Dir(path); dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -146,7 +212,7 @@ func openDB(path string) (*sql.DB, error) {
 			}
 		}
 	}
-	db, err := sql.Open("sqlite", path+"?"+pragmas)
+	db, err := sql.Open("sqlite", fmt.Sprintf("%s?%s&_pragma=cache_size(-%d)", path, pragmas, cacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite sink %s: %w", path, err)
 	}
@@ -154,11 +220,11 @@ func openDB(path string) (*sql.DB, error) {
 		// Every connection to :memory: is a database of its own: keep one.
 		db.SetMaxOpenConns(1)
 	}
-	// Each connection has a page cache of its own (16 MiB at most): keep
-	// one idle connection, so that readers (the UI, counts) do not leave a
-	// cache each behind them. With database/sql's default of two, dev's
-	// RSS (scripts/footprint.sh, 5,000 users/s) climbed from 101 to 139
-	// MiB in 10 minutes; with one, 99 to ~115 MiB.
+	// Each connection has a page cache of its own: keep one idle
+	// connection, so that readers (the UI, counts) do not leave a cache
+	// each behind them. With database/sql's default of two and 16 MiB
+	// caches, dev's RSS (scripts/footprint.sh, 5,000 users/s) climbed from
+	// 101 to 139 MiB in 10 minutes; with one, 99 to ~115 MiB.
 	db.SetMaxIdleConns(1)
 	if err := db.Ping(); err != nil {
 		db.Close()
@@ -209,13 +275,13 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 	if err != nil {
 		return fmt.Errorf("sqlite sink: upsert: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite sink: upsert: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	// The counts follow in this transaction (counts.go).
-	count, err := startCount(ctx, tx)
+	count, err := startCount(ctx, tx, s.counts)
 	if err != nil {
 		return fmt.Errorf("sqlite sink: upsert: %w", err)
 	}
@@ -269,24 +335,6 @@ func chunkSize(n int) int {
 		c >>= 1
 	}
 	return c
-}
-
-// prepareUpserts prepares the upsert of every chunk size on db. It is done
-// at Open: inside an Upsert, preparing on the database would wait for a
-// connection the transaction holds (an in-memory database has one).
-func prepareUpserts(ctx context.Context, db *sql.DB) (map[int]*sql.Stmt, error) {
-	stmts := map[int]*sql.Stmt{}
-	for n := 1; n <= maxChunk; n <<= 1 {
-		stmt, err := db.PrepareContext(ctx, upsertSQL(n))
-		if err != nil {
-			for _, st := range stmts {
-				st.Close()
-			}
-			return nil, err
-		}
-		stmts[n] = stmt
-	}
-	return stmts, nil
 }
 
 // dataError reports whether err is SQLite refusing a value rather than
@@ -382,10 +430,11 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 func (s *Sink) Close() error {
 	return s.gate.Close("sqlite sink", func() error {
 		s.ckpt.stop()
-		for _, stmt := range s.stmts {
-			stmt.Close()
+		err := s.closeWriter()
+		if s.db != s.wdb {
+			err = errors.Join(err, s.db.Close())
 		}
-		return s.db.Close()
+		return err
 	})
 }
 
