@@ -2,9 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/userstream/userstream/internal/sink/sinktest"
 )
@@ -57,4 +61,46 @@ func TestWriterKeepsItsConnection(t *testing.T) {
 	if s.db == s.wdb {
 		t.Error("readers share the writer's pool")
 	}
+}
+
+// TestCheckpointerCopiesTheWAL writes 20,000 new users (random UUID keys,
+// about 30 MiB of WAL frames, under the writer's own checkpoint at 64 MiB)
+// and then nothing: soon after, the checkpointer must have copied every
+// page into the database file, which then holds the whole database.
+// Without it, the file would keep the size it had after the migrations
+// until a later batch crossed the writer's bound.
+func TestCheckpointerCopiesTheWAL(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "users.db")
+	s, err := Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 20 {
+		batch := sinktest.Records(i*1000, 1000)
+		for j := range batch {
+			batch[j].ID = uuid.NewString()
+		}
+		if err := s.Upsert(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pages, pageSize int64
+	if err := s.db.QueryRowContext(ctx, "SELECT page_count, page_size FROM pragma_page_count, pragma_page_size").Scan(&pages, &pageSize); err != nil {
+		t.Fatal(err)
+	}
+	want := pages * pageSize
+	var size int64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size = st.Size(); size >= want {
+			return
+		}
+	}
+	t.Fatalf("database file %d bytes 10 s after the last batch; the database is %d pages of %d bytes (%d): the WAL was not checkpointed",
+		size, pages, pageSize, want)
 }
