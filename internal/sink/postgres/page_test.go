@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/url"
 	"strings"
@@ -257,4 +258,43 @@ func TestCompactionUnderWrites(t *testing.T) {
 		t.Fatalf("user_counts has %d rows after a compaction (%v), want at most %d", n, err, len(want))
 	}
 	t.Logf("%d compactions during 120 upserts", compactions)
+}
+
+// TestReadOnlyOpenWaitsForTheWholeSchema opens read-only (as `userstream
+// users` does) a schema with no table, then one with only the first
+// migration applied, as a stream creating the schema leaves it between its
+// migrations: both are sink.ErrNoTable ("nothing stored yet"), not a Count
+// failing on a missing user_counts. Once migrated, the open succeeds.
+func TestReadOnlyOpenWaitsForTheWholeSchema(t *testing.T) {
+	u, schema := fresh(t, nil)
+	pool := schemaPool(t, schema)
+	if _, err := pool.Exec(t.Context(), `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	openRO := func() error {
+		s, err := postgres.Open(t.Context(), u, postgres.ReadOnly())
+		if err == nil {
+			_, err = s.Count(t.Context())
+			s.Close()
+		}
+		return err
+	}
+	if err := openRO(); !errors.Is(err, sink.ErrNoTable) {
+		t.Fatalf("read-only open of an empty schema: %v; want sink.ErrNoTable", err)
+	}
+	if err := postgres.MigrateTo(t.Context(), pool, 1); err != nil {
+		t.Fatal(err)
+	}
+	err := openRO()
+	if !errors.Is(err, sink.ErrNoTable) || !strings.Contains(err.Error(), "version 1 of 2") {
+		t.Fatalf("read-only open between migrations: %v; want sink.ErrNoTable naming version 1 of 2", err)
+	}
+	w, err := postgres.Open(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := openRO(); err != nil {
+		t.Fatalf("read-only open of the migrated schema: %v", err)
+	}
 }

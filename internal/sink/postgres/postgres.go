@@ -214,14 +214,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
 		return nil, fmt.Errorf("postgres sink %s: connect: %w", where, err)
 	}
 	if cfg.readOnly {
-		var table *string
-		if err := pool.QueryRow(ctx, `SELECT to_regclass('created_users')::text`).Scan(&table); err != nil {
+		if err := checkSchema(ctx, pool); err != nil {
 			pool.Close()
 			return nil, fmt.Errorf("postgres sink %s: %w", where, err)
-		}
-		if table == nil {
-			pool.Close()
-			return nil, fmt.Errorf("postgres sink %s: %w: no created_users table there (nothing was stored yet; the stream creates it)", where, sink.ErrNoTable)
 		}
 	} else if err := migrate(ctx, pool, schema); err != nil {
 		pool.Close()
@@ -245,6 +240,56 @@ func redactQuery(err error) string {
 		return "invalid query"
 	}
 	return err.Error()
+}
+
+// checkSchema is a read-only open's check that the schema is whole: the
+// table there and every migration this binary has applied. goose applies
+// each migration in a transaction of its own, so while a stream creates the
+// schema, created_users can be there and user_counts not yet; a reader
+// then gets an error matching sink.ErrNoTable, as before the table.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	var table, versions *string
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('created_users')::text, to_regclass('goose_db_version')::text`).
+		Scan(&table, &versions); err != nil {
+		return err
+	}
+	if table == nil {
+		return fmt.Errorf("%w: no created_users table there (nothing was stored yet; the stream creates it)", sink.ErrNoTable)
+	}
+	want, err := newestMigration()
+	if err != nil {
+		return err
+	}
+	var have int64
+	if versions != nil {
+		if err := pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&have); err != nil {
+			return err
+		}
+	}
+	if have < want {
+		return fmt.Errorf("%w: created_users is at schema version %d of %d (a stream is creating it now, or an older userstream made it and a stream of this one upgrades it)",
+			sink.ErrNoTable, have, want)
+	}
+	return nil
+}
+
+// newestMigration returns the version of the newest embedded migration
+// (the number its file name starts with).
+func newestMigration() (int64, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return 0, err
+	}
+	var newest int64
+	for _, e := range entries {
+		digits, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("migration %s: the name does not start with a version: %w", e.Name(), err)
+		}
+		newest = max(newest, v)
+	}
+	return newest, nil
 }
 
 // migrate creates the schema when one is named, then applies the embedded
