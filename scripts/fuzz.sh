@@ -14,6 +14,7 @@ targets=(
   "./internal/user FuzzAppendJSONString"
   "./internal/user FuzzAppendJSON"
   "./internal/user FuzzDecodeJSON"
+  "./internal/user FuzzDecodeJSONFast"
   "./internal/schema FuzzSerdeDecode"
   "./internal/sink/cassandra/cassandratest FuzzFrames"
 )

@@ -156,6 +156,15 @@ func DecodeJSON(b []byte) (Record, error) {
 	if len(b) > 0 && b[0] == 0 {
 		return Record{}, errors.New("decode user JSON: the message is Avro in the Confluent wire format (magic byte 0); read it through a Schema Registry")
 	}
+	if r, ok := decodeJSONFast(b); ok {
+		return r, nil
+	}
+	return decodeJSONStd(b)
+}
+
+// decodeJSONStd is DecodeJSON by encoding/json: every body the fast road
+// does not take.
+func decodeJSONStd(b []byte) (Record, error) {
 	var wire struct {
 		Record
 		PostCode json.RawMessage `json:"post_code"`
