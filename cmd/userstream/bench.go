@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		batch       int
 		out         string
 		cpuProfile  string
+		cpuStage    string
 		concurrency int
 		sinkURL     string
 	)
@@ -60,20 +62,36 @@ PostgreSQL connection; everything stops by itself.`,
 			if batch < 1 || batch > ingest.MaxBatch {
 				return usagef("--batch-size: %d is outside 1..%d", batch, ingest.MaxBatch)
 			}
+			if cpuStage != "" && !slices.Contains(bench.Stages, cpuStage) {
+				return usagef("--cpuprofile-stage: %q is not one of %s", cpuStage, strings.Join(bench.Stages, ", "))
+			}
+			if cpuStage != "" && cpuProfile == "" {
+				return usagef("--cpuprofile-stage needs --cpuprofile FILE")
+			}
+			cfg := bench.Config{Users: users, Format: format, LatencyRate: rate,
+				LatencyFor: latencyFor, LatencyRequest: latencyReq, BatchSize: batch, Concurrency: concurrency, SinkURL: sinkURL, Logger: a.log,
+				Progress: func(stage string) { fmt.Fprintf(a.stderr, "bench: %s...\n", stage) }}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
 					return fmt.Errorf("--cpuprofile: %w", err)
 				}
 				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
+				if cpuStage == "" {
+					if err := pprof.StartCPUProfile(f); err != nil {
+						return fmt.Errorf("--cpuprofile: %w", err)
+					}
+					defer pprof.StopCPUProfile()
+				} else {
+					cfg.Around = func(stage string) func() {
+						if stage != cpuStage || pprof.StartCPUProfile(f) != nil {
+							return nil
+						}
+						return pprof.StopCPUProfile
+					}
 				}
-				defer pprof.StopCPUProfile()
 			}
-			rep, err := bench.Run(cmd.Context(), bench.Config{Users: users, Format: format, LatencyRate: rate,
-				LatencyFor: latencyFor, LatencyRequest: latencyReq, BatchSize: batch, Concurrency: concurrency, SinkURL: sinkURL, Logger: a.log,
-				Progress: func(stage string) { fmt.Fprintf(a.stderr, "bench: %s...\n", stage) }})
+			rep, err := bench.Run(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -98,5 +116,6 @@ PostgreSQL connection; everything stops by itself.`,
 	fs.IntVar(&concurrency, "concurrency", 2, "API requests in flight during ingest")
 	fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	fs.StringVar(&cpuStage, "cpuprofile-stage", "", "profile only this stage: "+strings.Join(bench.Stages, ", "))
 	return cmd
 }

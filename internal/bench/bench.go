@@ -78,6 +78,26 @@ type Config struct {
 	Logger  *slog.Logger // [discard]
 	// Progress, when set, is told the name of each stage as it starts.
 	Progress func(stage string)
+	// Around, when set, is called as each timed stage starts, with its
+	// name (one of Stages), and the function it returns as the stage ends:
+	// to profile one stage alone (userstream bench --cpuprofile-stage).
+	Around func(stage string) (end func())
+}
+
+// Stages are the names Around is called with, in order: in-process
+// generation, ingest of the users into the broker, the stream of them into
+// the sink, and the latency run (ingest at a fixed rate, stream running).
+var Stages = []string{"generate", "ingest", "stream", "latency"}
+
+// around starts stage for c.Around and returns its end.
+func (c *Config) around(stage string) func() {
+	if c.Around == nil {
+		return func() {}
+	}
+	if end := c.Around(stage); end != nil {
+		return end
+	}
+	return func() {}
 }
 
 func (c *Config) defaults() {
@@ -131,7 +151,9 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	// 1. Ceiling of ingest: generating users in process, one goroutine.
 	step("in-process generation")
 	gen := randomuser.NewGenerator()
+	end := c.around("generate")
 	genRate, err := measureGeneration(gen, c.Users)
+	end()
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +193,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	// 2. Ingest: HTTP source -> embedded broker.
 	step(fmt.Sprintf("ingest of %d users over HTTP into the embedded broker", c.Users))
+	end = c.around("ingest")
 	s, err := ingest.Run(ctx, src, prod, enc, ingest.Config{Users: c.Users, BatchSize: c.BatchSize,
 		Concurrency: c.Concurrency, SourceName: apiURL})
+	end()
 	if err != nil {
 		return nil, fmt.Errorf("bench ingest: %w", err)
 	}
@@ -187,13 +211,16 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		AfterStore: func(_ context.Context, batch []user.Record) error { lat.observe(batch); return nil }}
 	sctx, stopStream := context.WithCancel(ctx)
 	streamDone := make(chan error, 1)
+	end = c.around("stream")
 	start := time.Now()
 	go func() { streamDone <- st.RunStream(sctx, scfg) }()
 	defer func() { stopStream(); <-streamDone }()
-	if err := waitStored(ctx, snk, int64(c.Users), streamDone); err != nil {
+	err = waitStored(ctx, snk, int64(c.Users), streamDone)
+	streamRate := float64(c.Users) / time.Since(start).Seconds()
+	end()
+	if err != nil {
 		return nil, err
 	}
-	streamRate := float64(c.Users) / time.Since(start).Seconds()
 
 	// The pipeline's own peak, before the ceilings load every record.
 	rep.PeakRSSB = peakRSS()
@@ -216,12 +243,16 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	// 5. End-to-end latency at a fixed rate, stream running.
 	step(fmt.Sprintf("end-to-end latency at %.0f users/s for %s", c.LatencyRate, c.LatencyFor))
 	lat.reset()
+	end = c.around("latency")
 	ls, err := ingest.Run(ctx, src, prod, enc, ingest.Config{Duration: c.LatencyFor, Rate: c.LatencyRate,
 		BatchSize: min(c.BatchSize, c.LatencyRequest), Concurrency: 1, SourceName: apiURL})
-	if err != nil {
-		return nil, fmt.Errorf("bench latency ingest: %w", err)
+	if err == nil {
+		err = waitStored(ctx, snk, int64(c.Users)+ls.Produced, streamDone)
+	} else {
+		err = fmt.Errorf("bench latency ingest: %w", err)
 	}
-	if err := waitStored(ctx, snk, int64(c.Users)+ls.Produced, streamDone); err != nil {
+	end()
+	if err != nil {
 		return nil, err
 	}
 	p50, p99, n := lat.quantiles()

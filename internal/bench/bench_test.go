@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +24,23 @@ func TestRunMeasuresEveryStage(t *testing.T) {
 	}
 	for _, format := range []string{"avro", "json"} {
 		t.Run(format, func(t *testing.T) {
-			var stages []string
+			var stages, around []string
 			rep, err := Run(context.Background(), Config{Users: 3000, BatchSize: 500, Format: format,
 				LatencyRate: 1000, LatencyFor: 500 * time.Millisecond,
-				Progress: func(s string) { stages = append(stages, s) }})
+				Progress: func(s string) { stages = append(stages, s) },
+				Around: func(s string) func() {
+					around = append(around, "start "+s)
+					return func() { around = append(around, "end "+s) }
+				}})
 			if err != nil {
 				t.Fatal(err)
+			}
+			var wantAround []string
+			for _, s := range Stages {
+				wantAround = append(wantAround, "start "+s, "end "+s)
+			}
+			if !slices.Equal(around, wantAround) {
+				t.Errorf("Around saw %v, want %v", around, wantAround)
 			}
 			byName := map[string]Result{}
 			for _, r := range rep.Results {
