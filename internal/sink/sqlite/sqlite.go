@@ -3,8 +3,8 @@
 //
 // The database runs in WAL mode with synchronous=NORMAL and a busy timeout,
 // so readers (userstream users, the web UI) never block the stream's writes.
-// Upserts run on a connection of their own, kept open, and reads on a
-// pool beside it. Each Upsert is one IMMEDIATE transaction of prepared multi-row
+// Upserts run on a connection of their own, kept open, and reads on a pool
+// beside it. Each Upsert is one IMMEDIATE transaction of prepared multi-row
 // INSERT ... ON CONFLICT(id) DO UPDATE statements: a batch is stored whole
 // or not at all.
 // The schema is created and upgraded by goose migrations embedded in the
@@ -147,7 +147,7 @@ func Open(ctx context.Context, rawURL string) (*Sink, error) {
 	// its connection while a batch is written left the writer's to be
 	// closed, so nearly every batch began on a cold connection, re-preparing
 	// its statements and re-reading its pages: a quarter of the sink's rate
-	// with a reader polling (docs/benchmarks.md).
+	// with a reader polling (docs/decisions.md).
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	if err := migrate(ctx, wdb); err != nil {
