@@ -35,7 +35,7 @@ func FromAPI(u randomuser.User, ingestedAt time.Time, runID string) user.Record 
 	}
 	// uuid.Parse also takes upper case, braces, "urn:uuid:" and no dashes:
 	// store the canonical form so one user is always one id.
-	if canonicalUUID(r.ID) {
+	if user.IsCanonicalID(r.ID) {
 		return r
 	}
 	if id, err := uuid.Parse(r.ID); err == nil {
@@ -60,26 +60,4 @@ func address(l randomuser.Location) string {
 		b = append(b, part...)
 	}
 	return string(b)
-}
-
-// canonicalUUID reports whether s is a UUID in uuid.UUID.String's form
-// (lower-case hex, dashed): the API's form, kept as it is.
-func canonicalUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }

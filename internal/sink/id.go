@@ -14,7 +14,7 @@ import (
 // *user.ValidationError (errors.Is(err, user.ErrInvalid) is true): drivers
 // reject the whole batch with it before writing anything.
 func CanonicalID(id string) (string, error) {
-	if isCanonical(id) {
+	if user.IsCanonicalID(id) {
 		return id, nil // the form every producer of ours writes: no parse, no copy
 	}
 	u, err := uuid.Parse(id)
@@ -22,27 +22,6 @@ func CanonicalID(id string) (string, error) {
 		return "", &user.ValidationError{ID: id, Fields: []user.FieldError{{Field: "id", Reason: "not a UUID"}}}
 	}
 	return strings.ToLower(u.String()), nil
-}
-
-// isCanonical reports whether id is already a lower-case, hyphenated UUID.
-func isCanonical(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // Dedup returns the batch with one record per id, the last one given for

@@ -51,6 +51,29 @@ type Record struct {
 // namespace is the UUIDv5 namespace for ids derived from content.
 var namespace = uuid.MustParse("6f0c7a52-3c1e-4d55-9a5b-2f4a7b1c9e10")
 
+// IsCanonicalID reports whether id is a UUID in uuid.UUID.String's form
+// (lower-case hex, hyphenated): the API's form, and the one every sink
+// stores, so it can be kept as it is without a parse.
+func IsCanonicalID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := range len(id) {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // ContentID returns a UUIDv5 over the fields that identify a person, for
 // sources that send no usable id: the same content always gives the same id.
 func ContentID(r Record) string {
