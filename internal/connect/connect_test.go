@@ -154,7 +154,13 @@ func sinkURL(t *testing.T) (jdbc, open string) {
 	base := os.Getenv("USERSTREAM_TEST_POSTGRES")
 	if base == "" {
 		t.Log("USERSTREAM_TEST_POSTGRES is not set: the JDBC connector writes SQLite")
-		p := filepath.Join(t.TempDir(), "users.db")
+		// Under a directory TestMain removes, for the reason below: a
+		// t.TempDir would be removed while the worker still writes it.
+		d, err := os.MkdirTemp(sqliteRoot, "sink-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, "users.db")
 		return "jdbc:sqlite:" + p, "sqlite:" + p
 	}
 	// Dropped by TestMain once every worker has stopped: a test's own
@@ -366,8 +372,18 @@ func TestJDBCConnectorLifecycle(t *testing.T) {
 
 // TestMain drops the schemas the tests made (sinkURL) when they are all
 // done, and any a killed run left.
+// sqliteRoot holds the SQLite sinks of the tests (sinkURL) until every
+// worker has stopped.
+var sqliteRoot string
+
 func TestMain(m *testing.M) {
+	var err error
+	if sqliteRoot, err = os.MkdirTemp("", "userstream-connect-test-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	os.RemoveAll(sqliteRoot)
 	if base := os.Getenv("USERSTREAM_TEST_POSTGRES"); base != "" {
 		ctx := context.Background()
 		if conn, err := pgx.Connect(ctx, base); err == nil {
