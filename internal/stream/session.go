@@ -31,7 +31,8 @@ var groupMovedErrs = []error{
 // order by one goroutine and committed in order by another, which gets each
 // only once it is stored, so a batch's offsets are committed only after it
 // and every batch before it are stored. Rebalances are let through only
-// when no batch is in hand, at least every rebalanceEvery.
+// when no batch is in hand: whenever the writer is done with every batch,
+// and, while batches keep coming, as soon as one waits (rebalance.go).
 func runSession(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Config) error {
 	// The writer finishes what it was given even when ctx is cancelled,
 	// for at most ShutdownTimeout.
@@ -73,21 +74,21 @@ func runSession(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Confi
 		cl.AllowRebalance()
 		return failed
 	}
-	lastAllowed := time.Now()
+	waits, allowed := rebalanceWaits(cl)
 	for {
 		collect(false)
 		if failed != nil || ctx.Err() != nil {
 			return finish()
 		}
-		if pending == 0 || time.Since(lastAllowed) > rebalanceEvery {
+		if pending == 0 || waits() {
 			// Nothing in hand once the writer is done: let a waiting
 			// rebalance through.
 			collect(true)
 			if failed != nil {
 				return finish()
 			}
+			allowed()
 			cl.AllowRebalance()
-			lastAllowed = time.Now()
 		}
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if pending > 0 {
@@ -117,9 +118,6 @@ func runSession(ctx context.Context, cl Client, dec Decoder, snk Sink, cfg Confi
 		}
 	}
 }
-
-// rebalanceEvery bounds how long a busy pipeline holds a rebalance.
-const rebalanceEvery = 500 * time.Millisecond
 
 // batch is one poll's records, decoded: the good users beside the records
 // they came from, the dead letters, and every record, whose offsets are

@@ -154,7 +154,10 @@ func (c *Config) defaults() {
 // group (static when cfg.InstanceID is set), cooperative-sticky balancing, a
 // session timeout of cfg.SessionTimeout with heartbeats every tenth of it, a
 // new group starting from the earliest offset, manual commits, and no
-// rebalance while a batch is in hand.
+// rebalance while a batch is in hand, with the signal by which a waiting
+// rebalance reaches the session. The options are for one client at a
+// time, as a Dialer dials: call ConsumerOpts again for a client that runs
+// beside another.
 func ConsumerOpts(cfg Config) []kgo.Opt {
 	cfg.defaults()
 	opts := []kgo.Opt{
@@ -169,6 +172,7 @@ func ConsumerOpts(cfg Config) []kgo.Opt {
 		kgo.FetchMaxWait(cfg.BatchWait),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}
+	opts = append(opts, signalOpts()...)
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}

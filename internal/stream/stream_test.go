@@ -435,6 +435,44 @@ func TestWorkersShareTheGroup(t *testing.T) {
 	t.Logf("A stored %d, B stored %d, %d users in all", a.stored(), b.stored(), next)
 }
 
+// slowCountingSink is a countingSink that takes delay over every batch, as
+// a database that is the pipeline's bottleneck does.
+type slowCountingSink struct {
+	*countingSink
+	delay time.Duration
+}
+
+func (s slowCountingSink) Upsert(ctx context.Context, batch []user.Record) error {
+	time.Sleep(s.delay)
+	return s.countingSink.Upsert(ctx, batch)
+}
+
+// TestJoinerGetsPartitionsDuringABacklog: a worker busy with a backlog
+// lets a rebalance through while it lasts (kgo signals the waiting
+// rebalance; the worker stores and commits what it holds and lets it
+// through), so a worker that joins takes its share of the backlog instead
+// of waiting until the first has drained it.
+func TestJoinerGetsPartitionsDuringABacklog(t *testing.T) {
+	addr := newCluster(t)
+	const n = 12000
+	produceUsers(t, addr, 0, n)
+	shared := newMemSink()
+	// A alone would take 120 batches x 40 ms, 4.8 s; a rebalance takes
+	// a heartbeat (a second) or two to reach it.
+	a := slowCountingSink{countingSink: &countingSink{memSink: shared}, delay: 40 * time.Millisecond}
+	b := &countingSink{memSink: shared}
+	cfg := stream.Config{BatchSize: 100}
+	start(t, addr, a, cfg)
+	waitFor(t, "worker A to store its first users", func() bool { return a.stored() >= 300 })
+	start(t, addr, b, cfg)
+	waitFor(t, "every user stored", func() bool { return shared.count() == n })
+	if b.stored() == 0 {
+		t.Fatalf("worker B stored nothing: A kept every partition through the backlog (A stored %d)", a.stored())
+	}
+	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == n })
+	t.Logf("A stored %d, B stored %d of the backlog of %d", a.stored(), b.stored(), n)
+}
+
 // movedClient is a *kgo.Client whose commits, from the after-th on, are
 // refused with ILLEGAL_GENERATION, as every commit of a member is once the
 // group has moved on without it (after a broker restart, say): a scripted
