@@ -13,6 +13,7 @@ import (
 
 	"github.com/userstream/userstream/internal/bench"
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/stream"
 )
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -23,6 +24,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		latencyFor  time.Duration
 		latencyReq  int
 		batch       int
+		writeBatch  int
 		out         string
 		cpuProfile  string
 		cpuStage    string
@@ -62,6 +64,9 @@ PostgreSQL connection; everything stops by itself.`,
 			if batch < 1 || batch > ingest.MaxBatch {
 				return usagef("--batch-size: %d is outside 1..%d", batch, ingest.MaxBatch)
 			}
+			if writeBatch < 1 {
+				return usagef("--write-batch: %d must be at least 1", writeBatch)
+			}
 			if cpuStage != "" && !slices.Contains(bench.Stages, cpuStage) {
 				return usagef("--cpuprofile-stage: %q is not one of %s", cpuStage, strings.Join(bench.Stages, ", "))
 			}
@@ -69,7 +74,7 @@ PostgreSQL connection; everything stops by itself.`,
 				return usagef("--cpuprofile-stage needs --cpuprofile FILE")
 			}
 			cfg := bench.Config{Users: users, Format: format, LatencyRate: rate,
-				LatencyFor: latencyFor, LatencyRequest: latencyReq, BatchSize: batch, Concurrency: concurrency, SinkURL: sinkURL, Logger: a.log,
+				LatencyFor: latencyFor, LatencyRequest: latencyReq, BatchSize: batch, WriteBatch: writeBatch, Concurrency: concurrency, SinkURL: sinkURL, Logger: a.log,
 				Progress: func(stage string) { fmt.Fprintf(a.stderr, "bench: %s...\n", stage) }}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -112,7 +117,8 @@ PostgreSQL connection; everything stops by itself.`,
 	fs.StringVar(&sinkURL, "sink", "", "stream into this PostgreSQL database instead of SQLite (postgres://...; the bench's tables go in schemas of its own, dropped at the end)")
 	fs.IntVar(&latencyReq, "latency-request", 0, "users a request fetches while latency is measured (0: a fiftieth of --latency-rate, 20 ms of users)")
 	fs.DurationVar(&latencyFor, "latency-duration", 10*time.Second, "how long latency is measured")
-	fs.IntVar(&batch, "batch-size", 1000, "users per API request and per sink write")
+	fs.IntVar(&batch, "batch-size", 1000, "users per API request")
+	fs.IntVar(&writeBatch, "write-batch", stream.DefaultBatchSize, "most users per sink write, for the stream and the sinks alone (as stream --batch-size)")
 	fs.IntVar(&concurrency, "concurrency", 2, "API requests in flight during ingest")
 	fs.StringVar(&out, "out", "", "also write the results as JSON to this file")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")

@@ -30,6 +30,7 @@ func TestUsageErrors(t *testing.T) {
 		{"dev bad interval", []string{"dev", "--interval", "0s"}, nil, "--interval"},
 		{"dev bad format", []string{"dev", "--format", "xml"}, nil, "--format"},
 		{"bench too few users", []string{"bench", "--users", "10"}, nil, "--users"},
+		{"bench zero write batch", []string{"bench", "--write-batch", "0"}, nil, "--write-batch"},
 		{"log level", []string{"users", "count", "--log-level", "loud"}, nil, "--log-level"},
 		{"no brokers", []string{"topics", "list", "--brokers", ""}, nil, "--brokers: empty"},
 		{"sasl user without mechanism", []string{"topics", "list", "--sasl-user", "u", "--sasl-password", "p"}, nil, "--sasl-mechanism: not set"},

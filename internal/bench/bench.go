@@ -59,8 +59,11 @@ type Report struct {
 
 // Config says what to measure. Zero fields take the defaults in brackets.
 type Config struct {
-	Users       int           // users through ingest and stream [100000]
-	BatchSize   int           // users per API request and per sink write [1000]
+	Users     int // users through ingest and stream [100000]
+	BatchSize int // users per API request [1000]
+	// WriteBatch is the most users per sink write, for the stream and for
+	// the sinks measured alone [stream.DefaultBatchSize].
+	WriteBatch  int
 	Concurrency int           // API requests in flight during ingest [2]
 	Format      string        // "avro" or "json" ["avro"]
 	LatencyRate float64       // users/s while latency is measured [2000]
@@ -106,6 +109,9 @@ func (c *Config) defaults() {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
+	}
+	if c.WriteBatch <= 0 {
+		c.WriteBatch = stream.DefaultBatchSize
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 2
@@ -207,7 +213,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	step("stream of the topic into SQLite")
 	snk := st.Sink
 	var lat latencies
-	scfg := stream.Config{Group: "userstream-bench", BatchSize: c.BatchSize, Logger: log,
+	scfg := stream.Config{Group: "userstream-bench", BatchSize: c.WriteBatch, Logger: log,
 		AfterStore: func(_ context.Context, batch []user.Record) error { lat.observe(batch); return nil }}
 	sctx, stopStream := context.WithCancel(ctx)
 	streamDone := make(chan error, 1)
@@ -284,14 +290,14 @@ func measureGeneration(gen *randomuser.Generator, n int) (float64, error) {
 // and reports them beside the stream's rate.
 func sqliteCeilings(ctx context.Context, rep *Report, dir string, c Config, recs []user.Record, streamRate float64, step func(string)) error {
 	step("raw batched SQLite inserts")
-	ceiling, err := sqlite.InsertCeiling(ctx, dir, recs, c.BatchSize)
+	ceiling, err := sqlite.InsertCeiling(ctx, dir, recs, c.WriteBatch)
 	if err != nil {
 		return err
 	}
 	// The sink alone: the same records upserted into a fresh database,
 	// batch by batch, as the stream writes them.
 	step("SQLite sink upserts alone")
-	upsertRate, err := measureUpserts(ctx, "sqlite:"+filepath.Join(dir, "upserts.db"), recs, c.BatchSize)
+	upsertRate, err := measureUpserts(ctx, "sqlite:"+filepath.Join(dir, "upserts.db"), recs, c.WriteBatch)
 	if err != nil {
 		return err
 	}
@@ -316,7 +322,7 @@ func pgCeilings(ctx context.Context, rep *Report, schemas *pgSchemas, c Config, 
 		if err != nil {
 			return err
 		}
-		r, err := measureUpserts(ctx, u+"&upsert="+string(m), recs, c.BatchSize)
+		r, err := measureUpserts(ctx, u+"&upsert="+string(m), recs, c.WriteBatch)
 		if err != nil {
 			return err
 		}
