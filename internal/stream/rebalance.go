@@ -14,8 +14,8 @@ import (
 // letting one through drains the pipeline: the writer idles while the last
 // batch is committed and the next one polled and decoded. Draining only when
 // one waits, instead of every rebalanceEvery, keeps a backed-up topic's
-// pipeline full (at 5,000-record batches the periodic drain cost the stream
-// a third of its rate).
+// pipeline full (the periodic drain left the writer idle 1-2% of the time,
+// docs/decisions.md).
 //
 // kgo reports the wait through OnPartitionsCallbackBlocked; the signal rides
 // in the client's hooks (as a HookClientClosed) so that the session finds it
