@@ -270,6 +270,9 @@ func TestDevRunsAndResumes(t *testing.T) {
 		t.Fatalf("dev exited %d on Ctrl-C:\n%s", code, dev.Output())
 	}
 	kept := count(t, sinkURL)
+	if want := fmt.Sprintf("userstream dev stopped: %d users stored", kept); !strings.Contains(dev.Output(), want) {
+		t.Errorf("dev's output on Ctrl-C lacks %q:\n%s", want, dev.Output())
+	}
 
 	// Second start: no schedule and one run triggered by hand (through the
 	// metadata store, as `userstream dags` does), then idle, so the stream
