@@ -39,7 +39,7 @@ var migrations embed.FS
 const Memory = ":memory:"
 
 // pragmas are applied to every connection. busy_timeout first (the driver
-// orders it so), so the others never fail with SQLITE_BUSY; _txlock=immediate
+// orders it so), so the others wait on a busy file (but see ping); _txlock=immediate
 // makes every transaction take the write lock at BEGIN, so two writers wait
 // for each other instead of failing on a lock upgrade. The page cache's
 // size is the pool's (writerCache, readerCache).
@@ -226,11 +226,38 @@ func openDB(path string, cacheKiB int) (*sql.DB, error) {
 	// caches, dev's RSS (scripts/footprint.sh, 5,000 users/s) climbed from
 	// 101 to 139 MiB in 10 minutes; with one, 99 to ~115 MiB.
 	db.SetMaxIdleConns(1)
-	if err := db.Ping(); err != nil {
+	if err := ping(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite sink %s: open: %w", path, err)
 	}
 	return db, nil
+}
+
+// openWait bounds how long an open waits for other connections to the same
+// file, as long as the busy timeout a statement waits.
+const openWait = 10 * time.Second
+
+// ping opens the pool's first connection, retrying while the file is busy.
+// Setting journal_mode=WAL on a file another connection is creating or
+// switching at that moment fails with SQLITE_BUSY at once, without the busy
+// handler (SQLite does not wait there, to avoid a deadlock), so several
+// sinks opening one fresh file together (Connect's tasks of one connector
+// on a worker's start) failed one of them; each retry is a new connection.
+func ping(db *sql.DB) error {
+	deadline := time.Now().Add(openWait)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := db.Ping()
+		if err == nil || !busy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(wait)
+	}
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func busy(err error) bool {
+	var se *sqlitedrv.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // migrate brings the schema to the newest version. Two processes opening a
