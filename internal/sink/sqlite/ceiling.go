@@ -8,13 +8,16 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/userstream/userstream/internal/user"
 )
 
 // ceilingTable has created_users' columns without its key, index and checks:
-// what SQLite can take when it only appends.
+// what SQLite can take when it only appends. The id is stored as the sink
+// stores it, 16 bytes (migration 00003).
 const ceilingTable = `CREATE TABLE raw_users (
-	id TEXT, first_name TEXT, last_name TEXT, gender TEXT, address TEXT, post_code TEXT, email TEXT,
+	id BLOB, first_name TEXT, last_name TEXT, gender TEXT, address TEXT, post_code TEXT, email TEXT,
 	username TEXT, dob TEXT, registered_date TEXT, phone TEXT, picture TEXT, nat TEXT,
 	ingested_at TEXT, run_id TEXT, stored_at TEXT)`
 
@@ -63,7 +66,13 @@ func InsertCeiling(ctx context.Context, dir string, records []user.Record, batch
 		}
 		now := time.Now().UTC().Format(timeLayout)
 		for _, r := range records[i:min(i+batch, len(records))] {
-			if _, err := stmt.ExecContext(ctx, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
+			// The text of an id that is not a UUID is written as it is:
+			// the ceiling stores the records unvalidated.
+			var id any = r.ID
+			if u, err := uuid.Parse(r.ID); err == nil {
+				id = u[:]
+			}
+			if _, err := stmt.ExecContext(ctx, id, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
 				r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
 				formatTime(r.IngestedAt), r.RunID, now); err != nil {
 				tx.Rollback()

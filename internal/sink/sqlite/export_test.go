@@ -22,7 +22,7 @@ func bulkID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012x", 
 func BulkFill(ctx context.Context, s *Sink, n int) error {
 	_, err := s.wdb.ExecContext(ctx, `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?)
 	INSERT INTO created_users (`+columns+`, stored_at, counted_nat)
-	SELECT printf('00000000-0000-4000-8000-%012x', i), 'First' || i, 'Last' || i, 'female', i || ' Main Street',
+	SELECT unhex(printf('00000000000040008000%012x', i)), 'First' || i, 'Last' || i, 'female', i || ' Main Street',
 		printf('%05d', i % 100000), 'first' || i || '@example.com', 'user' || i, '1980-05-17T04:12:31.123Z',
 		'2012-01-02T03:04:05.678Z', '(555) 010-0000', 'https://randomuser.me/api/portraits/med/women/1.jpg',
 		substr('USFRDEGBESITNLBRCAAUNZIEINTRMXCHDKNOFIIR', (i % 20) * 2 + 1, 2),

@@ -56,7 +56,7 @@ const pageIndex = "created_users_page"
 // users without ingested_at; after a cursor without ingested_at, the rest
 // of those. Each range stops at limit rows, and the outer sort orders at
 // most 3*limit rows: a page costs the same at any depth.
-func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any) {
+func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any, error) {
 	var filter string
 	var fargs []any
 	if q.Search != "" {
@@ -76,17 +76,21 @@ func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any) {
 		args = append(args, limit)
 		return from + cond + filter + order
 	}
-	switch {
-	case c == nil:
-		return branch(`1`), args
-	case c.IngestedAt.IsZero():
-		return branch(`ingested_at IS NULL AND id > ?`, c.ID), args
+	if c == nil {
+		return branch(`1`), args, nil
+	}
+	id, err := appendID(nil, c.ID)
+	if err != nil {
+		return "", nil, fmt.Errorf("cursor: %w", err)
+	}
+	if c.IngestedAt.IsZero() {
+		return branch(`ingested_at IS NULL AND id > ?`, id), args, nil
 	}
 	x := formatTime(c.IngestedAt)
-	query := `SELECT * FROM (` + branch(`ingested_at = ? AND id > ?`, x, c.ID) + `)
+	query := `SELECT * FROM (` + branch(`ingested_at = ? AND id > ?`, x, id) + `)
 	UNION ALL SELECT * FROM (` + branch(`ingested_at < ?`, x) + `)
 	UNION ALL SELECT * FROM (` + branch(`ingested_at IS NULL`) + `)` + order
-	return query, append(args, limit)
+	return query, append(args, limit), nil
 }
 
 // Page returns a page of users (see sink.Browser): newest ingested first,
@@ -104,7 +108,10 @@ func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
 	if err != nil {
 		return sink.Page{}, fmt.Errorf("sqlite sink: page: %w", err)
 	}
-	query, args := pageSQL(q, c, q.Limit+1)
+	query, args, err := pageSQL(q, c, q.Limit+1)
+	if err != nil {
+		return sink.Page{}, fmt.Errorf("sqlite sink: page: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return sink.Page{}, fmt.Errorf("sqlite sink: page: %w", err)

@@ -66,7 +66,10 @@ func TestPagePlanUsesIndex(t *testing.T) {
 	}
 	for name, c := range cursors {
 		for _, q := range []sink.PageQuery{{Limit: 50}, {Limit: 50, Search: "Ab", Nat: "us"}} {
-			query, args := pageSQL(q, c, q.Limit+1)
+			query, args, err := pageSQL(q, c, q.Limit+1)
+			if err != nil {
+				t.Fatal(err)
+			}
 			lines := plan(t, s.db, query, args...)
 			all := strings.Join(lines, "\n")
 			reads := 0
@@ -121,7 +124,7 @@ func TestMigrationBackfillsCounts(t *testing.T) {
 		old[i].Nat = []string{"US", "FR", ""}[i%3]
 	}
 	for _, r := range old {
-		rawInsert(t, db, r)
+		rawInsert(t, db, r, "?") // text ids, as version 1 stored them
 	}
 	db.Close()
 
@@ -146,6 +149,18 @@ func TestMigrationBackfillsCounts(t *testing.T) {
 		}
 	}
 	check("after the migration")
+	// Migration 00003 turned the text ids into blobs: every row is found
+	// by its id, whole, and the view shows the text again.
+	for _, r := range old {
+		got, err := s.Get(t.Context(), r.ID)
+		if err != nil || got != r {
+			t.Fatalf("Get(%s) after the migration = %+v, %v; want %+v", r.ID, got, err, r)
+		}
+	}
+	var viewID string
+	if err := s.db.QueryRowContext(t.Context(), `SELECT id FROM users WHERE id = ?`, old[3].ID).Scan(&viewID); err != nil || viewID != old[3].ID {
+		t.Fatalf("view users: id %q, %v; want %q", viewID, err, old[3].ID)
+	}
 	// From here the triggers count: a move, a new user, and a user
 	// deleted by hand.
 	moved := old[0] // US
@@ -153,7 +168,7 @@ func TestMigrationBackfillsCounts(t *testing.T) {
 	if err := s.Upsert(t.Context(), append(old[1:5], moved, sinktest.Record(99))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(t.Context(), `DELETE FROM created_users WHERE id = ?`, old[2].ID); err != nil {
+	if _, err := s.db.ExecContext(t.Context(), `DELETE FROM created_users WHERE id = `+foreignID, old[2].ID); err != nil {
 		t.Fatal(err)
 	}
 	want = map[string]int64{"US": 10, "FR": 11, "": 9} // +1 US (Record 99), -1 US moved, -1 "" deleted
@@ -161,7 +176,7 @@ func TestMigrationBackfillsCounts(t *testing.T) {
 
 	// A counted row's nat changed by another program counts at once, and
 	// still after the next Upsert folds it in.
-	if _, err := s.db.ExecContext(t.Context(), `UPDATE created_users SET nat = 'JP' WHERE id = ?`, old[4].ID); err != nil {
+	if _, err := s.db.ExecContext(t.Context(), `UPDATE created_users SET nat = 'JP' WHERE id = `+foreignID, old[4].ID); err != nil {
 		t.Fatal(err)
 	}
 	want["JP"] = 1
@@ -180,11 +195,11 @@ func TestMigrationBackfillsCounts(t *testing.T) {
 	// soon as they are there, and the next Upsert takes them in.
 	foreign := sinktest.Record(200)
 	foreign.Nat = "NZ"
-	rawInsert(t, s.db, foreign)
+	rawInsert(t, s.db, foreign, foreignID)
 	want["NZ"] = 1
 	check("after a foreign insert")
 	// Their nat changing before any Upsert counted them.
-	if _, err := s.db.ExecContext(t.Context(), `UPDATE created_users SET nat = 'IE' WHERE id = ?`, foreign.ID); err != nil {
+	if _, err := s.db.ExecContext(t.Context(), `UPDATE created_users SET nat = 'IE' WHERE id = `+foreignID, foreign.ID); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "NZ")
@@ -198,14 +213,14 @@ func TestMigrationBackfillsCounts(t *testing.T) {
 	// The top row deleted: SQLite gives its rowid again, which must not
 	// pass for counted.
 	top := sinktest.Record(201)
-	if _, err := s.db.ExecContext(t.Context(), `DELETE FROM created_users WHERE id = ?`, top.ID); err != nil {
+	if _, err := s.db.ExecContext(t.Context(), `DELETE FROM created_users WHERE id = `+foreignID, top.ID); err != nil {
 		t.Fatal(err)
 	}
 	want["US"]--
 	check("after deleting the top row")
 	again := sinktest.Record(202)
 	again.Nat = "GB"
-	rawInsert(t, s.db, again)
+	rawInsert(t, s.db, again, foreignID)
 	want["GB"] = 1
 	check("after a foreign insert that reuses the top rowid")
 	moved = again
@@ -228,12 +243,18 @@ func TestMigrationBackfillsCounts(t *testing.T) {
 	check("after an Upsert into the emptied table")
 }
 
-// rawInsert writes r into created_users as another program would, past
+// foreignID is how another program names an id in SQL since migration
+// 00003: the UUID's text made into its 16 bytes.
+const foreignID = "unhex(replace(?, '-', ''))"
+
+// rawInsert writes r into created_users as another program would, with
+// the id bound through idExpr ("?" before migration 00003, foreignID
+// after), past
 // the sink.
-func rawInsert(t *testing.T, db *sql.DB, r user.Record) {
+func rawInsert(t *testing.T, db *sql.DB, r user.Record, idExpr string) {
 	t.Helper()
 	if _, err := db.ExecContext(t.Context(), `INSERT INTO created_users (`+columns+`, stored_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (`+idExpr+`, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode, r.Email, r.Username, r.DOB,
 		r.RegisteredDate, r.Phone, r.Picture, r.Nat, formatTime(r.IngestedAt), r.RunID, "2026-01-01T00:00:00.000000000Z"); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
 	sqlitedrv "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -318,8 +319,12 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 		n := chunkSize(len(rest))
 		stmt := tx.StmtContext(ctx, s.stmts[n])
 		args = args[:0]
+		ids := make([]byte, 0, 16*n) // one allocation for the chunk's keys
 		for _, r := range rest[:n] {
-			args = append(args, r.ID, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
+			if ids, err = appendID(ids, r.ID); err != nil {
+				return fmt.Errorf("sqlite sink: upsert: %w", err)
+			}
+			args = append(args, ids[len(ids)-16:], r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
 				r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
 				formatTime(r.IngestedAt), r.RunID, now, r.Nat)
 		}
@@ -442,7 +447,11 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 	if err != nil {
 		return user.Record{}, fmt.Errorf("sqlite sink: get %q (not a UUID): %w", id, sink.ErrNotFound)
 	}
-	r, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM created_users WHERE id = ?`, cid))
+	key, err := appendID(nil, cid)
+	if err != nil {
+		return user.Record{}, fmt.Errorf("sqlite sink: get: %w", err)
+	}
+	r, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM created_users WHERE id = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return user.Record{}, fmt.Errorf("sqlite sink: get %s: %w", cid, sink.ErrNotFound)
 	}
@@ -470,7 +479,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scan(row scanner) (user.Record, error) {
 	var r user.Record
 	var ingested sql.NullString
-	if err := row.Scan(&r.ID, &r.FirstName, &r.LastName, &r.Gender, &r.Address, &r.PostCode, &r.Email,
+	if err := row.Scan(storedID{&r.ID}, &r.FirstName, &r.LastName, &r.Gender, &r.Address, &r.PostCode, &r.Email,
 		&r.Username, &r.DOB, &r.RegisteredDate, &r.Phone, &r.Picture, &r.Nat, &ingested, &r.RunID); err != nil {
 		return user.Record{}, err
 	}
@@ -482,6 +491,31 @@ func scan(row scanner) (user.Record, error) {
 		r.IngestedAt = t.UTC()
 	}
 	return r, nil
+}
+
+// storedID scans a stored id (16 bytes, migration 00003) into the
+// canonical text form.
+type storedID struct{ id *string }
+
+func (d storedID) Scan(src any) error {
+	b, ok := src.([]byte)
+	if !ok || len(b) != 16 {
+		return fmt.Errorf("stored id %v (%T): not a UUID's 16 bytes", src, src)
+	}
+	*d.id = uuid.UUID(b).String()
+	return nil
+}
+
+// appendID appends the stored form of an id: the UUID's 16 bytes
+// (migration 00003). Every caller has the id in canonical form (from
+// sink.Dedup, sink.CanonicalID or a checked cursor), so an error here is a
+// bug upstream, reported rather than stored as some other key.
+func appendID(b []byte, id string) ([]byte, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return b, fmt.Errorf("id %q: %w", id, err)
+	}
+	return append(b, u[:]...), nil
 }
 
 // formatTime gives the stored form of t: NULL for the zero time (records in

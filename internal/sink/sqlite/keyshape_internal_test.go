@@ -1,0 +1,109 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/userstream/userstream/internal/sink/sinktest"
+)
+
+// BenchmarkKeyShape measures a lever the sink has not pulled: ids stored as
+// 16-byte blobs instead of 36-character text. It copies the sink's own
+// table and page index (as migrated) into a fresh file, with id either as
+// the sink has it or as a BLOB, and inserts 50,000 new users in the sink's
+// statements (128-row chunks, 1,000-row transactions). The blob key halves
+// the primary key's and the page index's entries; what it would cost is
+// that the sqlite3 command line shows the ids as bytes (docs/benchmarks.md).
+//
+//	go test -run '^$' -bench KeyShape -benchtime 3x ./internal/sink/sqlite/
+func BenchmarkKeyShape(b *testing.B) {
+	recs := sinktest.Records(0, 50_000)
+	schema := func(b *testing.B) []string {
+		s, err := Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "users.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		rows, err := s.db.QueryContext(b.Context(), `SELECT sql FROM sqlite_master
+			WHERE name IN ('created_users', 'created_users_page') ORDER BY type DESC`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var q string
+			if err := rows.Scan(&q); err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, q)
+		}
+		if len(out) != 2 {
+			b.Fatalf("schema: %d statements, want the table and its page index", len(out))
+		}
+		return out
+	}
+	for _, shape := range []string{"text", "blob"} {
+		b.Run("id="+shape, func(b *testing.B) {
+			ddl := schema(b)
+			if shape == "blob" {
+				ddl[0] = strings.Replace(ddl[0], "id              TEXT PRIMARY KEY", "id              BLOB PRIMARY KEY", 1)
+				if !strings.Contains(ddl[0], "BLOB PRIMARY KEY") {
+					b.Fatalf("no id column to change in %s", ddl[0])
+				}
+			}
+			var rate float64
+			for b.Loop() {
+				db, err := openDB(filepath.Join(b.TempDir(), "shape.db"), writerCache)
+				if err != nil {
+					b.Fatal(err)
+				}
+				db.SetMaxOpenConns(1)
+				for _, q := range ddl {
+					if _, err := db.ExecContext(b.Context(), q); err != nil {
+						b.Fatal(err)
+					}
+				}
+				stmt, err := db.PrepareContext(b.Context(), upsertSQL(maxChunk))
+				if err != nil {
+					b.Fatal(err)
+				}
+				now := time.Now().UTC().Format(timeLayout)
+				args := make([]any, 0, upsertArgs*maxChunk)
+				start := time.Now()
+				for i := 0; i+1024 <= len(recs); i += 1024 {
+					tx, err := db.BeginTx(b.Context(), nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for j := i; j < i+1024; j += maxChunk {
+						args = args[:0]
+						for _, r := range recs[j : j+maxChunk] {
+							var id any = r.ID
+							if shape == "blob" {
+								u := uuid.MustParse(r.ID)
+								id = u[:]
+							}
+							args = append(args, id, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
+								r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
+								formatTime(r.IngestedAt), r.RunID, now, r.Nat)
+						}
+						if _, err := tx.Stmt(stmt).ExecContext(b.Context(), args...); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := tx.Commit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rate = float64(len(recs)/1024*1024) / time.Since(start).Seconds()
+				stmt.Close()
+				db.Close()
+			}
+			b.ReportMetric(rate, "rows/s")
+		})
+	}
+}
