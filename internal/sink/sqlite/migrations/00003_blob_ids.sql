@@ -1,7 +1,7 @@
 -- +goose Up
 -- Ids become 16-byte blobs (a UUID's bytes) instead of 36-character text:
 -- the primary key's and the page index's entries halve, and upserts of new
--- users ran about a fifth faster (BenchmarkKeyShape, docs/benchmarks.md).
+-- users ran 7-62% faster, median 18% (BenchmarkKeyShape, docs/decisions.md).
 -- Blobs compare as bytes, which is the order of the lower-case text, so
 -- "ties by id" keeps its order. View users shows the table with text ids,
 -- for the sqlite3 command line and other readers.
