@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes every decoder: the Random User API's JSON, the original pipeline's
-# JSON, the Avro wire format, and the CQL test double's frames, each for
+# Fuzzes every decoder (the Random User API's JSON, the original pipeline's
+# JSON, the Avro wire format, the CQL test double's frames) and Validate's
+# fast roads against net/mail and net/url, each for
 # FUZZTIME (default 10m; CI passes 20s). New interesting inputs are kept as
 # corpora under each package's testdata/fuzz/, where `go test` replays them
 # as regression cases; commit them. FUZZ_PARALLEL sets the fuzzing workers
@@ -15,6 +16,8 @@ targets=(
   "./internal/user FuzzAppendJSON"
   "./internal/user FuzzDecodeJSON"
   "./internal/user FuzzDecodeJSONFast"
+  "./internal/user FuzzPlainEmail"
+  "./internal/user FuzzPlainURL"
   "./internal/schema FuzzSerdeDecode"
   "./internal/sink/cassandra/cassandratest FuzzFrames"
 )
