@@ -289,8 +289,8 @@ func (s *Sink) Path() string { return s.path }
 // user.ErrInvalid)) before anything is written; any other failure rolls the
 // transaction back, so a batch is stored whole or not at all. A value
 // SQLite refuses (over a column's 512-byte check) fails the batch with an
-// error matching sink.ErrRejected. Ids are stored
-// in lower case.
+// error matching sink.ErrRejected. Ids are stored as the UUID's 16 bytes
+// (migration 00003) and read back in lower case.
 func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 	if err := s.gate.Enter("sqlite sink", "upsert"); err != nil {
 		return err
