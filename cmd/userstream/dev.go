@@ -242,13 +242,12 @@ Ctrl-C stops; a second start resumes where this one left off.
 	lastAt := time.Now()
 	// stopped says, once everything has stopped cleanly, what is kept: a
 	// Ctrl-C otherwise ends dev without a word.
-	stopped := func() error {
+	stopped := func() {
 		if n, err := st.Sink.Count(context.WithoutCancel(ctx)); err == nil {
 			fmt.Fprintf(a.stdout, "userstream dev stopped: %d users stored (data in %s); a second start resumes.\n", n, c.dataDir)
 		} else {
 			fmt.Fprintf(a.stdout, "userstream dev stopped (data in %s); a second start resumes.\n", c.dataDir)
 		}
-		return nil
 	}
 	for {
 		select {
@@ -258,14 +257,16 @@ Ctrl-C stops; a second start resumes where this one left off.
 			if err != nil {
 				return fmt.Errorf("%s: %w", runner, err)
 			}
-			return stopped()
+			stopped()
+			return nil
 		case err := <-schedDone:
 			cancel()
 			<-streamDone
 			if err != nil {
 				return fmt.Errorf("scheduler: %w", err)
 			}
-			return stopped()
+			stopped()
+			return nil
 		case <-status.C:
 			stored, err := st.Sink.Count(ctx)
 			if err != nil {

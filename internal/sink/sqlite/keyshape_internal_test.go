@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/userstream/userstream/internal/sink/sinktest"
 )
 
@@ -83,14 +82,13 @@ func BenchmarkKeyShape(b *testing.B) {
 					for j := i; j < i+1024; j += maxChunk {
 						args = args[:0]
 						for _, r := range recs[j : j+maxChunk] {
-							var id any = r.ID
+							var id any = r.ID // text, as before 00003
 							if shape == "blob" {
-								u := uuid.MustParse(r.ID)
-								id = u[:]
+								if id, err = appendID(nil, r.ID); err != nil {
+									b.Fatal(err)
+								}
 							}
-							args = append(args, id, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
-								r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
-								formatTime(r.IngestedAt), r.RunID, now, r.Nat)
+							args = appendUpsertArgs(args, id, r, now)
 						}
 						if _, err := tx.Stmt(stmt).ExecContext(b.Context(), args...); err != nil {
 							b.Fatal(err)

@@ -88,6 +88,15 @@ const maxChunk = 128
 // upsertArgs is the number of values bound for each row.
 const upsertArgs = 17
 
+// appendUpsertArgs appends the upsertArgs values upsertSQL binds for one
+// row: its stored id (appendID's 16 bytes), its columns, stored_at (now)
+// and counted_nat.
+func appendUpsertArgs(args []any, id any, r user.Record, now string) []any {
+	return append(args, id, r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
+		r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
+		formatTime(r.IngestedAt), r.RunID, now, r.Nat)
+}
+
 // Sink stores users in one SQLite database. It is safe for concurrent use;
 // writes are serialised by SQLite's single writer lock.
 type Sink struct {
@@ -324,9 +333,7 @@ func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
 			if ids, err = appendID(ids, r.ID); err != nil {
 				return fmt.Errorf("sqlite sink: upsert: %w", err)
 			}
-			args = append(args, ids[len(ids)-16:], r.FirstName, r.LastName, r.Gender, r.Address, r.PostCode,
-				r.Email, r.Username, r.DOB, r.RegisteredDate, r.Phone, r.Picture, r.Nat,
-				formatTime(r.IngestedAt), r.RunID, now, r.Nat)
+			args = appendUpsertArgs(args, ids[len(ids)-16:], r, now)
 		}
 		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
