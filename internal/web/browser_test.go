@@ -413,6 +413,11 @@ func TestBrowser(t *testing.T) {
 		admin.do("open the connector", chromedp.Click(chromedp.CSS(`#connectors a.name`)))
 		admin.wait("its page", `document.getElementById("connector-state") && document.getElementById("connector-state").textContent === "RUNNING"`, 10*time.Second)
 		admin.wait("its offsets", `document.querySelectorAll("#connector-offsets td").length >= 3`, 30*time.Second)
+		// The offsets follow the task without a reload: more users, and
+		// the page's table moves on by itself.
+		offsets := admin.text("#connector-offsets tbody")
+		f.produce(t, 20)
+		admin.wait("the offsets moving on", `document.querySelector("#connector-offsets tbody").textContent !== `+strconv.Quote(offsets), 20*time.Second)
 		admin.do("pause", chromedp.Click(chromedp.CSS(`#pause`)))
 		admin.wait("PAUSED", `document.querySelector("p.flash") && document.getElementById("connector-state").textContent === "PAUSED"`, 15*time.Second)
 		if st := f.connectorState(t, name); st != "PAUSED" {
