@@ -18,6 +18,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/schema/registry"
 )
 
 // newBrokerCmd runs the embedded Kafka-protocol broker alone until SIGINT
@@ -75,7 +76,7 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 				if dataDir != "" {
 					regDir = filepath.Join(dataDir, "schemas")
 				}
-				reg, err := schema.StartRegistry(ctx, registryAddr, regDir, schema.WithRegistryLogger(a.log))
+				reg, err := registry.Start(ctx, registryAddr, regDir, registry.WithLogger(a.log))
 				if err != nil {
 					_ = b.Close()
 					return fmt.Errorf("%w (pass --registry-addr '' to run without the embedded Schema Registry)", err)

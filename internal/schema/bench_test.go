@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/schema/schematest"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -15,15 +16,15 @@ import (
 
 func benchCodecs(b *testing.B) (avroV1, avroV2 *schema.Serde) {
 	fake := newFakeRegistry(b)
-	cl := newClient(b, fake.srv.URL)
-	avroV1 = newSerde(b, cl)
-	avroV2 = newSerde(b, cl, schema.WithSchema(v2Schema(b)))
+	cl := schematest.NewClient(b, fake.srv.URL)
+	avroV1 = schematest.NewSerde(b, cl)
+	avroV2 = schematest.NewSerde(b, cl, schema.WithSchema(schematest.V2Schema(b)))
 	return avroV1, avroV2
 }
 
 func BenchmarkEncode(b *testing.B) {
 	v1, _ := benchCodecs(b)
-	rec := sample(1)
+	rec := schematest.Sample(1)
 	for _, c := range []struct {
 		name string
 		enc  schema.Encoder
@@ -46,7 +47,7 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	v1, v2 := benchCodecs(b)
-	rec := sample(1)
+	rec := schematest.Sample(1)
 	avroMsg, err := v1.Encode(rec)
 	if err != nil {
 		b.Fatal(err)

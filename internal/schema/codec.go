@@ -13,6 +13,14 @@ import (
 	"github.com/userstream/userstream/internal/user"
 )
 
+// DefaultRegistryAddr is where the embedded registry (package
+// schema/registry) listens unless told, and DefaultRegistryURL how clients
+// reach it there.
+const (
+	DefaultRegistryAddr = "127.0.0.1:8081"
+	DefaultRegistryURL  = "http://" + DefaultRegistryAddr
+)
+
 // RequestTimeout bounds one Schema Registry request made by a client from
 // NewClient: a registry that accepts connections and never answers fails
 // the request instead of hanging it.

@@ -104,9 +104,9 @@ func (w *wireUser) record() user.Record {
 	return r
 }
 
-// parse parses an Avro schema text with a private name cache, so that two
+// Parse parses an Avro schema text with a private name cache, so that two
 // versions of io.userstream.User never meet in hamba's global cache.
-func parse(text string) (avro.Schema, error) {
+func Parse(text string) (avro.Schema, error) {
 	return avro.ParseWithCache(text, "", &avro.SchemaCache{})
 }
 

@@ -124,7 +124,7 @@ func NewSerde(ctx context.Context, client *sr.Client, opts ...Option) (*Serde, e
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	reader, err := parse(cfg.schema)
+	reader, err := Parse(cfg.schema)
 	if err != nil {
 		return nil, fmt.Errorf("schema: parse Avro schema for %s: %w", cfg.subject, err)
 	}
@@ -181,7 +181,7 @@ func (s *Serde) checkAgainst(latest sr.SubjectSchema) error {
 	if latest.Type != sr.TypeAvro {
 		return fmt.Errorf("schema: the latest version (%d) of %s is a %s schema, not Avro: %w", latest.Version, s.subject, latest.Type, ErrNotAvro)
 	}
-	prev, err := parse(latest.Schema.Schema)
+	prev, err := Parse(latest.Schema.Schema)
 	if err != nil {
 		return fmt.Errorf("schema: parse version %d (id %d) of %s from the registry: %w", latest.Version, latest.ID, s.subject, err)
 	}
@@ -341,7 +341,7 @@ func (s *Serde) fetch(id uint32) (avro.Schema, error) {
 	if got.Type != sr.TypeAvro {
 		return nil, fmt.Errorf("schema: schema id %d is a %s schema: %w", id, got.Type, ErrNotAvro)
 	}
-	ws, err := parse(got.Schema)
+	ws, err := Parse(got.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("schema: parse schema id %d from the registry: %w", id, err)
 	}

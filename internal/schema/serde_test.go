@@ -2,7 +2,6 @@ package schema_test
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,71 +17,9 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/schema/schematest"
 	"github.com/userstream/userstream/internal/user"
 )
-
-func sample(i int) user.Record {
-	return user.Record{
-		ID:             fmt.Sprintf("6f1b2c3d-4e5f-4a6b-8c7d-%012d", i),
-		FirstName:      "Jeanne",
-		LastName:       "Müller",
-		Gender:         "female",
-		Address:        "4821 Rue de l'Abbé-Groult, Rennes, Loire-Atlantique, France",
-		PostCode:       "35042",
-		Email:          "jeanne.muller@example.com",
-		Username:       "tinybird815",
-		DOB:            "1987-03-14T08:21:55.123Z",
-		RegisteredDate: "2011-09-02T17:44:10.511Z",
-		Phone:          "02-41-15-28-67",
-		Picture:        "https://randomuser.me/api/portraits/med/women/17.jpg",
-		Nat:            "FR",
-		IngestedAt:     time.Date(2026, 11, 24, 23, 50, 1, 987654321, time.UTC),
-		RunID:          "manual__2026-11-24T23:50:00",
-	}
-}
-
-// v2Schema is the embedded schema plus an optional field with a default.
-func v2Schema(t testing.TB) string {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(schema.UserSchema()), &m); err != nil {
-		t.Fatal(err)
-	}
-	m["fields"] = append(m["fields"].([]any), map[string]any{
-		"name": "middle_name", "type": []any{"null", "string"}, "default": nil,
-	})
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// withField returns the embedded schema with field name replaced by (or, if
-// absent, extended with) def.
-func withField(t testing.TB, name string, def map[string]any) string {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(schema.UserSchema()), &m); err != nil {
-		t.Fatal(err)
-	}
-	fields := m["fields"].([]any)
-	replaced := false
-	for i, f := range fields {
-		if f.(map[string]any)["name"] == name {
-			fields[i], replaced = def, true
-		}
-	}
-	if !replaced {
-		fields = append(fields, def)
-	}
-	m["fields"] = fields
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // fakeRegistry serves srfake over httptest and counts schema-by-id look-ups.
 type fakeRegistry struct {
@@ -116,41 +53,6 @@ func (f *fakeRegistry) lookups(id int) int64 {
 	return v.(*atomic.Int64).Load()
 }
 
-func newClient(t testing.TB, url string) *sr.Client {
-	t.Helper()
-	cl, err := sr.NewClient(sr.URLs(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl
-}
-
-func newSerde(t testing.TB, cl *sr.Client, opts ...schema.Option) *schema.Serde {
-	t.Helper()
-	s, err := schema.NewSerde(t.Context(), cl, opts...)
-	if err != nil {
-		t.Fatalf("NewSerde: %v", err)
-	}
-	return s
-}
-
-func startRegistry(t testing.TB, dir string) *schema.Registry {
-	t.Helper()
-	reg, err := schema.StartRegistry(t.Context(), "127.0.0.1:0", dir)
-	if err != nil {
-		t.Fatalf("StartRegistry: %v", err)
-	}
-	t.Cleanup(func() { _ = reg.Close() })
-	return reg
-}
-
-// wantRecord is what a record looks like after an Avro round trip:
-// ingested_at has millisecond precision.
-func wantRecord(r user.Record) user.Record {
-	r.IngestedAt = r.IngestedAt.Truncate(time.Millisecond)
-	return r
-}
-
 func headerID(t testing.TB, b []byte) int {
 	t.Helper()
 	if len(b) < 5 || b[0] != 0 {
@@ -160,9 +62,9 @@ func headerID(t testing.TB, b []byte) int {
 }
 
 func TestRoundTripEmbeddedRegistry(t *testing.T) {
-	reg := startRegistry(t, t.TempDir())
-	cl := newClient(t, reg.URL())
-	s := newSerde(t, cl)
+	reg := schematest.StartRegistry(t, t.TempDir())
+	cl := schematest.NewClient(t, reg.URL())
+	s := schematest.NewSerde(t, cl)
 	if s.ID() <= 0 || s.Version() != 1 || s.Subject() != "users_created-value" {
 		t.Fatalf("serde id=%d version=%d subject=%q, want a positive id, version 1, users_created-value", s.ID(), s.Version(), s.Subject())
 	}
@@ -183,13 +85,13 @@ func TestRoundTripEmbeddedRegistry(t *testing.T) {
 		t.Fatalf("registered schema differs from the serde's")
 	}
 
-	zero := sample(2)
+	zero := schematest.Sample(2)
 	zero.Nat, zero.RunID, zero.IngestedAt, zero.Gender = "", "", time.Time{}, ""
 	tests := []struct {
 		name string
 		rec  user.Record
 	}{
-		{"full record", sample(1)},
+		{"full record", schematest.Sample(1)},
 		{"optional fields empty", zero},
 		{"original-shape numbers as text", user.Record{ID: "00000000-0000-4000-8000-000000000001", FirstName: "Ola", LastName: "Nordmann", PostCode: "0150", Email: "ola@example.com", Username: "a", IngestedAt: time.Unix(0, 0).UTC()}},
 	}
@@ -207,12 +109,12 @@ func TestRoundTripEmbeddedRegistry(t *testing.T) {
 				t.Fatalf("registry does not know the id in the message: %v", err)
 			}
 			// A reader that is not the writer decodes it.
-			reader := newSerde(t, newClient(t, reg.URL()), schema.WithoutRegistration())
+			reader := schematest.NewSerde(t, schematest.NewClient(t, reg.URL()), schema.WithoutRegistration())
 			dec, err := reader.Decode(b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := wantRecord(tt.rec); dec != want {
+			if want := schematest.WantRecord(tt.rec); dec != want {
 				t.Fatalf("round trip:\n got %+v\nwant %+v", dec, want)
 			}
 		})
@@ -220,10 +122,10 @@ func TestRoundTripEmbeddedRegistry(t *testing.T) {
 }
 
 func TestNewSerdeIsIdempotent(t *testing.T) {
-	reg := startRegistry(t, "")
-	cl := newClient(t, reg.URL())
-	a := newSerde(t, cl)
-	b := newSerde(t, cl)
+	reg := schematest.StartRegistry(t, "")
+	cl := schematest.NewClient(t, reg.URL())
+	a := schematest.NewSerde(t, cl)
+	b := schematest.NewSerde(t, cl)
 	if a.ID() != b.ID() || b.Version() != 1 {
 		t.Fatalf("second registration: id %d version %d, want id %d version 1", b.ID(), b.Version(), a.ID())
 	}
@@ -237,8 +139,8 @@ func TestNewSerdeIsIdempotent(t *testing.T) {
 }
 
 func TestDecodeJSONFallback(t *testing.T) {
-	s := newSerde(t, newClient(t, newFakeRegistry(t).srv.URL))
-	ours, err := user.JSON{}.Encode(sample(3))
+	s := schematest.NewSerde(t, schematest.NewClient(t, newFakeRegistry(t).srv.URL))
+	ours, err := user.JSON{}.Encode(schematest.Sample(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +156,8 @@ func TestDecodeJSONFallback(t *testing.T) {
 		check func(t *testing.T, r user.Record)
 	}{
 		{"our JSON", ours, func(t *testing.T, r user.Record) {
-			if r != sample(3) {
-				t.Fatalf("got %+v, want %+v", r, sample(3))
+			if r != schematest.Sample(3) {
+				t.Fatalf("got %+v, want %+v", r, schematest.Sample(3))
 			}
 		}},
 		{"original pipeline JSON", original, func(t *testing.T, r user.Record) {
@@ -285,27 +187,27 @@ func TestDecodeJSONFallback(t *testing.T) {
 // TestEvolution registers v2 (v1 plus an optional field with a default)
 // and reads v1 and v2 messages side by side.
 func TestEvolution(t *testing.T) {
-	reg := startRegistry(t, t.TempDir())
-	cl := newClient(t, reg.URL())
-	v1 := newSerde(t, cl)
-	v2text := v2Schema(t)
-	v2 := newSerde(t, cl, schema.WithSchema(v2text))
+	reg := schematest.StartRegistry(t, t.TempDir())
+	cl := schematest.NewClient(t, reg.URL())
+	v1 := schematest.NewSerde(t, cl)
+	v2text := schematest.V2Schema(t)
+	v2 := schematest.NewSerde(t, cl, schema.WithSchema(v2text))
 	if v2.Version() != 2 || v2.ID() == v1.ID() {
 		t.Fatalf("v2 registered as version %d id %d (v1 id %d), want version 2 and a new id", v2.Version(), v2.ID(), v1.ID())
 	}
 
-	old, err := v1.Encode(sample(10))
+	old, err := v1.Encode(schematest.Sample(10))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A v2 message whose new field carries a value, as a newer producer
 	// with a middle name in its record would write it.
-	newer := v2Message(t, v2text, v2.ID(), sample(11), "Marie")
+	newer := v2Message(t, v2text, v2.ID(), schematest.Sample(11), "Marie")
 	v2s, err := avro.Parse(v2text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromV2, err := v2.Encode(sample(12))
+	fromV2, err := v2.Encode(schematest.Sample(12))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,9 +216,9 @@ func TestEvolution(t *testing.T) {
 	}
 
 	// A fresh reader with the latest schema (as a restarted stream would be).
-	latest := newSerde(t, newClient(t, reg.URL()), schema.WithSchema(v2text), schema.WithoutRegistration())
+	latest := schematest.NewSerde(t, schematest.NewClient(t, reg.URL()), schema.WithSchema(v2text), schema.WithoutRegistration())
 	// And a reader still on v1 (a stream not yet upgraded).
-	older := newSerde(t, newClient(t, reg.URL()), schema.WithoutRegistration())
+	older := schematest.NewSerde(t, schematest.NewClient(t, reg.URL()), schema.WithoutRegistration())
 	for _, rd := range []struct {
 		name string
 		s    *schema.Serde
@@ -326,9 +228,9 @@ func TestEvolution(t *testing.T) {
 			msg  []byte
 			want user.Record
 		}{
-			{"v1 message", old, wantRecord(sample(10))},
-			{"v2 message with middle_name", newer, wantRecord(sample(11))},
-			{"v2 message from serde", fromV2, wantRecord(sample(12))},
+			{"v1 message", old, schematest.WantRecord(schematest.Sample(10))},
+			{"v2 message with middle_name", newer, schematest.WantRecord(schematest.Sample(11))},
+			{"v2 message from serde", fromV2, schematest.WantRecord(schematest.Sample(12))},
 		} {
 			got, err := rd.s.Decode(m.msg)
 			if err != nil {
@@ -350,7 +252,7 @@ func TestEvolution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := avro.Unmarshal(res, old[5:], &v2view); err != nil || v2view.MiddleName != nil || v2view.ID != sample(10).ID {
+	if err := avro.Unmarshal(res, old[5:], &v2view); err != nil || v2view.MiddleName != nil || v2view.ID != schematest.Sample(10).ID {
 		t.Fatalf("v1 message through v2 schema: %+v, %v; want middle_name null", v2view, err)
 	}
 	if err := avro.Unmarshal(v2s, newer[5:], &v2view); err != nil || v2view.MiddleName == nil || *v2view.MiddleName != "Marie" {
@@ -368,13 +270,13 @@ func TestIncompatibleChangeRejectedLocally(t *testing.T) {
 		wantField string
 	}{
 		{"new required field without default", func(t testing.TB) string {
-			return withField(t, "middle_name", map[string]any{"name": "middle_name", "type": "string"})
+			return schematest.WithField(t, "middle_name", map[string]any{"name": "middle_name", "type": "string"})
 		}, `field "middle_name" is new and has no default`},
 		{"type change string to long", func(t testing.TB) string {
-			return withField(t, "post_code", map[string]any{"name": "post_code", "type": "long"})
+			return schematest.WithField(t, "post_code", map[string]any{"name": "post_code", "type": "long"})
 		}, `field "post_code" changed from string to long`},
 		{"uuid id to int", func(t testing.TB) string {
-			return withField(t, "id", map[string]any{"name": "id", "type": "int"})
+			return schematest.WithField(t, "id", map[string]any{"name": "id", "type": "int"})
 		}, `field "id" changed from string/uuid to int`},
 		{"record renamed", func(t testing.TB) string {
 			return strings.Replace(schema.UserSchema(), `"name": "User"`, `"name": "Person"`, 1)
@@ -383,8 +285,8 @@ func TestIncompatibleChangeRejectedLocally(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFakeRegistry(t)
-			cl := newClient(t, fake.srv.URL)
-			v1 := newSerde(t, cl)
+			cl := schematest.NewClient(t, fake.srv.URL)
+			v1 := schematest.NewSerde(t, cl)
 			bad := tt.schema(t)
 
 			_, err := schema.NewSerde(t.Context(), cl, schema.WithSchema(bad))
@@ -413,8 +315,8 @@ func TestIncompatibleChangeRejectedLocally(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	fake := newFakeRegistry(t)
-	s := newSerde(t, newClient(t, fake.srv.URL))
-	good, err := s.Encode(sample(20))
+	s := schematest.NewSerde(t, schematest.NewClient(t, fake.srv.URL))
+	good, err := s.Encode(schematest.Sample(20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,24 +348,24 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestUnknownIDIsRetried(t *testing.T) {
 	fake := newFakeRegistry(t)
-	cl := newClient(t, fake.srv.URL)
-	s := newSerde(t, cl)
+	cl := schematest.NewClient(t, fake.srv.URL)
+	s := schematest.NewSerde(t, cl)
 	// A message written with a schema id the registry does not have yet
 	// (as when a reader races a producer's registration): the failure must
 	// not be cached.
 	next := s.ID() + 1
-	msg := v2Message(t, v2Schema(t), next, sample(21), "Anne")
+	msg := v2Message(t, schematest.V2Schema(t), next, schematest.Sample(21), "Anne")
 	if _, err := s.Decode(msg); !errors.Is(err, schema.ErrUnknownSchema) {
 		t.Fatalf("Decode = %v, want ErrUnknownSchema", err)
 	}
-	if v2 := newSerde(t, cl, schema.WithSchema(v2Schema(t))); v2.ID() != next {
+	if v2 := schematest.NewSerde(t, cl, schema.WithSchema(schematest.V2Schema(t))); v2.ID() != next {
 		t.Fatalf("v2 registered with id %d, the test assumed %d", v2.ID(), next)
 	}
 	got, err := s.Decode(msg)
 	if err != nil {
 		t.Fatalf("decode after registration: %v", err)
 	}
-	if got != wantRecord(sample(21)) {
+	if got != schematest.WantRecord(schematest.Sample(21)) {
 		t.Fatalf("got %+v", got)
 	}
 }
@@ -508,12 +410,12 @@ func TestRegistryUnavailable(t *testing.T) {
 
 	// Decode: the registry goes away after the serde started.
 	fake := newFakeRegistry(t)
-	writer := newSerde(t, newClient(t, fake.srv.URL), schema.WithSchema(v2Schema(t)))
-	msg, err := writer.Encode(sample(30))
+	writer := schematest.NewSerde(t, schematest.NewClient(t, fake.srv.URL), schema.WithSchema(schematest.V2Schema(t)))
+	msg, err := writer.Encode(schematest.Sample(30))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := newSerde(t, newClient(t, fake.srv.URL), schema.WithoutRegistration())
+	reader := schematest.NewSerde(t, schematest.NewClient(t, fake.srv.URL), schema.WithoutRegistration())
 	fake.srv.Close()
 	if _, err := reader.Decode(msg); !errors.Is(err, schema.ErrRegistryUnavailable) {
 		t.Fatalf("Decode with the registry down = %v, want ErrRegistryUnavailable", err)
@@ -522,16 +424,16 @@ func TestRegistryUnavailable(t *testing.T) {
 
 func TestWithoutRegistration(t *testing.T) {
 	fake := newFakeRegistry(t)
-	cl := newClient(t, fake.srv.URL)
-	s := newSerde(t, cl, schema.WithoutRegistration())
-	if _, err := s.Encode(sample(40)); !errors.Is(err, schema.ErrNotRegistered) {
+	cl := schematest.NewClient(t, fake.srv.URL)
+	s := schematest.NewSerde(t, cl, schema.WithoutRegistration())
+	if _, err := s.Encode(schematest.Sample(40)); !errors.Is(err, schema.ErrNotRegistered) {
 		t.Fatalf("Encode without a registered schema = %v, want ErrNotRegistered", err)
 	}
 	if fake.reg.SubjectExists(schema.Subject) {
 		t.Fatal("WithoutRegistration registered the subject")
 	}
-	w := newSerde(t, cl)
-	s = newSerde(t, cl, schema.WithoutRegistration())
+	w := schematest.NewSerde(t, cl)
+	s = schematest.NewSerde(t, cl, schema.WithoutRegistration())
 	if s.ID() != w.ID() {
 		t.Fatalf("look-up found id %d, want %d", s.ID(), w.ID())
 	}
@@ -541,9 +443,9 @@ func TestWithoutRegistration(t *testing.T) {
 // goroutines: each id is fetched from the registry once (run with -race).
 func TestConcurrentDecode(t *testing.T) {
 	fake := newFakeRegistry(t)
-	cl := newClient(t, fake.srv.URL)
-	v1 := newSerde(t, cl)
-	v2 := newSerde(t, cl, schema.WithSchema(v2Schema(t)))
+	cl := schematest.NewClient(t, fake.srv.URL)
+	v1 := schematest.NewSerde(t, cl)
+	v2 := schematest.NewSerde(t, cl, schema.WithSchema(schematest.V2Schema(t)))
 	var msgs [][]byte
 	var want []user.Record
 	for i := range 64 {
@@ -551,16 +453,16 @@ func TestConcurrentDecode(t *testing.T) {
 		if i%2 == 1 {
 			w = v2
 		}
-		b, err := w.Encode(sample(i))
+		b, err := w.Encode(schematest.Sample(i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		msgs = append(msgs, b)
-		want = append(want, wantRecord(sample(i)))
+		want = append(want, schematest.WantRecord(schematest.Sample(i)))
 	}
 	// A reader on a third schema (v2 with a different doc) knows neither id.
-	reader := newSerde(t, newClient(t, fake.srv.URL), schema.WithoutRegistration(),
-		schema.WithSchema(strings.Replace(v2Schema(t), "One user", "A user", 1)))
+	reader := schematest.NewSerde(t, schematest.NewClient(t, fake.srv.URL), schema.WithoutRegistration(),
+		schema.WithSchema(strings.Replace(schematest.V2Schema(t), "One user", "A user", 1)))
 	before1, before2 := fake.lookups(v1.ID()), fake.lookups(v2.ID())
 
 	var wg sync.WaitGroup
@@ -633,8 +535,8 @@ func TestCheckBackward(t *testing.T) {
 
 func TestOtherSubject(t *testing.T) {
 	fake := newFakeRegistry(t)
-	cl := newClient(t, fake.srv.URL)
-	s := newSerde(t, cl, schema.WithSubject("users_replay-value"), schema.WithLookupTimeout(time.Second))
+	cl := schematest.NewClient(t, fake.srv.URL)
+	s := schematest.NewSerde(t, cl, schema.WithSubject("users_replay-value"), schema.WithLookupTimeout(time.Second))
 	if s.Subject() != "users_replay-value" || !fake.reg.SubjectExists("users_replay-value") || fake.reg.SubjectExists(schema.Subject) {
 		t.Fatalf("WithSubject: serde subject %q; registry has it: %v, has the default: %v",
 			s.Subject(), fake.reg.SubjectExists("users_replay-value"), fake.reg.SubjectExists(schema.Subject))
@@ -647,10 +549,10 @@ func TestOtherSubject(t *testing.T) {
 // one of the package's errors or be a JSON decode error; and a value that
 // decodes must survive our own encoding unchanged.
 func FuzzSerdeDecode(f *testing.F) {
-	reg := startRegistry(f, "")
-	s := newSerde(f, newClient(f, reg.URL()))
+	reg := schematest.StartRegistry(f, "")
+	s := schematest.NewSerde(f, schematest.NewClient(f, reg.URL()))
 	for i := range 3 {
-		b, err := s.Encode(sample(i))
+		b, err := s.Encode(schematest.Sample(i))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -658,7 +560,7 @@ func FuzzSerdeDecode(f *testing.F) {
 		f.Add(b[:len(b)/2])
 		f.Add(append(b, 0))
 	}
-	j, _ := user.JSON{}.Encode(sample(7))
+	j, _ := user.JSON{}.Encode(schematest.Sample(7))
 	f.Add(j)
 	f.Add([]byte{0, 0, 0, 0, 9, 2})
 	f.Add([]byte{0, 0, 0, 0})

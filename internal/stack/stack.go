@@ -23,6 +23,7 @@ import (
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/schema/registry"
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/stream"
@@ -56,7 +57,7 @@ type Config struct {
 // and must not be changed.
 type Stack struct {
 	Broker   *broker.Embedded
-	Registry *schema.Registry
+	Registry *registry.Server
 	// APIURL is the built-in API's endpoint, http://127.0.0.1:PORT/api/.
 	APIURL string
 	// Sink is where the stream stores users; SinkURL names it.
@@ -137,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.closers = append(s.closers, s.Broker.Close)
 	s.Kafka = broker.Config{Brokers: []string{s.Broker.Addr()}}
 
-	s.Registry, err = schema.StartRegistry(ctx, cfg.RegistryAddr, schemaDir, schema.WithRegistryLogger(cfg.Logger))
+	s.Registry, err = registry.Start(ctx, cfg.RegistryAddr, schemaDir, registry.WithLogger(cfg.Logger))
 	if err != nil {
 		return nil, &addrError{ErrRegistryAddr, err}
 	}

@@ -1,4 +1,4 @@
-package schema
+package registry
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/userstream/userstream/internal/schema"
 )
 
 // Modes of the Schema Registry.
@@ -278,7 +280,7 @@ func parseCandidate(req registerRequest) (*candidate, *apiError) {
 	if strings.TrimSpace(req.Schema) == "" {
 		return nil, errInvalidSchema("Empty schema")
 	}
-	parsed, err := parse(req.Schema)
+	parsed, err := schema.Parse(req.Schema)
 	if err != nil {
 		return nil, errInvalidSchema("Invalid schema of type AVRO, details: " + err.Error())
 	}

@@ -1,4 +1,4 @@
-package schema
+package registry
 
 import (
 	"bytes"
@@ -51,7 +51,7 @@ type answer struct {
 	raw   *string
 }
 
-func (r *Registry) serveHTTP(w http.ResponseWriter, hr *http.Request) {
+func (r *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	w.Header().Set("Content-Type", contentType)
 	q, aerr := readRequest(w, hr)
 	var a answer
@@ -129,7 +129,7 @@ func decode(body []byte, into any) *apiError {
 // route dispatches a call by its path. Paths follow the Schema Registry
 // API reference; unknown paths are 404 and known paths with another method
 // 405, both with an error_code equal to the status, as Jersey answers.
-func (r *Registry) route(q request) (answer, *apiError) {
+func (r *Server) route(q request) (answer, *apiError) {
 	s := q.seg
 	n := len(s)
 	switch {
@@ -162,7 +162,7 @@ func only(q request, method string, fn func() (answer, *apiError)) (answer, *api
 	return fn()
 }
 
-func (r *Registry) routeSchemas(q request) (answer, *apiError) {
+func (r *Server) routeSchemas(q request) (answer, *apiError) {
 	s := q.seg
 	switch {
 	case len(s) == 1:
@@ -186,7 +186,7 @@ func (r *Registry) routeSchemas(q request) (answer, *apiError) {
 	return answer{}, errHTTPNotFound()
 }
 
-func (r *Registry) listSchemas(q request) answer {
+func (r *Server) listSchemas(q request) answer {
 	out := []subjectSchemaJSON{}
 	prefix, withDeleted, latestOnly := q.query.Get("subjectPrefix"), q.flag("deleted"), q.flag("latestOnly")
 	r.read(func(st *regState) {
@@ -208,7 +208,7 @@ func (r *Registry) listSchemas(q request) answer {
 	return answer{value: out}
 }
 
-func (r *Registry) byID(q request, id int, what string) (a answer, aerr *apiError) {
+func (r *Server) byID(q request, id int, what string) (a answer, aerr *apiError) {
 	r.read(func(st *regState) {
 		switch what {
 		case "subjects", "versions":
@@ -248,7 +248,7 @@ func (r *Registry) byID(q request, id int, what string) (a answer, aerr *apiErro
 	return a, aerr
 }
 
-func (r *Registry) routeSubjects(q request) (answer, *apiError) {
+func (r *Server) routeSubjects(q request) (answer, *apiError) {
 	s := q.seg
 	n := len(s)
 	if n == 1 {
@@ -301,7 +301,7 @@ func (r *Registry) routeSubjects(q request) (answer, *apiError) {
 	return answer{}, errHTTPNotFound()
 }
 
-func (r *Registry) register(q request, subject string) (answer, *apiError) {
+func (r *Server) register(q request, subject string) (answer, *apiError) {
 	var req registerRequest
 	if aerr := decode(q.body, &req); aerr != nil {
 		return answer{}, aerr
@@ -333,7 +333,7 @@ func (r *Registry) register(q request, subject string) (answer, *apiError) {
 	}{out.ID, out.Version, out.SchemaType, out.Schema}}, nil
 }
 
-func (r *Registry) lookup(q request, subject string) (a answer, aerr *apiError) {
+func (r *Server) lookup(q request, subject string) (a answer, aerr *apiError) {
 	var req registerRequest
 	if aerr := decode(q.body, &req); aerr != nil {
 		return answer{}, aerr
@@ -347,7 +347,7 @@ func (r *Registry) lookup(q request, subject string) (a answer, aerr *apiError) 
 	return a, aerr
 }
 
-func (r *Registry) getVersion(q request, subject, version string, raw bool) (a answer, aerr *apiError) {
+func (r *Server) getVersion(q request, subject, version string, raw bool) (a answer, aerr *apiError) {
 	r.read(func(st *regState) {
 		var v subjectVersion
 		if v, aerr = st.getVersion(subject, version, q.flag("deleted")); aerr != nil {
@@ -363,7 +363,7 @@ func (r *Registry) getVersion(q request, subject, version string, raw bool) (a a
 }
 
 // remove runs a subject or version deletion and logs what went.
-func (r *Registry) remove(q request, subject string, del func(st *regState, permanent bool) (any, *apiError)) (answer, *apiError) {
+func (r *Server) remove(q request, subject string, del func(st *regState, permanent bool) (any, *apiError)) (answer, *apiError) {
 	var out any
 	permanent := q.flag("permanent")
 	aerr := r.change(func(st *regState) *apiError {
@@ -378,7 +378,7 @@ func (r *Registry) remove(q request, subject string, del func(st *regState, perm
 	return answer{value: out}, nil
 }
 
-func (r *Registry) testCompatibility(q request, subject, version string) (answer, *apiError) {
+func (r *Server) testCompatibility(q request, subject, version string) (answer, *apiError) {
 	var req registerRequest
 	if aerr := decode(q.body, &req); aerr != nil {
 		return answer{}, aerr
@@ -430,7 +430,7 @@ var (
 	}
 )
 
-func (r *Registry) routeSetting(q request, set setting) (answer, *apiError) {
+func (r *Server) routeSetting(q request, set setting) (answer, *apiError) {
 	subject := ""
 	if len(q.seg) == 2 {
 		subject = q.seg[1]

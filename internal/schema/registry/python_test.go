@@ -1,4 +1,4 @@
-package schema_test
+package registry_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/schema/schematest"
 )
 
 // python is the interpreter Debian's python3-confluent-kafka installs for.
@@ -26,7 +27,7 @@ func TestConfluentPythonClient(t *testing.T) {
 		t.Skipf("%s cannot import confluent_kafka.schema_registry (%v: %s); install Debian's python3-confluent-kafka to run this test", python, err, out)
 	}
 	dir := t.TempDir()
-	reg := startRegistry(t, filepath.Join(dir, "data"))
+	reg := schematest.StartRegistry(t, filepath.Join(dir, "data"))
 	userFile := filepath.Join(dir, "user.avsc")
 	if err := os.WriteFile(userFile, []byte(schema.UserSchema()), 0o644); err != nil {
 		t.Fatal(err)

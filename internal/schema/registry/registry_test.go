@@ -1,4 +1,4 @@
-package schema_test
+package registry_test
 
 import (
 	"context"
@@ -15,37 +15,39 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/schema/registry"
+	"github.com/userstream/userstream/internal/schema/schematest"
 )
 
 // TestRegistryRestartKeepsIDs writes messages, restarts the embedded
 // registry on the same data dir, and reads them back with a fresh client.
 func TestRegistryRestartKeepsIDs(t *testing.T) {
 	dir := t.TempDir()
-	reg1, err := schema.StartRegistry(t.Context(), "127.0.0.1:0", dir)
+	reg1, err := registry.Start(t.Context(), "127.0.0.1:0", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl1 := newClient(t, reg1.URL())
+	cl1 := schematest.NewClient(t, reg1.URL())
 	// Push the user schema's id away from 1, share an id across subjects,
 	// and evolve the subject, so a restore that renumbers would show.
 	other, err := cl1.CreateSchema(t.Context(), "other-value", sr.Schema{Schema: `{"type":"record","name":"Other","fields":[{"name":"a","type":"string"}]}`})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1 := newSerde(t, cl1)
-	v2 := newSerde(t, cl1, schema.WithSchema(v2Schema(t)))
-	shared, err := cl1.CreateSchema(t.Context(), "mirror-value", sr.Schema{Schema: v2Schema(t)})
+	v1 := schematest.NewSerde(t, cl1)
+	v2 := schematest.NewSerde(t, cl1, schema.WithSchema(schematest.V2Schema(t)))
+	shared, err := cl1.CreateSchema(t.Context(), "mirror-value", sr.Schema{Schema: schematest.V2Schema(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if shared.ID != v2.ID() {
 		t.Fatalf("same schema under another subject got id %d, want shared id %d", shared.ID, v2.ID())
 	}
-	m1, err := v1.Encode(sample(50))
+	m1, err := v1.Encode(schematest.Sample(50))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, err := v2.Encode(sample(51))
+	m2, err := v2.Encode(schematest.Sample(51))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,21 +58,21 @@ func TestRegistryRestartKeepsIDs(t *testing.T) {
 		t.Fatalf("no state file after registrations: %v", err)
 	}
 
-	reg2 := startRegistry(t, dir)
-	cl2 := newClient(t, reg2.URL())
-	reader := newSerde(t, cl2, schema.WithSchema(v2Schema(t)), schema.WithoutRegistration())
+	reg2 := schematest.StartRegistry(t, dir)
+	cl2 := schematest.NewClient(t, reg2.URL())
+	reader := schematest.NewSerde(t, cl2, schema.WithSchema(schematest.V2Schema(t)), schema.WithoutRegistration())
 	for i, m := range [][]byte{m1, m2} {
 		got, err := reader.Decode(m)
 		if err != nil {
 			t.Fatalf("message %d after restart: %v", i, err)
 		}
-		if want := wantRecord(sample(50 + i)); got != want {
+		if want := schematest.WantRecord(schematest.Sample(50 + i)); got != want {
 			t.Fatalf("message %d after restart: got %+v, want %+v", i, got, want)
 		}
 	}
 	// Registering again returns the old ids and versions.
-	again1 := newSerde(t, cl2)
-	again2 := newSerde(t, cl2, schema.WithSchema(v2Schema(t)))
+	again1 := schematest.NewSerde(t, cl2)
+	again2 := schematest.NewSerde(t, cl2, schema.WithSchema(schematest.V2Schema(t)))
 	if again1.ID() != v1.ID() || again1.Version() != 1 || again2.ID() != v2.ID() || again2.Version() != 2 {
 		t.Fatalf("after restart: v1 id %d version %d, v2 id %d version %d; want %d/1 and %d/2",
 			again1.ID(), again1.Version(), again2.ID(), again2.Version(), v1.ID(), v2.ID())
@@ -99,18 +101,18 @@ func TestRegistryRestartKeepsIDs(t *testing.T) {
 // TestRegistryWithoutDataDirForgets is the failure the persistence
 // prevents: without a data dir, old messages no longer decode.
 func TestRegistryWithoutDataDirForgets(t *testing.T) {
-	reg1, err := schema.StartRegistry(t.Context(), "127.0.0.1:0", "")
+	reg1, err := registry.Start(t.Context(), "127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newSerde(t, newClient(t, reg1.URL()), schema.WithSchema(v2Schema(t)))
-	msg, err := w.Encode(sample(60))
+	w := schematest.NewSerde(t, schematest.NewClient(t, reg1.URL()), schema.WithSchema(schematest.V2Schema(t)))
+	msg, err := w.Encode(schematest.Sample(60))
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg1.Close()
-	reg2 := startRegistry(t, "")
-	r := newSerde(t, newClient(t, reg2.URL()), schema.WithoutRegistration())
+	reg2 := schematest.StartRegistry(t, "")
+	r := schematest.NewSerde(t, schematest.NewClient(t, reg2.URL()), schema.WithoutRegistration())
 	if _, err := r.Decode(msg); !errors.Is(err, schema.ErrUnknownSchema) {
 		t.Fatalf("Decode after a restart without data dir = %v, want ErrUnknownSchema", err)
 	}
@@ -122,7 +124,7 @@ func TestRegistryBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = schema.StartRegistry(t.Context(), ln.Addr().String(), t.TempDir())
+	_, err = registry.Start(t.Context(), ln.Addr().String(), t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()+" is already in use") {
 		t.Fatalf("StartRegistry on a busy port = %v, want an 'already in use' error naming the address", err)
 	}
@@ -143,7 +145,7 @@ func TestRegistryCorruptState(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := schema.StartRegistry(t.Context(), "127.0.0.1:0", dir)
+			_, err := registry.Start(t.Context(), "127.0.0.1:0", dir)
 			if err == nil || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("StartRegistry with %s = %v, want an error naming %s and saying %q", tt.name, err, path, tt.says)
 			}
@@ -159,8 +161,8 @@ func TestRegistryCorruptState(t *testing.T) {
 // with its subject, version and id, written before the client's answer.
 func TestRegistryStateFile(t *testing.T) {
 	dir := t.TempDir()
-	reg := startRegistry(t, dir)
-	s := newSerde(t, newClient(t, reg.URL()))
+	reg := schematest.StartRegistry(t, dir)
+	s := schematest.NewSerde(t, schematest.NewClient(t, reg.URL()))
 	b, err := os.ReadFile(filepath.Join(dir, "schemas.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +186,7 @@ func TestRegistryStateFile(t *testing.T) {
 
 func TestRegistryStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	reg, err := schema.StartRegistry(ctx, "127.0.0.1:0", "")
+	reg, err := registry.Start(ctx, "127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,13 +216,13 @@ func TestRegistryStopsWithContext(t *testing.T) {
 func TestRegistryRestartKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	reg1, err := schema.StartRegistry(ctx, "127.0.0.1:0", dir)
+	reg1, err := registry.Start(ctx, "127.0.0.1:0", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := newClient(t, reg1.URL())
+	cl := schematest.NewClient(t, reg1.URL())
 	v1 := mustCreate(t, cl, "s", avroSchema(schema.UserSchema()))
-	mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+	mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 	mustCreate(t, cl, "gone", small(fieldAString))
 	purged := mustCreate(t, cl, "purged", small(fieldBString))
 	mustCreate(t, cl, "frozen", small(fieldAStringDefault))
@@ -241,8 +243,8 @@ func TestRegistryRestartKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	reg2 := startRegistry(t, dir)
-	cl = newClient(t, reg2.URL())
+	reg2 := schematest.StartRegistry(t, dir)
+	cl = schematest.NewClient(t, reg2.URL())
 	deleted := sr.WithParams(ctx, sr.ShowDeleted)
 	live, err := cl.Subjects(ctx)
 	mustDo(t, err)
@@ -305,9 +307,9 @@ func TestRegistryLoadsOldStateFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "schemas.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reg := startRegistry(t, dir)
-	cl := newClient(t, reg.URL())
-	s := newSerde(t, cl)
+	reg := schematest.StartRegistry(t, dir)
+	cl := schematest.NewClient(t, reg.URL())
+	s := schematest.NewSerde(t, cl)
 	if s.ID() != 3 || s.Version() != 1 {
 		t.Fatalf("user schema from the old file: id %d version %d, want 3/1", s.ID(), s.Version())
 	}
@@ -328,8 +330,8 @@ func TestRegistryLoadsOldStateFile(t *testing.T) {
 // written the client gets 500 (50001) and the registry stays as it was.
 func TestRegistryFailedSaveChangesNothing(t *testing.T) {
 	dir := t.TempDir()
-	reg := startRegistry(t, dir)
-	cl := newClient(t, reg.URL())
+	reg := schematest.StartRegistry(t, dir)
+	cl := schematest.NewClient(t, reg.URL())
 	path := filepath.Join(dir, "schemas.json")
 	// A non-empty directory where the file should go: the rename fails.
 	if err := os.MkdirAll(filepath.Join(path, "blocker"), 0o755); err != nil {

@@ -1,4 +1,4 @@
-package schema
+package registry
 
 import (
 	"cmp"
@@ -17,19 +17,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
-)
 
-// DefaultRegistryAddr is where the embedded registry listens unless told,
-// and DefaultRegistryURL how clients reach it there.
-const (
-	DefaultRegistryAddr = "127.0.0.1:8081"
-	DefaultRegistryURL  = "http://" + DefaultRegistryAddr
+	"github.com/userstream/userstream/internal/schema"
 )
 
 // schemasFile is the name of the embedded registry's state in its data dir.
 const schemasFile = "schemas.json"
 
-// Registry is an embedded Schema Registry served over HTTP on a fixed
+// Server is an embedded Schema Registry served over HTTP on a fixed
 // address. It answers the Confluent Schema Registry REST API for Avro
 // schemas as Confluent's registry does (see docs/schema.md for what it
 // covers and where it differs): schemas are validated, checked against the
@@ -38,7 +33,7 @@ const schemasFile = "schemas.json"
 // dataDir/schemas.json before the client gets its answer and restored on
 // the next start with the same ids, versions, deletions and settings, so
 // messages already in the log keep decoding after a restart.
-type Registry struct {
+type Server struct {
 	srv     *http.Server
 	ln      net.Listener
 	url     string
@@ -61,7 +56,7 @@ type Registry struct {
 // trackConn remembers connections in StateNew: http.Server.Shutdown waits
 // up to 5s for those (HTTP clients dial spare connections), so Close closes
 // them itself.
-func (r *Registry) trackConn(c net.Conn, s http.ConnState) {
+func (r *Server) trackConn(c net.Conn, s http.ConnState) {
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
 	if s == http.StateNew {
@@ -97,26 +92,26 @@ type stateFile struct {
 	Mode          *storedSettings `json:"mode,omitempty"`
 }
 
-// RegistryOption configures StartRegistry.
-type RegistryOption func(*Registry)
+// Option configures Start.
+type Option func(*Server)
 
-// WithRegistryLogger sets the registry's logger (default: discard).
-func WithRegistryLogger(l *slog.Logger) RegistryOption {
-	return func(r *Registry) { r.logger = l }
+// WithLogger sets the registry's logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Server) { r.logger = l }
 }
 
-// StartRegistry listens on addr (DefaultRegistryAddr when empty; port 0
+// Start listens on addr (schema.DefaultRegistryAddr when empty; port 0
 // picks a free one), restores the state kept in dataDir/schemas.json
 // (schemas with their ids and versions, soft deletions, compatibility
 // levels, modes), and serves the Schema Registry REST API until Close or
 // until ctx is done. dataDir is created if missing; an empty dataDir keeps
 // nothing on disk. A busy port, or an unreadable, corrupt or inconsistent
 // state file, is an error and nothing is served.
-func StartRegistry(ctx context.Context, addr, dataDir string, opts ...RegistryOption) (*Registry, error) {
+func Start(ctx context.Context, addr, dataDir string, opts ...Option) (*Server, error) {
 	if addr == "" {
-		addr = DefaultRegistryAddr
+		addr = schema.DefaultRegistryAddr
 	}
-	r := &Registry{st: newRegState(), served: make(chan struct{}), fresh: map[net.Conn]struct{}{}}
+	r := &Server{st: newRegState(), served: make(chan struct{}), fresh: map[net.Conn]struct{}{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -163,12 +158,12 @@ func StartRegistry(ctx context.Context, addr, dataDir string, opts ...RegistryOp
 }
 
 // URL returns the registry's base URL, e.g. "http://127.0.0.1:8081".
-func (r *Registry) URL() string { return r.url }
+func (r *Server) URL() string { return r.url }
 
 // Close stops serving (waiting up to 5s for requests in flight) and returns
 // the server's error and the last failure to write the state file, if the
 // writes have not succeeded since. It is safe to call more than once.
-func (r *Registry) Close() error {
+func (r *Server) Close() error {
 	r.closeOnce.Do(func() {
 		if r.stopCtx != nil {
 			r.stopCtx()
@@ -197,7 +192,7 @@ func (r *Registry) Close() error {
 }
 
 // read runs fn on the current state.
-func (r *Registry) read(fn func(st *regState)) {
+func (r *Server) read(fn func(st *regState)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fn(r.st)
@@ -206,7 +201,7 @@ func (r *Registry) read(fn func(st *regState)) {
 // change runs fn on a copy of the state; if fn changed it, the copy is
 // written to the state file and only then becomes the registry's state. A
 // failed write leaves the registry as it was and answers 500 (50001).
-func (r *Registry) change(fn func(st *regState) *apiError) *apiError {
+func (r *Server) change(fn func(st *regState) *apiError) *apiError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := r.st.clone()

@@ -1,4 +1,4 @@
-package schema_test
+package registry_test
 
 import (
 	"context"
@@ -13,24 +13,25 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/userstream/userstream/internal/schema"
+	"github.com/userstream/userstream/internal/schema/schematest"
 )
 
 // Schemas of the API tests: a subject "s" starts at v1 (the user schema)
 // and each case changes one thing.
 func newRequiredField(t testing.TB) string {
-	return withField(t, "middle_name", map[string]any{"name": "middle_name", "type": "string"})
+	return schematest.WithField(t, "middle_name", map[string]any{"name": "middle_name", "type": "string"})
 }
 
 func postCodeInt(t testing.TB) string {
-	return withField(t, "post_code", map[string]any{"name": "post_code", "type": "int"})
+	return schematest.WithField(t, "post_code", map[string]any{"name": "post_code", "type": "int"})
 }
 
 func renamedField(t testing.TB) string {
-	return withField(t, "post_code", map[string]any{"name": "zip", "type": "string"})
+	return schematest.WithField(t, "post_code", map[string]any{"name": "zip", "type": "string"})
 }
 
 func renamedFieldWithAlias(t testing.TB) string {
-	return withField(t, "post_code", map[string]any{"name": "zip", "type": "string", "aliases": []any{"post_code"}})
+	return schematest.WithField(t, "post_code", map[string]any{"name": "zip", "type": "string", "aliases": []any{"post_code"}})
 }
 
 func renamedRecord() string {
@@ -201,7 +202,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "compat/new optional field with default", check: isCompatible(true),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				return compat(ctx, cl, -1, avroSchema(v2Schema(t)))
+				return compat(ctx, cl, -1, avroSchema(schematest.V2Schema(t)))
 			}},
 		{name: "compat/renamed field with alias", check: isCompatible(true),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
@@ -253,7 +254,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "register/new version gets a new id", check: equals("2 2"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				ss, err := cl.CreateSchema(ctx, "s", avroSchema(v2Schema(t)))
+				ss, err := cl.CreateSchema(ctx, "s", avroSchema(schematest.V2Schema(t)))
 				return fmt.Sprint(ss.Version, " ", ss.ID), err
 			}},
 		{name: "register/incompatible", code: 409, check: nil,
@@ -445,7 +446,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "lookup/found", check: equals("s 1 1"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "other", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "other", avroSchema(schematest.V2Schema(t)))
 				ss, err := cl.LookupSchema(ctx, "s", avroSchema(schema.UserSchema()))
 				return fmt.Sprint(ss.Subject, " ", ss.Version, " ", ss.ID), err
 			}},
@@ -456,7 +457,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "lookup/schema not found", code: 40403,
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				return cl.LookupSchema(ctx, "s", avroSchema(v2Schema(t)))
+				return cl.LookupSchema(ctx, "s", avroSchema(schematest.V2Schema(t)))
 			}},
 		{name: "lookup/invalid schema", code: 42201,
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
@@ -466,7 +467,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "lookup/soft-deleted version, deleted=true", check: equals("1 true"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				mustDo(t, cl.DeleteSchema(ctx, "s", 1, sr.SoftDelete))
 				_, err := cl.LookupSchema(ctx, "s", avroSchema(schema.UserSchema()))
 				_, code := errorCode(err)
@@ -495,7 +496,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "versions/list", check: equals("[1 2]"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				return cl.SubjectVersions(ctx, "s")
 			}},
 		{name: "versions/list unknown subject", code: 40401,
@@ -505,14 +506,14 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "version/latest", check: equals("s 2 2 AVRO true"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				ss, err := cl.SchemaByVersion(ctx, "s", -1)
-				return fmt.Sprint(ss.Subject, " ", ss.Version, " ", ss.ID, " ", ss.Type, " ", ss.Schema.Schema == v2Schema(t)), err
+				return fmt.Sprint(ss.Subject, " ", ss.Version, " ", ss.ID, " ", ss.Type, " ", ss.Schema.Schema == schematest.V2Schema(t)), err
 			}},
 		{name: "version/by number", check: equals("1 1"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				ss, err := cl.SchemaByVersion(ctx, "s", 1)
 				return fmt.Sprint(ss.Version, " ", ss.ID), err
 			}},
@@ -573,7 +574,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "delete/subject soft", check: equals("[1 2] 40401 true"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				ss := withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				versions, err := cl.DeleteSubject(ctx, "s", sr.SoftDelete)
 				mustDo(t, err)
 				_, code := errorCode(func() error { _, err := cl.SubjectVersions(ctx, "s"); return err }())
@@ -617,7 +618,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "delete/version soft", check: equals("[2] [1 2] 40402 1"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				mustDo(t, cl.DeleteSchema(ctx, "s", 1, sr.SoftDelete))
 				live, err := cl.SubjectVersions(ctx, "s")
 				mustDo(t, err)
@@ -641,7 +642,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "delete/version permanent after soft", check: equals("[2]"),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				mustDo(t, cl.DeleteSchema(ctx, "s", 1, sr.SoftDelete))
 				mustDo(t, cl.DeleteSchema(ctx, "s", 1, sr.HardDelete))
 				return cl.SubjectVersions(sr.WithParams(ctx, sr.ShowDeleted), "s")
@@ -654,7 +655,7 @@ func TestRegistryAPI(t *testing.T) {
 		{name: "delete/version answers its number", check: equals(float64(2)),
 			do: func(t *testing.T, ctx context.Context, cl *sr.Client) (any, error) {
 				withV1(t, cl)
-				mustCreate(t, cl, "s", avroSchema(v2Schema(t)))
+				mustCreate(t, cl, "s", avroSchema(schematest.V2Schema(t)))
 				return raw(ctx, cl, http.MethodDelete, "/subjects/s/versions/latest", nil)
 			}},
 
@@ -685,7 +686,7 @@ func TestRegistryAPI(t *testing.T) {
 				ss, err := cl.CreateSchemaWithIDAndVersion(ctx, "s", avroSchema(schema.UserSchema()), 42, 3)
 				mustDo(t, err)
 				mustDo(t, cl.SetMode(ctx, sr.ModeReadWrite)[0].Err)
-				next := mustCreate(t, cl, "other", avroSchema(v2Schema(t)))
+				next := mustCreate(t, cl, "other", avroSchema(schematest.V2Schema(t)))
 				return fmt.Sprint(ss.ID, " ", ss.Version, " ", next.ID), nil
 			}},
 
@@ -697,8 +698,8 @@ func TestRegistryAPI(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := startRegistry(t, "")
-			cl := newClient(t, reg.URL())
+			reg := schematest.StartRegistry(t, "")
+			cl := schematest.NewClient(t, reg.URL())
 			got, err := tc.do(t, t.Context(), cl)
 			status, code := errorCode(err)
 			switch {
@@ -728,7 +729,7 @@ func wantStatus(code int) int {
 // TestRegistryContentType checks the media type of answers, errors
 // included.
 func TestRegistryContentType(t *testing.T) {
-	reg := startRegistry(t, "")
+	reg := schematest.StartRegistry(t, "")
 	for _, path := range []string{"/subjects", "/schemas/ids/1", "/schemas/ids/1/schema", "/nothing"} {
 		resp, err := http.Get(reg.URL() + path)
 		if err != nil {
@@ -747,19 +748,19 @@ func TestRegistryContentType(t *testing.T) {
 // registry (the id stays until the last version using it is removed for
 // good).
 func TestRegistryMessagesKeepDecoding(t *testing.T) {
-	reg := startRegistry(t, "")
-	cl := newClient(t, reg.URL())
-	w := newSerde(t, cl)
-	msg, err := w.Encode(sample(70))
+	reg := schematest.StartRegistry(t, "")
+	cl := schematest.NewClient(t, reg.URL())
+	w := schematest.NewSerde(t, cl)
+	msg, err := w.Encode(schematest.Sample(70))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.DeleteSubject(t.Context(), schema.Subject, sr.SoftDelete); err != nil {
 		t.Fatal(err)
 	}
-	r := newSerde(t, cl, schema.WithoutRegistration())
+	r := schematest.NewSerde(t, cl, schema.WithoutRegistration())
 	got, err := r.Decode(msg)
-	if err != nil || got != wantRecord(sample(70)) {
+	if err != nil || got != schematest.WantRecord(schematest.Sample(70)) {
 		t.Fatalf("Decode after a soft delete = %+v, %v", got, err)
 	}
 	versions, err := cl.SubjectVersions(sr.WithParams(t.Context(), sr.ShowDeleted), schema.Subject)

@@ -1,4 +1,4 @@
-package schema
+package registry
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/userstream/userstream/internal/schema"
 )
 
 // rec is a record User with the given fields (JSON field objects).
@@ -93,11 +95,11 @@ func TestAvroCompatibility(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reader, err := parse(tt.reader)
+			reader, err := schema.Parse(tt.reader)
 			if err != nil {
 				t.Fatalf("reader: %v", err)
 			}
-			writer, err := parse(tt.writer)
+			writer, err := schema.Parse(tt.writer)
 			if err != nil {
 				t.Fatalf("writer: %v", err)
 			}
@@ -121,7 +123,7 @@ func TestAvroCompatibility(t *testing.T) {
 func TestCompatibilityMessages(t *testing.T) {
 	mustParse := func(s string) avro.Schema {
 		t.Helper()
-		p, err := parse(s)
+		p, err := schema.Parse(s)
 		if err != nil {
 			t.Fatal(err)
 		}
