@@ -8,6 +8,7 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/connect"
 	"github.com/userstream/userstream/internal/sink/cassandra/cassandratest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // A connector from a DataStax-sink-style config writes the CQL double.
@@ -28,7 +29,10 @@ func TestCassandraConnectorFromDataStaxConfig(t *testing.T) {
 	}
 	expectCode(t, "create", call(t, wk.url, "POST", "/connectors", true, map[string]any{"name": "cass", "config": cfg}, nil), 201)
 	produceUsers(t, addr, 0, 500)
-	waitFor(t, "500 rows in the double", 60*time.Second, func() bool { return d.Rows("spark_streams", "created_users") == 500 })
+	testwait.For(t, 60*time.Second, "500 rows in the double", func() (int, bool) {
+		n := d.Rows("spark_streams", "created_users")
+		return n, n == 500
+	})
 	var st connect.Status
 	expectCode(t, "status", call(t, wk.url, "GET", "/connectors/cass/status", false, nil, &st), 200)
 	if len(st.Tasks) != 1 || st.Tasks[0].State.State != connect.StateRunning {

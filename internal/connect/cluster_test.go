@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/connect"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // Two workers, one connector with tasks.max=3: six group members share
@@ -21,9 +22,9 @@ func TestTwoWorkersShareAndTakeOver(t *testing.T) {
 	expectCode(t, "create", call(t, w1.url, "POST", "/connectors", true, map[string]any{"name": "pg", "config": cfg}, nil), 201)
 
 	var st connect.Status
-	waitFor(t, "six tasks on two workers", 20*time.Second, func() bool {
+	testwait.For(t, 20*time.Second, "six tasks on two workers", func() (connect.Status, bool) {
 		call(t, w2.url, "GET", "/connectors/pg/status", false, nil, &st)
-		return len(st.Tasks) == 6
+		return st, len(st.Tasks) == 6
 	})
 	workers := map[string]int{}
 	for _, ts := range st.Tasks {
@@ -33,13 +34,13 @@ func TestTwoWorkersShareAndTakeOver(t *testing.T) {
 		t.Fatalf("tasks by worker = %v, want 3 on each", workers)
 	}
 	produceUsers(t, addr, 0, 5000)
-	waitFor(t, "some users", 30*time.Second, func() bool { return count(t, open) > 0 })
+	testwait.For(t, 30*time.Second, "some users", func() (int64, bool) { n := count(t, open); return n, n > 0 })
 	w1.stop(t)
 	produceUsers(t, addr, 5000, 5000)
-	waitFor(t, "10000 users", 60*time.Second, func() bool { return count(t, open) == 10000 })
-	waitFor(t, "only w2's tasks in status", 20*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "10000 users", func() (int64, bool) { n := count(t, open); return n, n == 10000 })
+	testwait.For(t, 20*time.Second, "only w2's tasks in status", func() (connect.Status, bool) {
 		call(t, w2.url, "GET", "/connectors/pg/status", false, nil, &st)
-		return len(st.Tasks) == 3
+		return st, len(st.Tasks) == 3
 	})
 	for _, ts := range st.Tasks {
 		if ts.WorkerID != "w2" || ts.State.State != connect.StateRunning {

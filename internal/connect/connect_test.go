@@ -27,6 +27,7 @@ import (
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/sink/sinktest"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -214,17 +215,6 @@ func count(t *testing.T, url string) int64 {
 	return n
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func jdbcConfig(url string) map[string]string {
 	return map[string]string{
 		"connector.class": connect.ClassJDBC, "tasks.max": "2", "topics": broker.Topic,
@@ -293,7 +283,7 @@ func TestJDBCConnectorLifecycle(t *testing.T) {
 	expectCode(t, "create again", call(t, base, "POST", "/connectors", true, map[string]any{"name": "pg", "config": jdbcConfig(jdbc)}, &apiErr), 409)
 
 	produceUsers(t, addr, 0, 10000)
-	waitFor(t, "10000 users", 60*time.Second, func() bool { return count(t, open) == 10000 })
+	testwait.For(t, 60*time.Second, "10000 users", func() (int64, bool) { n := count(t, open); return n, n == 10000 })
 
 	var st connect.Status
 	expectCode(t, "status", call(t, base, "GET", "/connectors/pg/status", false, nil, &st), 200)
@@ -315,33 +305,37 @@ func TestJDBCConnectorLifecycle(t *testing.T) {
 	}
 
 	// Pause: the count stops growing while produce goes on.
+	// A task is reported PAUSED once it has stopped, so the count read
+	// then is final; the window after the produce is where a running task
+	// would write.
 	expectCode(t, "pause", call(t, base, "PUT", "/connectors/pg/pause", true, nil, nil), 202)
-	time.Sleep(time.Second)
+	testwait.For(t, 20*time.Second, "the connector and its tasks PAUSED", func() (connect.Status, bool) {
+		st = connect.Status{}
+		expectCode(t, "status", call(t, base, "GET", "/connectors/pg/status", false, nil, &st), 200)
+		return st, st.Connector.State == connect.StatePaused && len(st.Tasks) == 2 &&
+			st.Tasks[0].State.State == connect.StatePaused && st.Tasks[1].State.State == connect.StatePaused
+	})
 	paused := count(t, open)
 	produceUsers(t, addr, 10000, 10000)
-	time.Sleep(2 * time.Second)
-	if n := count(t, open); n != paused {
-		t.Fatalf("paused connector went on writing: %d -> %d", paused, n)
-	}
-	expectCode(t, "status paused", call(t, base, "GET", "/connectors/pg/status", false, nil, &st), 200)
-	if st.Connector.State != connect.StatePaused {
-		t.Fatalf("status = %+v, want PAUSED", st)
-	}
+	testwait.Holds(t, 2*time.Second, fmt.Sprintf("the paused connector's count at %d", paused), func() (int64, bool) {
+		n := count(t, open)
+		return n, n == paused
+	}, testwait.Every(200*time.Millisecond))
 	// Offsets may change only while stopped.
 	expectCode(t, "reset offsets while paused", call(t, base, "DELETE", "/connectors/pg/offsets", true, nil, &apiErr), 400)
 
 	expectCode(t, "resume", call(t, base, "PUT", "/connectors/pg/resume", true, nil, nil), 202)
-	waitFor(t, "20000 users", 90*time.Second, func() bool { return count(t, open) == 20000 })
+	testwait.For(t, 90*time.Second, "20000 users", func() (int64, bool) { n := count(t, open); return n, n == 20000 })
 	var offs struct {
 		Offsets []connect.Offset `json:"offsets"`
 	}
-	waitFor(t, "offsets at 20000", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "offsets at 20000", func() (int64, bool) {
 		expectCode(t, "offsets", call(t, base, "GET", "/connectors/pg/offsets", false, nil, &offs), 200)
 		var sum int64
 		for _, o := range offs.Offsets {
 			sum += o.Offset.Offset
 		}
-		return sum == 20000
+		return sum, sum == 20000
 	})
 	if n := count(t, open); n != 20000 {
 		t.Fatalf("count = %d after catching up, want 20000", n)

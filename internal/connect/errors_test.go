@@ -10,6 +10,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/connect"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 func producePoison(t *testing.T, addr string) {
@@ -37,7 +38,7 @@ func TestToleranceAllSendsPoisonToDLQWithContextHeaders(t *testing.T) {
 	expectCode(t, "create", call(t, wk.url, "POST", "/connectors", true, map[string]any{"name": "pg", "config": cfg}, nil), 201)
 	producePoison(t, addr)
 	produceUsers(t, addr, 0, 100)
-	waitFor(t, "100 users", 30*time.Second, func() bool { return count(t, open) == 100 })
+	testwait.For(t, 30*time.Second, "100 users", func() (int64, bool) { n := count(t, open); return n, n == 100 })
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("pg-dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -80,9 +81,9 @@ func TestToleranceNoneFailsTaskAndOffsetsSkipThePoison(t *testing.T) {
 	producePoison(t, addr)
 
 	var st connect.Status
-	waitFor(t, "the task to fail", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "the task to fail", func() (connect.Status, bool) {
 		call(t, wk.url, "GET", "/connectors/pg/status", false, nil, &st)
-		return len(st.Tasks) == 1 && st.Tasks[0].State.State == connect.StateFailed
+		return st, len(st.Tasks) == 1 && st.Tasks[0].State.State == connect.StateFailed
 	})
 	if !strings.Contains(st.Tasks[0].Trace, "Tolerance exceeded") {
 		t.Fatalf("trace = %q, want Connect's tolerance message", st.Tasks[0].Trace)
@@ -106,7 +107,7 @@ func TestToleranceNoneFailsTaskAndOffsetsSkipThePoison(t *testing.T) {
 	}
 	expectCode(t, "resume", call(t, wk.url, "PUT", "/connectors/pg/resume", true, nil, nil), 202)
 	produceUsers(t, addr, 0, 50)
-	waitFor(t, "50 users", 30*time.Second, func() bool { return count(t, open) == 50 })
+	testwait.For(t, 30*time.Second, "50 users", func() (int64, bool) { n := count(t, open); return n, n == 50 })
 	call(t, wk.url, "GET", "/connectors/pg/status", false, nil, &st)
 	if len(st.Tasks) != 1 || st.Tasks[0].State.State != connect.StateRunning {
 		t.Fatalf("status = %+v, want one RUNNING task", st)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -26,7 +27,7 @@ type slowSink struct {
 
 func (s *slowSink) Upsert(_ context.Context, b []user.Record) error {
 	if s.perRow > 0 {
-		time.Sleep(time.Duration(len(b)) * s.perRow)
+		time.Sleep(time.Duration(len(b)) * s.perRow) // the write time this sink stands in for
 	}
 	s.n.Add(int64(len(b)))
 	return nil
@@ -69,9 +70,10 @@ func BenchmarkStream(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
 				go func() { done <- stream.Run(ctx, stream.ClientOf(cl), user.JSON{}, snk, cfg) }()
-				for snk.n.Load() < n {
-					time.Sleep(time.Millisecond)
-				}
+				testwait.For(b, 5*time.Minute, "the topic stored", func() (int64, bool) {
+					got := snk.n.Load()
+					return got, got >= n
+				}, testwait.Every(time.Millisecond))
 				cancel()
 				<-done
 				total += n

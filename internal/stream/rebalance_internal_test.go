@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -108,19 +109,11 @@ func TestRebalanceLetThroughOnlyWhenOneWaits(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runSession(ctx, cl, user.JSON{}, slowSink{}, cfg) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testwait.For(t, 30*time.Second, "the backlog committed", func() (int64, bool) {
 		cl.mu.Lock()
-		finished := cl.committed == total
-		cl.mu.Unlock()
-		if finished {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the backlog was not committed within 30 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer cl.mu.Unlock()
+		return cl.committed, cl.committed == total
+	}, testwait.Every(5*time.Millisecond))
 	cancel()
 	if err := <-done; err != nil && ctx.Err() == nil {
 		t.Fatalf("session: %v", err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -151,17 +153,6 @@ func (r *runner) stop(t *testing.T) error {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // committed returns the group's committed offsets summed over partitions.
 func committed(t *testing.T, addr, group string) int64 {
 	t.Helper()
@@ -193,8 +184,8 @@ func TestStoresEveryUserAndCommits(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := stream.NewMetrics(reg)
 	r := start(t, addr, snk, stream.Config{BatchSize: 400, Metrics: m})
-	waitFor(t, "2500 users stored", func() bool { return snk.count() == 2500 })
-	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 2500 })
+	testwait.For(t, 30*time.Second, "2500 users stored", func() (int, bool) { got := snk.count(); return got, got == 2500 })
+	testwait.For(t, 30*time.Second, "offsets committed", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == 2500 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run returned %v after a clean stop", err)
 	}
@@ -224,8 +215,8 @@ func TestPoisonMessagesGoToDLQAndStreamContinues(t *testing.T) {
 	snk := newMemSink()
 	m := stream.NewMetrics(prometheus.NewRegistry())
 	start(t, addr, snk, stream.Config{BatchSize: 16, Metrics: m})
-	waitFor(t, "50 good users stored", func() bool { return snk.count() == 50 })
-	waitFor(t, "offsets committed past the poison", func() bool { return committed(t, addr, stream.DefaultGroup) == 52 })
+	testwait.For(t, 30*time.Second, "50 good users stored", func() (int, bool) { got := snk.count(); return got, got == 50 })
+	testwait.For(t, 30*time.Second, "offsets committed past the poison", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == 52 })
 	for _, id := range ids {
 		if !snk.has(id) {
 			t.Fatalf("good user %s missing", id)
@@ -278,8 +269,8 @@ func TestSinkOutageIsRetriedAndLosesNothing(t *testing.T) {
 	snk.failFor = 5
 	m := stream.NewMetrics(prometheus.NewRegistry())
 	start(t, addr, snk, stream.Config{BatchSize: 100, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, Metrics: m})
-	waitFor(t, "300 users stored after the outage", func() bool { return snk.count() == 300 })
-	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 300 })
+	testwait.For(t, 30*time.Second, "300 users stored after the outage", func() (int, bool) { got := snk.count(); return got, got == 300 })
+	testwait.For(t, 30*time.Second, "offsets committed", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == 300 })
 	for _, id := range ids {
 		if !snk.has(id) {
 			t.Fatalf("user %s lost during the outage", id)
@@ -326,8 +317,8 @@ func TestCrashAfterStoreBeforeCommit(t *testing.T) {
 	}
 
 	start(t, addr, snk, stream.Config{BatchSize: 300})
-	waitFor(t, "every user after restart", func() bool { return snk.count() == 1000 })
-	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 1000 })
+	testwait.For(t, 30*time.Second, "every user after restart", func() (int, bool) { got := snk.count(); return got, got == 1000 })
+	testwait.For(t, 30*time.Second, "offsets committed", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == 1000 })
 	if snk.writes < 1000+before {
 		t.Errorf("sink saw %d writes; the crashed batch (%d) should have been replayed", snk.writes, before)
 	}
@@ -355,7 +346,7 @@ func TestOriginalShapeWithoutKeys(t *testing.T) {
 	produce(t, addr, map[string][]byte{"!orig": []byte(orig)})
 	snk := newMemSink()
 	start(t, addr, snk, stream.Config{})
-	waitFor(t, "the original-shape user", func() bool { return snk.has(id) })
+	testwait.For(t, 30*time.Second, "the original-shape user", func() (int, bool) { return snk.count(), snk.has(id) })
 	snk.mu.Lock()
 	got := snk.rows[id]
 	snk.mu.Unlock()
@@ -369,7 +360,7 @@ func TestStopFinishesBatchAndCommits(t *testing.T) {
 	produceUsers(t, addr, 0, 200)
 	snk := newMemSink()
 	r := start(t, addr, snk, stream.Config{BatchSize: 50})
-	waitFor(t, "some users", func() bool { return snk.count() > 0 })
+	testwait.For(t, 30*time.Second, "some users", func() (int, bool) { got := snk.count(); return got, got > 0 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -412,23 +403,23 @@ func TestWorkersShareTheGroup(t *testing.T) {
 	cfg := stream.Config{BatchSize: 100, BatchWait: 20 * time.Millisecond}
 	ra := start(t, addr, a, cfg)
 	produceUsers(t, addr, 0, 1500)
-	waitFor(t, "worker A to store the first users", func() bool { return shared.count() == 1500 })
+	testwait.For(t, 30*time.Second, "worker A to store the first users", func() (int, bool) { got := shared.count(); return got, got == 1500 })
 
 	start(t, addr, b, cfg)
 	// Keep producing until the group has rebalanced and B has work.
 	next := 1500
-	waitFor(t, "worker B to get partitions", func() bool {
+	testwait.For(t, 30*time.Second, "worker B to get partitions", func() (string, bool) {
 		produceUsers(t, addr, next, next+300)
 		next += 300
-		return b.stored() > 0
+		return fmt.Sprintf("B stored %d of %d produced", b.stored(), next), b.stored() > 0
 	})
 	if err := ra.stop(t); err != nil {
 		t.Fatalf("worker A stop: %v", err)
 	}
 	produceUsers(t, addr, next, next+1500)
 	next += 1500
-	waitFor(t, "every user stored after A left", func() bool { return shared.count() == next })
-	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == int64(next) })
+	testwait.For(t, 30*time.Second, "every user stored after A left", func() (int, bool) { got := shared.count(); return got, got == next })
+	testwait.For(t, 30*time.Second, "offsets committed", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == int64(next) })
 	if a.stored() == 0 || b.stored() == 0 {
 		t.Fatalf("both workers should have stored users: A %d, B %d", a.stored(), b.stored())
 	}
@@ -443,7 +434,7 @@ type slowCountingSink struct {
 }
 
 func (s slowCountingSink) Upsert(ctx context.Context, batch []user.Record) error {
-	time.Sleep(s.delay)
+	time.Sleep(s.delay) // the write time this sink stands in for
 	return s.countingSink.Upsert(ctx, batch)
 }
 
@@ -463,13 +454,13 @@ func TestJoinerGetsPartitionsDuringABacklog(t *testing.T) {
 	b := &countingSink{memSink: shared}
 	cfg := stream.Config{BatchSize: 100}
 	start(t, addr, a, cfg)
-	waitFor(t, "worker A to store its first users", func() bool { return a.stored() >= 300 })
+	testwait.For(t, 30*time.Second, "worker A to store its first users", func() (int, bool) { got := a.stored(); return got, got >= 300 })
 	start(t, addr, b, cfg)
-	waitFor(t, "every user stored", func() bool { return shared.count() == n })
+	testwait.For(t, 30*time.Second, "every user stored", func() (int, bool) { got := shared.count(); return got, got == n })
 	if b.stored() == 0 {
 		t.Fatalf("worker B stored nothing: A kept every partition through the backlog (A stored %d)", a.stored())
 	}
-	waitFor(t, "offsets committed", func() bool { return committed(t, addr, stream.DefaultGroup) == n })
+	testwait.For(t, 30*time.Second, "offsets committed", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == n })
 	t.Logf("A stored %d, B stored %d of the backlog of %d", a.stored(), b.stored(), n)
 }
 
@@ -516,8 +507,8 @@ func TestRejoinsWhenTheGroupMovesOn(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(ctx, dial, user.JSON{}, snk, cfg) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "3000 users stored", func() bool { return snk.count() == 3000 })
-	waitFor(t, "every offset committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 3000 })
+	testwait.For(t, 30*time.Second, "3000 users stored", func() (int, bool) { got := snk.count(); return got, got == 3000 })
+	testwait.For(t, 30*time.Second, "every offset committed", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == 3000 })
 	for _, id := range ids {
 		if !snk.has(id) {
 			t.Fatalf("user %s lost", id)
@@ -568,8 +559,8 @@ func TestRejectedRecordsAreDeadLettered(t *testing.T) {
 	snk := rejectingSink{newMemSink()}
 	m := stream.NewMetrics(prometheus.NewRegistry())
 	start(t, addr, snk, stream.Config{BatchSize: 500, Metrics: m})
-	waitFor(t, "every good user stored", func() bool { return snk.count() == len(good) })
-	waitFor(t, "every offset committed", func() bool { return committed(t, addr, stream.DefaultGroup) == 1000 })
+	testwait.For(t, 30*time.Second, "every good user stored", func() (int, bool) { got := snk.count(); return got, got == len(good) })
+	testwait.For(t, 30*time.Second, "every offset committed", func() (int64, bool) { got := committed(t, addr, stream.DefaultGroup); return got, got == 1000 })
 	for _, id := range good {
 		if !snk.has(id) {
 			t.Fatalf("good user %s missing", id)
@@ -614,32 +605,27 @@ func readDLQ(t *testing.T, addr string, n int) map[string]map[string]string {
 	return out
 }
 
-// flakyDecoder fails with the registry unavailable for its first fails
-// calls, then decodes JSON.
-type flakyDecoder struct {
-	mu    sync.Mutex
-	fails int
-}
+// awayDecoder fails with the registry unavailable until back is set, then
+// decodes JSON.
+type awayDecoder struct{ back atomic.Bool }
 
-func (d *flakyDecoder) Decode(b []byte) (user.Record, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.fails > 0 {
-		d.fails--
+func (d *awayDecoder) Decode(b []byte) (user.Record, error) {
+	if !d.back.Load() {
 		return user.Record{}, fmt.Errorf("fetching writer schema: %w", schema.ErrRegistryUnavailable)
 	}
 	return user.JSON{}.Decode(b)
 }
 
 // TestRegistryAwayWaitsNotDeadLetters: while the registry is unreachable,
-// records wait; none is dead-lettered and all are stored once it is back.
+// records wait and health says why; none is dead-lettered and all are
+// stored once it is back.
 func TestRegistryAwayWaitsNotDeadLetters(t *testing.T) {
 	addr := newCluster(t)
 	produceUsers(t, addr, 0, 500)
 	snk := newMemSink()
 	m := stream.NewMetrics(prometheus.NewRegistry())
 	h := stream.NewHealth(time.Hour, time.Millisecond)
-	dec := &flakyDecoder{fails: 6}
+	dec := &awayDecoder{}
 	cfg := stream.Config{BatchSize: 100, Metrics: m, Health: h, RetryMin: time.Millisecond, RetryMax: 20 * time.Millisecond}
 	opts := append([]kgo.Opt{kgo.SeedBrokers(addr)}, stream.ConsumerOpts(cfg)...)
 	dial := func(context.Context) (stream.Client, error) { return kgo.NewClient(opts...) }
@@ -647,16 +633,18 @@ func TestRegistryAwayWaitsNotDeadLetters(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(ctx, dial, dec, snk, cfg) }()
 	t.Cleanup(func() { cancel(); <-done })
-	sawUnhealthy := false
-	waitFor(t, "500 users stored", func() bool {
-		if err := h.Check(); err != nil && strings.Contains(err.Error(), "schema registry") {
-			sawUnhealthy = true
-		}
-		return snk.count() == 500
+	testwait.For(t, 30*time.Second, "health to say the schema registry is failing", func() (error, bool) {
+		err := h.Check()
+		return err, err != nil && strings.Contains(err.Error(), "schema registry")
 	})
-	if !sawUnhealthy {
-		t.Error("health never said the schema registry was failing")
+	if n := snk.count(); n != 0 {
+		t.Fatalf("%d users stored while the registry was away", n)
 	}
+	dec.back.Store(true)
+	testwait.For(t, 30*time.Second, "500 users stored", func() (int, bool) {
+		n := snk.count()
+		return n, n == 500
+	})
 	for _, k := range []string{stream.KindDecode, stream.KindValidate, stream.KindSink} {
 		if got := testutil.ToFloat64(m.DeadLettered.WithLabelValues(k)); got != 0 {
 			t.Errorf("dead-lettered{kind=%s} = %v while the registry was away; want 0", k, got)
@@ -677,6 +665,6 @@ func TestLoneRecordIsNotHeldForBatchWait(t *testing.T) {
 	start(t, addr, snk, stream.Config{BatchSize: 1000, BatchWait: time.Hour})
 	for i := range 3 {
 		produceUsers(t, addr, i, i+1)
-		waitFor(t, fmt.Sprintf("user %d stored alone", i), func() bool { return snk.count() == i+1 })
+		testwait.For(t, 30*time.Second, fmt.Sprintf("user %d stored alone", i), func() (int, bool) { n := snk.count(); return n, n == i+1 })
 	}
 }
