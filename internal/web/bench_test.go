@@ -57,19 +57,7 @@ func BenchmarkPages(b *testing.B) {
 	prod.Close()
 	mid := start.Add(time.Since(start) / 2).UTC().Format(time.RFC3339) // a time within the produce
 	f.startStream(b)
-	for {
-		n, err := f.st.Sink.Count(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n == int64(rows) {
-			break
-		}
-		if ctx.Err() != nil {
-			b.Fatalf("stored %d of %d", n, rows)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	f.waitStored(b, int64(rows), 15*time.Minute)
 	b.Logf("filled %d messages and rows in %v", rows, time.Since(start).Round(time.Second))
 
 	// The cursor nine tenths of the way down, walked to once.

@@ -19,6 +19,7 @@ import (
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // chromium finds the browser: $USERSTREAM_CHROMIUM, else chromium or
@@ -113,39 +114,22 @@ func (tb *tab) eval(js string) string {
 // redirect) is tried again: only the deadline ends the wait.
 func (tb *tab) wait(what, js string, timeout time.Duration) {
 	tb.b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
+	testwait.For(tb.b.t, timeout, what+": "+js, func() (string, bool) {
 		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		defer cancel()
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+js+`)`))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("%s: %s did not hold within %s (at %s; last error: %v)", what, js, timeout, tb.location(), last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Sprintf("%v at %s (error: %v)", ok, tb.location(), err), err == nil && ok
+	}, testwait.Every(100*time.Millisecond))
 }
 
 // waitReload reloads path until a JavaScript predicate holds on it.
 func (tb *tab) waitReload(what, path, js string, timeout time.Duration) {
 	tb.b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	testwait.For(tb.b.t, timeout, what+": "+js+" on "+path, func() (string, bool) {
 		tb.open(path)
-		if tb.eval(`!!(`+js+`)`) == "true" {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("%s: %s did not hold on %s within %s", what, js, path, timeout)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		got := tb.eval(`!!(` + js + `)`)
+		return got, got == "true"
+	}, testwait.Every(500*time.Millisecond))
 }
 
 func (tb *tab) text(sel string) string {
@@ -161,22 +145,14 @@ func (tb *tab) shot(name string) {
 	}
 	// A page still laying out (just navigated) has no size yet: try again
 	// for a few seconds.
-	var (
-		png []byte
-		err error
-	)
-	for range 20 {
+	var png []byte
+	testwait.For(tb.b.t, 5*time.Second, "a screenshot of "+name, func() (error, bool) {
 		ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+		defer cancel()
+		var err error
 		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		cancel()
-		if err == nil {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if err != nil {
-		tb.b.t.Fatalf("screenshot %s: %v", name, err)
-	}
+		return err, err == nil
+	}, testwait.Every(250*time.Millisecond))
 	if err := os.WriteFile(filepath.Join(tb.b.shots, name+".png"), png, 0o644); err != nil {
 		tb.b.t.Fatal(err)
 	}
@@ -281,9 +257,9 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the value is not decoded: %q", v)
 		}
 		admin.shot("messages")
-		waitFor(t, 20*time.Second, "the dead letter", func() (bool, string) {
+		testwait.For(t, 20*time.Second, "one dead letter of kind decode", func() (float64, bool) {
 			n := testutil.ToFloat64(f.metrics.DeadLettered.WithLabelValues("decode"))
-			return n == 1, fmt.Sprint(n)
+			return n, n == 1
 		})
 		admin.open("/topics/" + broker.DLQTopic + "/messages")
 		admin.wait("the dead letter", `document.querySelector("p.reason")`, 10*time.Second)
@@ -358,9 +334,9 @@ func TestBrowser(t *testing.T) {
 		consumed := testutil.ToFloat64(f.metrics.Consumed)
 		stop := f.startStream(t)
 		defer stop()
-		waitFor(t, 60*time.Second, "the stream re-reads everything", func() (bool, string) {
+		testwait.For(t, 60*time.Second, "the stream re-reads everything", func() (float64, bool) {
 			n := testutil.ToFloat64(f.metrics.Consumed) - consumed
-			return n >= float64(stored), fmt.Sprint(n)
+			return n, n >= float64(stored)
 		})
 		if n, err := f.st.Sink.Count(context.Background()); err != nil || n != stored {
 			t.Errorf("after the re-read the sink holds %d users (%v), want the same %d", n, err, stored)
@@ -382,7 +358,7 @@ func TestBrowser(t *testing.T) {
 		f.produceRaw(t, broker.Topic, []byte(xssFirst), []byte(xssLast), map[string]string{"x-evil": xssLast})
 		stop := f.startStream(t)
 		defer stop()
-		f.waitStored(t, before+20)
+		f.waitStored(t, before+20, 60*time.Second)
 		for _, p := range []string{"/users", "/topics/" + broker.Topic + "/messages?limit=50", "/topics/" + broker.DLQTopic + "/messages"} {
 			admin.open(p)
 			admin.wait("the page", `document.querySelector("main h1")`, 10*time.Second)

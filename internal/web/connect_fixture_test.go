@@ -20,6 +20,7 @@ import (
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // startConnect runs a Connect worker on the stack's broker and serves its
@@ -137,8 +138,8 @@ func (f *fixture) connectorState(t testing.TB, name string) string {
 // waitConnector waits until Connect says the connector is in state.
 func (f *fixture) waitConnector(t testing.TB, name, state string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "connector "+name+" "+state, func() (bool, string) {
+	testwait.For(t, 20*time.Second, "connector "+name+" "+state, func() (string, bool) {
 		got := f.connectorState(t, name)
-		return got == state, got
+		return got, got == state
 	})
 }

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
+	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/web"
 )
 
@@ -87,14 +89,14 @@ func TestConnect(t *testing.T) {
 		}
 		// The worker stores the 20 users and commits: the offsets say so.
 		var d connectorTwin
-		waitFor(t, 30*time.Second, "offsets at 20", func() (bool, string) {
+		testwait.For(t, 30*time.Second, "offsets at 20", func() (string, bool) {
 			d = connectorTwin{}
 			viewer.getJSON("/api/ui"+page, &d)
 			var sum int64
 			for _, o := range d.Offsets {
 				sum += o.Offset
 			}
-			return sum == 20, strings.Join(d.Active, ",")
+			return fmt.Sprintf("offsets summing to %d, active %s", sum, strings.Join(d.Active, ",")), sum == 20
 		})
 		if d.State != "RUNNING" || len(d.Tasks) != 1 || d.Tasks[0].WorkerID != "connect-1:8083" || len(d.Active) != 1 {
 			t.Errorf("connector twin: %+v", d)
@@ -129,10 +131,10 @@ func TestConnect(t *testing.T) {
 				t.Errorf("admin pause with %v: %d, want 403 naming CSRF", form, resp.StatusCode)
 			}
 		}
-		time.Sleep(300 * time.Millisecond)
-		if st := f.connectorState(t, name); st != "RUNNING" {
-			t.Errorf("after refused POSTs the connector is %s", st)
-		}
+		testwait.Holds(t, 300*time.Millisecond, "the connector RUNNING after refused POSTs", func() (string, bool) {
+			st := f.connectorState(t, name)
+			return st, st == "RUNNING"
+		})
 		anon := f.client(t)
 		if resp := anon.post(page+"/pause", nil); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
 			t.Errorf("anonymous pause: %d", resp.StatusCode)
@@ -188,10 +190,10 @@ func TestConnect(t *testing.T) {
 			t.Errorf("reset while running: %d %.600s", resp.StatusCode, resp.body)
 		}
 		// It re-reads the topic from the start into the same rows.
-		waitFor(t, 30*time.Second, "offsets at 20 again", func() (bool, string) {
+		testwait.For(t, 30*time.Second, "offsets read again", func() (any, bool) {
 			d = connectorTwin{}
 			admin.getJSON("/api/ui"+page, &d)
-			return len(d.Offsets) > 0 && d.Offsets[0].Offset > 0, ""
+			return d.Offsets, len(d.Offsets) > 0 && d.Offsets[0].Offset > 0
 		})
 	})
 
@@ -205,10 +207,10 @@ func TestConnect(t *testing.T) {
 		cfg["connection.url"] = "jdbc:sqlite:" + filepath.Join(file, "<b>dir</b>", "x.db")
 		f.createConnector(t, "broken", cfg)
 		var d connectorTwin
-		waitFor(t, 20*time.Second, "the task FAILED", func() (bool, string) {
+		testwait.For(t, 20*time.Second, "the task FAILED", func() (any, bool) {
 			d = connectorTwin{}
 			admin.getJSON("/api/ui/connect/broken", &d)
-			return len(d.Tasks) == 1 && d.Tasks[0].State == "FAILED", d.State
+			return d.Tasks, len(d.Tasks) == 1 && d.Tasks[0].State == "FAILED"
 		})
 		body := admin.get("/connect/broken").body
 		if !strings.Contains(body, `<pre class="trace">org.apache.kafka.connect.errors.ConnectException: open sink`) ||

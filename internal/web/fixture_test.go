@@ -27,6 +27,7 @@ import (
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/web"
 )
 
@@ -223,23 +224,20 @@ func (f *fixture) produceRaw(t testing.TB, topic string, key, value []byte, head
 	}
 }
 
-// waitStored waits until the sink holds want users.
-func (f *fixture) waitStored(t testing.TB, want int64) {
+// waitStored waits until the sink holds want users, failing at once when
+// it holds more.
+func (f *fixture) waitStored(t testing.TB, want int64, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testwait.For(t, within, fmt.Sprintf("%d users in the sink", want), func() (int64, bool) {
 		n, err := f.st.Sink.Count(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == want {
-			return
+		if n > want {
+			t.Fatalf("the sink holds %d users, more than %d", n, want)
 		}
-		if n > want || time.Now().After(deadline) {
-			t.Fatalf("the sink holds %d users, want %d", n, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return n, n == want
+	})
 }
 
 // client is a browser-like HTTP client of the UI: a cookie jar, redirects
@@ -320,22 +318,6 @@ func (c *client) csrf() string {
 		c.t.Fatalf("no CSRF token on /dags (%d): %.300s", resp.StatusCode, resp.body)
 	}
 	return m[1]
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s (last: %s)", what, timeout, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // hostile is a source whose users carry XSS payloads in their names.

@@ -16,6 +16,7 @@ import (
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // getJSON reads a JSON twin into v and returns its status.
@@ -57,7 +58,7 @@ func TestAccessControl(t *testing.T) {
 	f := newFixture(t)
 	f.produce(t, 20)
 	stop := f.startStream(t)
-	f.waitStored(t, 20)
+	f.waitStored(t, 20, 60*time.Second)
 	stop()
 	run, err := f.sched.Service().Trigger(context.Background(), stack.UserAutomationID, nil, time.Time{}, "probe")
 	if err != nil {
@@ -286,19 +287,19 @@ func TestPagesAndTwins(t *testing.T) {
 	f.produce(t, 300)
 	f.produceRaw(t, broker.Topic, []byte("poison-1"), []byte("this is not a user"), nil)
 	stop := f.startStream(t)
-	f.waitStored(t, 300)
+	f.waitStored(t, 300, 60*time.Second)
 	c := f.loggedIn(t, scheduler.ViewerUser, viewerPassword)
 
 	t.Run("overview", func(t *testing.T) {
 		var snap map[string]any
-		waitFor(t, 20*time.Second, "the overview shows the pipeline", func() (bool, string) {
+		testwait.For(t, 20*time.Second, "the overview shows the pipeline", func() (string, bool) {
 			snap = nil
 			c.getJSON("/api/ui", &snap)
 			b, _ := json.Marshal(snap)
 			workers, _ := snap["workers"].([]any)
 			p50, known := snap["latency_p50_ms"].(float64)
-			return snap["in_topic"] == 301.0 && snap["stored"] == 300.0 && snap["dead_lettered"] == 1.0 && snap["lag"] == 0.0 &&
-				len(workers) == 1 && known && p50 >= 0, string(b)
+			return string(b), snap["in_topic"] == 301.0 && snap["stored"] == 300.0 && snap["dead_lettered"] == 1.0 && snap["lag"] == 0.0 &&
+				len(workers) == 1 && known && p50 >= 0
 		})
 		page := c.get("/")
 		if !strings.Contains(page.body, `id="stored">300<`) || !strings.Contains(page.body, `data-events="/events"`) {
@@ -530,7 +531,7 @@ func TestHostileContentIsText(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.startStream(t)
-	f.waitStored(t, 200)
+	f.waitStored(t, 200, 60*time.Second)
 	c := f.loggedIn(t, scheduler.AdminUser, adminPassword)
 	for _, p := range []string{"/users", "/topics/users_created/messages?limit=300", "/topics/users_created.dlq/messages", "/dags/user_automation/runs/" + run.RunID} {
 		body := c.get(p).body
