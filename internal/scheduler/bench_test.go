@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/postgres"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // BenchmarkSchedulingOverhead measures what the scheduler costs, with a
@@ -72,9 +74,9 @@ func benchSchedule(b *testing.B, open func(b *testing.B) scheduler.Store, mode s
 			b.Fatal(err)
 		}
 		// Not timed: River electing its leader, which runs the ticks.
-		for s.LastTick().IsZero() {
-			time.Sleep(10 * time.Millisecond)
-		}
+		testwait.For(b, time.Minute, "the first tick", func() (time.Time, bool) {
+			return s.LastTick(), !s.LastTick().IsZero()
+		}, testwait.Every(10*time.Millisecond))
 		b.ResetTimer()
 		start := time.Now()
 		for i := range runs {
@@ -82,30 +84,23 @@ func benchSchedule(b *testing.B, open func(b *testing.B) scheduler.Store, mode s
 			if err != nil {
 				b.Fatal(err)
 			}
-			for mode == "idle" {
-				got, err := st.GetRun(ctx, "noop", r.RunID)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if got.State == scheduler.RunSuccess {
-					break
-				}
-				time.Sleep(5 * time.Millisecond)
+			if mode == "idle" {
+				testwait.For(b, time.Minute, "run "+r.RunID+" success", func() (string, bool) {
+					got, err := st.GetRun(ctx, "noop", r.RunID)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return got.State, got.State == scheduler.RunSuccess
+				}, testwait.Every(5*time.Millisecond))
 			}
 		}
-		for {
+		testwait.For(b, 5*time.Minute, fmt.Sprintf("%d successful runs", runs), func() (int, bool) {
 			_, done, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: "noop", States: []string{scheduler.RunSuccess}, Limit: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if done == runs {
-				break
-			}
-			if time.Since(start) > 5*time.Minute {
-				b.Fatalf("%d of %d runs done after 5 minutes", done, runs)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return done, done == runs
+		}, testwait.Every(20*time.Millisecond))
 		elapsed := time.Since(start)
 		b.StopTimer()
 		var delays []time.Duration

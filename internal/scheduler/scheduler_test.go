@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 func openStore(t *testing.T) scheduler.Store {
@@ -56,22 +58,28 @@ func dag(id string, task scheduler.TaskFunc) *scheduler.DAG {
 
 func waitRun(t *testing.T, st scheduler.Store, dagID, runID string, states ...string) scheduler.Run {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return testwait.For(t, 30*time.Second, fmt.Sprintf("run %s %v", runID, states), func() (scheduler.Run, bool) {
 		r, err := st.GetRun(t.Context(), dagID, runID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range states {
-			if r.State == s {
-				return r
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run %s is %s after 30s, want %v", runID, r.State, states)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return r, slices.Contains(states, r.State)
+	}, testwait.Every(20*time.Millisecond))
+}
+
+// ticked waits until s has run a whole tick that began after the call: the
+// second to end after it, as ticks run one at a time.
+func ticked(t *testing.T, s *scheduler.Scheduler) {
+	t.Helper()
+	since := time.Now()
+	first := testwait.For(t, 30*time.Second, "a tick to end", func() (time.Time, bool) {
+		last := s.LastTick()
+		return last, last.After(since)
+	}, testwait.Every(20*time.Millisecond))
+	testwait.For(t, 30*time.Second, "a whole tick after "+since.Format(time.StampMilli), func() (time.Time, bool) {
+		last := s.LastTick()
+		return last, last.After(first)
+	}, testwait.Every(20*time.Millisecond))
 }
 
 // TestFailTwiceThenSucceed: a task failing twice then succeeding on its
@@ -191,27 +199,20 @@ func TestCatchupAndMaxActiveRuns(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond) // the task's work, so that runs overlap
 		return nil
 	})
 	d.Schedule, d.Catchup, d.MaxActiveRuns = "@every 1s", true, 2
 	d.StartDate = time.Now().UTC().Truncate(time.Second).Add(-6 * time.Second)
 	st := openStore(t)
 	start(t, st, d)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		runs, _, err := st.ListRuns(t.Context(), scheduler.RunFilter{DagID: "frequent", States: []string{scheduler.RunSuccess}})
+	testwait.For(t, 30*time.Second, "6 successful runs, one per missed interval", func() (int, bool) {
+		_, n, err := st.ListRuns(t.Context(), scheduler.RunFilter{DagID: "frequent", States: []string{scheduler.RunSuccess}, Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(runs) >= 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d successful runs after 30s, want the 6 missed intervals", len(runs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return n, n >= 6
+	})
 	if got := most.Load(); got > 2 {
 		t.Errorf("%d runs ran at once; max_active_runs is 2", got)
 	}
@@ -240,7 +241,7 @@ func TestPausedDAGWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	ticked(t, s) // a tick that saw the trigger and would have started the run
 	_, n, _ := st.ListRuns(t.Context(), scheduler.RunFilter{DagID: "sleepy", RunTypes: []string{scheduler.RunScheduled}})
 	if n != 0 || ran.Load() != 0 {
 		t.Fatalf("a paused DAG got %d scheduled runs and ran %d tasks", n, ran.Load())

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,26 +12,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
-// flakySource fails every request from its failFrom-th on, until healed.
+// flakySource fails every request from its failFrom-th on, until healed
+// (by the test, or by itself once healAfter requests have failed).
 type flakySource struct {
 	ingest.Source
-	calls, failFrom atomic.Int64
-	healed          atomic.Bool
+	calls, failFrom, failed, healAfter atomic.Int64
+	healed                             atomic.Bool
 }
 
 func (f *flakySource) Get(ctx context.Context, p randomuser.Params) (randomuser.Response, error) {
 	n := f.calls.Add(1)
 	if !f.healed.Load() && f.failFrom.Load() > 0 && n >= f.failFrom.Load() {
+		if h := f.healAfter.Load(); h > 0 && f.failed.Add(1) >= h {
+			f.healed.Store(true)
+		}
 		return randomuser.Response{}, errors.New("HTTP 503 after 4 attempts (scripted)")
 	}
 	return f.Source.Get(ctx, p)
@@ -90,39 +98,55 @@ var logical = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 
 func (p *pipeline) runToSuccess(t *testing.T, runID string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testwait.For(t, 60*time.Second, "run "+runID+" success", func() (string, bool) {
 		r, err := p.meta.GetRun(t.Context(), stack.UserAutomationID, runID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.State == scheduler.RunSuccess {
-			return
+		if r.State == scheduler.RunFailed {
+			t.Fatalf("run %s failed", runID)
 		}
-		if r.State == scheduler.RunFailed || time.Now().After(deadline) {
-			t.Fatalf("run %s is %s", runID, r.State)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return r.State, r.State == scheduler.RunSuccess
+	})
+}
+
+// drained waits until the stream's group has committed every message of
+// the topic (lag 0): the sink holds whatever the runs produced.
+func (p *pipeline) drained(t *testing.T) {
+	t.Helper()
+	cl, err := p.st.Producer(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	testwait.For(t, 30*time.Second, "the stream's lag on "+broker.Topic+" at 0", func() (any, bool) {
+		lags, err := adm.Lag(t.Context(), stream.DefaultGroup)
+		if err != nil {
+			return err, false
+		}
+		l := lags[stream.DefaultGroup]
+		if err := l.Error(); err != nil {
+			return err, false
+		}
+		_, has := l.Lag[broker.Topic]
+		return l.Lag.Total(), has && l.Lag.Total() == 0
+	}, testwait.Every(100*time.Millisecond))
 }
 
 // ids waits until the sink holds n users and returns their ids, sorted.
 func (p *pipeline) ids(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testwait.For(t, 30*time.Second, fmt.Sprintf("%d users in the sink", n), func() (int64, bool) {
 		c, err := p.st.Sink.Count(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c == int64(n) {
-			break
+		if c > int64(n) {
+			t.Fatalf("the sink holds %d users, more than %d", c, n)
 		}
-		if c > int64(n) || time.Now().After(deadline) {
-			t.Fatalf("the sink holds %d users, want %d", c, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return c, c == int64(n)
+	})
 	rs, err := p.st.Sink.Recent(t.Context(), n+10)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +177,7 @@ func TestRetriedAndClearedRunsStoreTheSameRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	clean.runToSuccess(t, run.RunID)
-	time.Sleep(500 * time.Millisecond) // let the stream store whatever the second run produced
+	clean.drained(t) // the sink holds whatever the second run produced
 	if got := clean.ids(t, 500); !slices.Equal(got, want) {
 		t.Fatal("the cleared run stored other users than the clean run")
 	}
@@ -165,12 +189,7 @@ func TestRetriedAndClearedRunsStoreTheSameRows(t *testing.T) {
 	// A first try that fails after 3 of its 5 requests, then a retry.
 	flaky := newPipeline(t)
 	flaky.src.failFrom.Store(4)
-	go func() {
-		for flaky.src.calls.Load() < 4 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		flaky.src.healed.Store(true)
-	}()
+	flaky.src.healAfter.Store(1) // the failing request heals it: the retry succeeds
 	run2, err := flaky.sched.Service().Trigger(t.Context(), stack.UserAutomationID, nil, logical, "")
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 func start(t *testing.T, dir string) *stack.Stack {
@@ -44,19 +46,13 @@ func ingestAndStore(t *testing.T, st *stack.Stack, n int, want int64) {
 	done := make(chan error, 1)
 	go func() { done <- st.RunStream(sctx, stream.Config{}) }()
 	defer func() { stop(); <-done }()
-	for {
+	testwait.For(t, 60*time.Second, fmt.Sprintf("%d users in the sink", want), func() (int64, bool) {
 		c, err := st.Sink.Count(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c == want {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the sink holds %d users, want %d", c, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return c, c == want
+	})
 }
 
 // TestStackRunsAndResumes: users flow from the built-in API through the

@@ -14,6 +14,7 @@ import (
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 const password = "s3cret-test-password"
@@ -154,17 +155,10 @@ func TestRESTAsAnAirflowClient(t *testing.T) {
 	do(t, srv, call{method: "PATCH", path: "/api/v1/dags/user_automation", user: "admin", pass: password, body: `{"is_paused": false}`})
 
 	// The run ends; its task instance and its log are there.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.For(t, 20*time.Second, "run "+runID+" success", func() (map[string]any, bool) {
 		_, body = do(t, srv, call{method: "GET", path: dagRuns + "/" + runID, user: "admin", pass: password})
-		if body["state"] == "success" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run not successful: %v", body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return body, body["state"] == "success"
+	}, testwait.Every(100*time.Millisecond))
 	code, body = do(t, srv, call{method: "GET", path: dagRuns + "/" + runID + "/taskInstances", user: "admin", pass: password})
 	ti := body["task_instances"].([]any)[0].(map[string]any)
 	if code != 200 || ti["task_id"] != "stream_data_from_api" || ti["state"] != "success" || ti["try_number"] != 1.0 {
