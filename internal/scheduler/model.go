@@ -189,9 +189,12 @@ const (
 )
 
 // Errors of stores and operations; errors.Is works on what they return.
+// ErrStoreClosed is what every call to a Store returns, wrapped, once it
+// is closed.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
+	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
+	ErrStoreClosed = errors.New("store is closed")
 )
 
 // conf decodes a JSON object, keeping nil for "null" or empty input.

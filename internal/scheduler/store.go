@@ -77,7 +77,8 @@ type Store interface {
 	// has migrated River's tables.
 	Queue(cfg *river.Config) (Queue, error)
 
-	// Close releases the database. Calls after Close fail.
+	// Close releases the database. Calls after Close, Close included, fail
+	// with an error matching ErrStoreClosed.
 	Close() error
 }
 

@@ -67,7 +67,7 @@ func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any) {
 // lower(), which folds the letters of the database's ctype: all of
 // Unicode in a UTF-8 locale, ASCII only under the C locale.
 func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
-	if err := s.gate.Enter("postgres sink", "page"); err != nil {
+	if err := s.gate.Enter("page"); err != nil {
 		return sink.Page{}, err
 	}
 	defer s.gate.Leave()
@@ -119,7 +119,7 @@ func (s *Sink) pageQuery(ctx context.Context, q sink.PageQuery, f func(querier) 
 // Stats sums the rows of user_counts, which the triggers of migration
 // 00002 keep and compact keeps few: no scan of created_users.
 func (s *Sink) Stats(ctx context.Context) (sink.Stats, error) {
-	if err := s.gate.Enter("postgres sink", "stats"); err != nil {
+	if err := s.gate.Enter("stats"); err != nil {
 		return sink.Stats{}, err
 	}
 	defer s.gate.Leave()

@@ -36,6 +36,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/userstream/userstream/internal/closeguard"
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -134,7 +135,7 @@ type Sink struct {
 	valuesSQL sync.Map // rows in the statement -> SQL text
 	upserts   atomic.Int64
 
-	gate sink.Gate
+	gate *closeguard.Gate
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -222,7 +223,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres sink %s: migrate: %w", where, err)
 	}
-	s := &Sink{pool: pool, method: cfg.method, where: where}
+	s := &Sink{gate: closeguard.New("postgres sink", sink.ErrClosed), pool: pool, method: cfg.method, where: where}
 	if !cfg.readOnly {
 		// Start from few count rows, whatever the last writer left.
 		if err := s.compact(ctx); err != nil {
@@ -335,7 +336,7 @@ func (s *Sink) Method() Method { return s.method }
 // matching sink.ErrRejected that carries PostgreSQL's reason. Ids are stored
 // in lower case.
 func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
-	if err := s.gate.Enter("postgres sink", "upsert"); err != nil {
+	if err := s.gate.Enter("upsert"); err != nil {
 		return err
 	}
 	defer s.gate.Leave()
@@ -493,7 +494,7 @@ func (s *Sink) upsertCopy(ctx context.Context, recs []user.Record) error {
 // Count returns the number of stored users, exactly: the sum of the
 // counts the triggers keep (see Stats), not a scan of the table.
 func (s *Sink) Count(ctx context.Context) (int64, error) {
-	if err := s.gate.Enter("postgres sink", "count"); err != nil {
+	if err := s.gate.Enter("count"); err != nil {
 		return 0, err
 	}
 	defer s.gate.Leave()
@@ -509,7 +510,7 @@ func (s *Sink) Count(ctx context.Context) (int64, error) {
 // unfiltered, from the same index. n == 0 returns none; a negative n is an
 // error.
 func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
-	if err := s.gate.Enter("postgres sink", "recent"); err != nil {
+	if err := s.gate.Enter("recent"); err != nil {
 		return nil, err
 	}
 	defer s.gate.Leave()
@@ -535,7 +536,7 @@ func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 // error matching sink.ErrNotFound when there is none; an id that is not a
 // UUID names no user, so it gives ErrNotFound too.
 func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
-	if err := s.gate.Enter("postgres sink", "get"); err != nil {
+	if err := s.gate.Enter("get"); err != nil {
 		return user.Record{}, err
 	}
 	defer s.gate.Leave()
@@ -556,7 +557,7 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 // Close waits for calls in progress and closes the pool. Every later call,
 // Close included, returns an error matching sink.ErrClosed.
 func (s *Sink) Close() error {
-	return s.gate.Close("postgres sink", func() error { s.pool.Close(); return nil })
+	return s.gate.Close(func() error { s.pool.Close(); return nil })
 }
 
 func scan(row pgx.Row) (user.Record, error) {

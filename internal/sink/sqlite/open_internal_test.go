@@ -8,14 +8,15 @@ import (
 	"testing"
 
 	"github.com/userstream/userstream/internal/sink/sinktest"
+	"github.com/userstream/userstream/internal/sqlitefile"
 )
 
 // TestConcurrentOpensOfOneFile opens one fresh file from several pools at
 // once, many times, as Connect's tasks of one connector do on a worker's
 // start. Each first connection switches the file to WAL, and when two do
 // it together SQLite fails one with SQLITE_BUSY at once, without waiting
-// in the busy handler: openDB must wait and retry, not fail (without the
-// retry, 4 runs of 4 here failed within 35 rounds). Whole sinks opened
+// in the busy handler, so opens take sqlitefile.Lock as Open does (without
+// it, 4 runs of 4 here failed within 35 rounds). Whole sinks opened
 // together (the migrations racing too) must each open and write.
 func TestConcurrentOpensOfOneFile(t *testing.T) {
 	cases := []struct {
@@ -23,7 +24,12 @@ func TestConcurrentOpensOfOneFile(t *testing.T) {
 		rounds, opens int
 		open          func(ctx context.Context, path string, i int) error
 	}{
-		{"first connections", 100, 8, func(_ context.Context, path string, _ int) error {
+		{"first connections", 100, 8, func(ctx context.Context, path string, _ int) error {
+			release, err := sqlitefile.Lock(ctx, path)
+			if err != nil {
+				return err
+			}
+			defer release()
 			db, err := openDB(path, readerCache)
 			if err != nil {
 				return err

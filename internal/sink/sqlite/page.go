@@ -100,7 +100,7 @@ func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any, error)
 // the index is walked, so a filter that few users match reads further
 // (all of the table, for none) before the page fills.
 func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
-	if err := s.gate.Enter("sqlite sink", "page"); err != nil {
+	if err := s.gate.Enter("page"); err != nil {
 		return sink.Page{}, err
 	}
 	defer s.gate.Leave()
@@ -135,7 +135,7 @@ func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
 // rows inserted since the last count: a read of one small table and of
 // the few newest rows, whatever the number of users.
 func (s *Sink) Stats(ctx context.Context) (sink.Stats, error) {
-	if err := s.gate.Enter("sqlite sink", "stats"); err != nil {
+	if err := s.gate.Enter("stats"); err != nil {
 		return sink.Stats{}, err
 	}
 	defer s.gate.Leave()

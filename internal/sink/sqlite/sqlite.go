@@ -18,8 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,7 +26,9 @@ import (
 	sqlitedrv "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/userstream/userstream/internal/closeguard"
 	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/sqlitefile"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -37,10 +37,11 @@ var migrations embed.FS
 
 // Memory is the path that opens a private in-memory database (sqlite::memory:),
 // gone when the sink is closed. Meant for tests.
-const Memory = ":memory:"
+const Memory = sqlitefile.Memory
 
 // pragmas are applied to every connection. busy_timeout first (the driver
-// orders it so), so the others wait on a busy file (but see ping); _txlock=immediate
+// orders it so), so the others wait on a busy file (but not the switch of a
+// new file to WAL: see Open); _txlock=immediate
 // makes every transaction take the write lock at BEGIN, so two writers wait
 // for each other instead of failing on a lock upgrade. The page cache's
 // size is the pool's (writerCache, readerCache).
@@ -109,34 +110,16 @@ type Sink struct {
 
 	ckpt ckpt
 
-	gate sink.Gate
+	gate *closeguard.Gate
 }
 
 var _ sink.Sink = (*Sink)(nil)
 
-// ParseURL returns the file path a sink URL names. Accepted forms:
-//
-//	sqlite:./data/users.db     relative to the working directory
-//	sqlite:data/users.db       the same
-//	sqlite:///var/lib/u.db     absolute (/var/lib/u.db)
-//	sqlite:/var/lib/u.db       absolute too
-//	sqlite::memory:            private in-memory database (tests)
-//
-// The path is taken literally: no percent-decoding, and no query parameters
-// (the pragmas are fixed). Anything else is an error saying which form to use.
+// ParseURL returns the file path a sink URL names: sqlite:PATH, as
+// sqlitefile.ParseURL reads it (sqlite:./data/users.db,
+// sqlite:///abs/u.db, sqlite::memory:).
 func ParseURL(rawURL string) (string, error) {
-	scheme, rest, ok := strings.Cut(rawURL, ":")
-	if !ok || !strings.EqualFold(scheme, "sqlite") {
-		return "", fmt.Errorf("sqlite sink: URL must start with sqlite: (e.g. sqlite:./data/users.db)")
-	}
-	if strings.ContainsAny(rest, "?#") {
-		return "", fmt.Errorf("sqlite sink: URL %q: query parameters and fragments are not supported (the path may not contain ? or #)", rawURL)
-	}
-	rest = strings.TrimPrefix(rest, "//")
-	if rest == "" {
-		return "", fmt.Errorf("sqlite sink: URL %q names no file; use sqlite:./data/users.db or sqlite:///abs/path.db", rawURL)
-	}
-	return rest, nil
+	return sqlitefile.ParseURL(rawURL, "sqlite sink", "./data/users.db")
 }
 
 // Open opens (creating it and its parent directory when missing) the SQLite
@@ -147,6 +130,15 @@ func Open(ctx context.Context, rawURL string) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Opened and migrated one opener at a time (see sqlitefile.Lock): the
+	// first connection switches a new file to WAL, and goose reads the
+	// applied versions before it writes. Connect's tasks of one connector
+	// open one file together on a worker's start.
+	release, err := sqlitefile.Lock(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite sink: %w", err)
+	}
+	defer release()
 	wdb, err := openDB(path, writerCache)
 	if err != nil {
 		return nil, err
@@ -164,7 +156,7 @@ func Open(ctx context.Context, rawURL string) (*Sink, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite sink %s: migrate: %w", path, err)
 	}
-	s := &Sink{wdb: wdb, path: path, stmts: map[int]*sql.Stmt{}, counts: map[string]*sql.Stmt{}}
+	s := &Sink{gate: closeguard.New("sqlite sink", sink.ErrClosed), wdb: wdb, path: path, stmts: map[int]*sql.Stmt{}, counts: map[string]*sql.Stmt{}}
 	if err := s.prepare(ctx); err != nil {
 		s.closeWriter()
 		return nil, fmt.Errorf("sqlite sink %s: prepare: %w", path, err)
@@ -215,13 +207,6 @@ func (s *Sink) closeWriter() error {
 // openDB opens the database file with the sink's pragmas and a page cache
 // of cacheKiB a connection.
 func openDB(path string, cacheKiB int) (*sql.DB, error) {
-	if path != Memory {
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("sqlite sink: create directory for %s: %w", path, err)
-			}
-		}
-	}
 	db, err := sql.Open("sqlite", fmt.Sprintf("%s?%s&_pragma=cache_size(-%d)", path, pragmas, cacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite sink %s: %w", path, err)
@@ -236,43 +221,15 @@ func openDB(path string, cacheKiB int) (*sql.DB, error) {
 	// caches, dev's RSS (scripts/footprint.sh, 5,000 users/s) climbed from
 	// 101 to 139 MiB in 10 minutes; with one, 99 to ~115 MiB.
 	db.SetMaxIdleConns(1)
-	if err := ping(db); err != nil {
+	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite sink %s: open: %w", path, err)
 	}
 	return db, nil
 }
 
-// openWait bounds how long an open waits for other connections to the same
-// file, as long as the busy timeout a statement waits.
-const openWait = 10 * time.Second
-
-// ping opens the pool's first connection, retrying while the file is busy.
-// Setting journal_mode=WAL on a file another connection is creating or
-// switching at that moment fails with SQLITE_BUSY at once, without the busy
-// handler (SQLite does not wait there, to avoid a deadlock), so several
-// sinks opening one fresh file together (Connect's tasks of one connector
-// on a worker's start) failed one of them; each retry is a new connection.
-func ping(db *sql.DB) error {
-	deadline := time.Now().Add(openWait)
-	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		err := db.Ping()
-		if err == nil || !busy(err) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(wait)
-	}
-}
-
-// busy reports whether err is SQLite's SQLITE_BUSY (any extended code).
-func busy(err error) bool {
-	var se *sqlitedrv.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
-}
-
-// migrate brings the schema to the newest version. Two processes opening a
-// fresh file at once can race to create goose's version table; the loser's
-// error is retried once, when the winner's table is there to see.
+// migrate brings the schema to the newest version; Open calls it under
+// sqlitefile.Lock.
 func migrate(ctx context.Context, db *sql.DB) error {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -282,10 +239,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	if _, err = p.Up(ctx); err != nil && ctx.Err() == nil {
-		time.Sleep(100 * time.Millisecond)
-		_, err = p.Up(ctx)
-	}
+	_, err = p.Up(ctx)
 	return err
 }
 
@@ -301,7 +255,7 @@ func (s *Sink) Path() string { return s.path }
 // error matching sink.ErrRejected. Ids are stored as the UUID's 16 bytes
 // (migration 00003) and read back in lower case.
 func (s *Sink) Upsert(ctx context.Context, batch []user.Record) error {
-	if err := s.gate.Enter("sqlite sink", "upsert"); err != nil {
+	if err := s.gate.Enter("upsert"); err != nil {
 		return err
 	}
 	defer s.gate.Leave()
@@ -396,7 +350,7 @@ func dataError(err error) (string, bool) {
 // Count returns the number of stored users, exactly: the per-nat counts
 // of user_counts (see Stats), not a scan of the table.
 func (s *Sink) Count(ctx context.Context) (int64, error) {
-	if err := s.gate.Enter("sqlite sink", "count"); err != nil {
+	if err := s.gate.Enter("count"); err != nil {
 		return 0, err
 	}
 	defer s.gate.Leave()
@@ -412,7 +366,7 @@ func (s *Sink) Count(ctx context.Context) (int64, error) {
 // unfiltered, from the same index. n == 0 returns none; a negative n is an
 // error.
 func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
-	if err := s.gate.Enter("sqlite sink", "recent"); err != nil {
+	if err := s.gate.Enter("recent"); err != nil {
 		return nil, err
 	}
 	defer s.gate.Leave()
@@ -446,7 +400,7 @@ func (s *Sink) Recent(ctx context.Context, n int) ([]user.Record, error) {
 // error matching sink.ErrNotFound when there is none; an id that is not a
 // UUID names no user, so it gives ErrNotFound too.
 func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
-	if err := s.gate.Enter("sqlite sink", "get"); err != nil {
+	if err := s.gate.Enter("get"); err != nil {
 		return user.Record{}, err
 	}
 	defer s.gate.Leave()
@@ -471,7 +425,7 @@ func (s *Sink) Get(ctx context.Context, id string) (user.Record, error) {
 // Close waits for calls in progress and closes the database. Every later
 // call, Close included, returns an error matching sink.ErrClosed.
 func (s *Sink) Close() error {
-	return s.gate.Close("sqlite sink", func() error {
+	return s.gate.Close(func() error {
 		s.ckpt.stop()
 		err := s.closeWriter()
 		if s.db != s.wdb {

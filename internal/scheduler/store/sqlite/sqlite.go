@@ -13,7 +13,8 @@
 //
 // Open migrates the store's tables with goose (embedded SQL, version table
 // scheduler_db_version) and River's with rivermigrate, one process at a
-// time (under the write lock of the file PATH.lock beside the database).
+// time (under sqlitefile.Lock, the write lock of the file PATH.lock beside
+// the database, which the sink takes too).
 package sqlite
 
 import (
@@ -24,9 +25,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -38,6 +36,7 @@ import (
 
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/internal/storesql"
+	"github.com/userstream/userstream/internal/sqlitefile"
 )
 
 //go:embed migrations/*.sql
@@ -45,7 +44,7 @@ var migrations embed.FS
 
 // Memory is the path that opens a private in-memory database
 // (sqlite::memory:), gone when the store is closed. Meant for tests.
-const Memory = ":memory:"
+const Memory = sqlitefile.Memory
 
 // VersionTable is goose's version table for the store's migrations: not
 // goose's default, so that the sink's migrations and these can share one
@@ -80,29 +79,11 @@ var (
 	_ scheduler.Queue = (*river.Client[*sql.Tx])(nil)
 )
 
-// ParseURL returns the file path a metadata URL names. Accepted forms:
-//
-//	sqlite:./data/meta.db     relative to the working directory
-//	sqlite:data/meta.db       the same
-//	sqlite:///var/lib/m.db    absolute (/var/lib/m.db)
-//	sqlite:/var/lib/m.db      absolute too
-//	sqlite::memory:           private in-memory database (tests)
-//
-// The path is taken literally: no percent-decoding and no query parameters
-// (the pragmas are fixed).
+// ParseURL returns the file path a metadata URL names: sqlite:PATH, as
+// sqlitefile.ParseURL reads it (sqlite:./data/meta.db, sqlite:///abs/m.db,
+// sqlite::memory:).
 func ParseURL(rawURL string) (string, error) {
-	scheme, rest, ok := strings.Cut(rawURL, ":")
-	if !ok || !strings.EqualFold(scheme, "sqlite") {
-		return "", fmt.Errorf("%s: URL must start with sqlite: (e.g. sqlite:./data/meta.db)", name)
-	}
-	if strings.ContainsAny(rest, "?#") {
-		return "", fmt.Errorf("%s: URL %q: query parameters and fragments are not supported (the path may not contain ? or #)", name, rawURL)
-	}
-	rest = strings.TrimPrefix(rest, "//")
-	if rest == "" {
-		return "", fmt.Errorf("%s: URL %q names no file; use sqlite:./data/meta.db or sqlite:///abs/path.db", name, rawURL)
-	}
-	return rest, nil
+	return sqlitefile.ParseURL(rawURL, name, "./data/meta.db")
 }
 
 // Open opens (creating it and its parent directory when missing) the SQLite
@@ -113,19 +94,12 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if path != Memory {
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, fmt.Errorf("%s: create directory for %s: %w", name, path, err)
-			}
-		}
-	}
-	// The first connection switches a new file to WAL, which takes a lock
-	// SQLite's busy timeout does not wait for: open under the migration
-	// lock too.
-	release, err := lockMigrations(ctx, path)
+	// Opened and migrated one process at a time (see sqlitefile.Lock): the
+	// first connection switches a new file to WAL, and the migrations read
+	// the applied versions before they write.
+	release, err := sqlitefile.Lock(ctx, path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	defer release()
 	db, err := sql.Open("sqlite", path+"?"+pragmas)
@@ -146,33 +120,6 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	d := storesql.Dialect{Name: name, Time: formatTime, NoLimit: -1, Classify: classify}
 	return &Store{Store: storesql.New(db, d, db.Close), db: db, path: path}, nil
-}
-
-// lockMigrations makes opening and migrating one process at a time: goose and rivermigrate each read the applied
-// versions before they take SQLite's write lock, so two processes opening a
-// fresh file at once would both apply a version and the second would fail
-// on tables the first has just created. SQLite has no advisory lock, and
-// holding the database's own write lock on a second connection would lock
-// out the migrating one; so the lock taken is the write lock of a small
-// file beside the database, path+".lock" (empty; kept, as it is cheaper to
-// keep than to remove safely). The operating system drops it if the
-// process dies.
-func lockMigrations(ctx context.Context, path string) (release func(), err error) {
-	if path == Memory { // a private database needs no lock
-		return func() {}, nil
-	}
-	lock, err := sql.Open("sqlite", path+".lock?_pragma=busy_timeout(30000)&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("%s: migration lock: %w", name, err)
-	}
-	// BEGIN IMMEDIATE takes the lock file's write lock (waiting up to the
-	// busy timeout for another process's); the rollback releases it.
-	tx, err := lock.BeginTx(ctx, nil)
-	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%s: migration lock %s.lock: %w", name, path, err)
-	}
-	return func() { _ = tx.Rollback(); lock.Close() }, nil
 }
 
 func migrateOnce(ctx context.Context, db *sql.DB) error {

@@ -46,7 +46,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/scheduler/store/internal/storesql"
 )
 
 // Run runs every case of the contract against stores from open, each case
@@ -1131,7 +1130,7 @@ func testClosed(t *testing.T, h *harness) {
 			t.Errorf("%s after Close succeeded, want an error", name)
 			continue
 		}
-		if !errors.Is(err, storesql.ErrClosed) {
+		if !errors.Is(err, scheduler.ErrStoreClosed) {
 			t.Errorf("%s after Close: %v, want an error saying the store is closed", name, err)
 		}
 	}

@@ -2,55 +2,12 @@ package storesql
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/userstream/userstream/internal/scheduler"
 )
-
-// ErrClosed is what every call to a closed store returns, wrapped.
-var ErrClosed = errors.New("store is closed")
-
-// gate guards a store against use after Close: calls enter it concurrently,
-// and Close waits for the calls in flight, then fails every later call with
-// ErrClosed. The zero value is open. A call must not enter twice (a waiting
-// Close would block the second entry for ever).
-type gate struct {
-	mu     sync.RWMutex
-	closed bool
-}
-
-// enter admits one call named op of the driver named driver, or returns an
-// error wrapping ErrClosed. After a nil error the caller must call leave.
-func (g *gate) enter(driver, op string) error {
-	g.mu.RLock()
-	if g.closed {
-		g.mu.RUnlock()
-		return fmt.Errorf("%s: %s: %w", driver, op, ErrClosed)
-	}
-	return nil
-}
-
-// leave ends a call admitted by enter.
-func (g *gate) leave() { g.mu.RUnlock() }
-
-// close waits for the calls in flight, closes the gate and runs release
-// once; a second Close returns an error wrapping ErrClosed.
-func (g *gate) close(driver string, release func() error) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return fmt.Errorf("%s: close: %w", driver, ErrClosed)
-	}
-	g.closed = true
-	if err := release(); err != nil {
-		return fmt.Errorf("%s: close: %w", driver, err)
-	}
-	return nil
-}
 
 // encodeConf gives the stored form of a run's conf: nil (SQL NULL) for a
 // nil map, so that nil comes back nil, and JSON text otherwise.

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/userstream/userstream/internal/closeguard"
 	"github.com/userstream/userstream/internal/scheduler"
 )
 
@@ -47,29 +48,30 @@ type Store struct {
 	db      *sql.DB
 	d       Dialect
 	release func() error
-	gate    gate
+	gate    *closeguard.Gate
 }
 
 // New returns the store on db, whose tables the driver has migrated.
 // Close closes the gate, then calls release (which closes db).
 func New(db *sql.DB, d Dialect, release func() error) *Store {
-	return &Store{db: db, d: d, release: release}
+	return &Store{db: db, d: d, release: release, gate: closeguard.New(d.Name, scheduler.ErrStoreClosed)}
 }
 
 // Enter admits one call named op, for a driver's own methods: it fails
-// with an error matching ErrClosed after Close; otherwise the caller must
+// with an error matching scheduler.ErrStoreClosed after Close; otherwise the caller must
 // call leave when done, and Close waits for it.
 func (s *Store) Enter(op string) (leave func(), err error) {
-	if err := s.gate.enter(s.d.Name, op); err != nil {
+	if err := s.gate.Enter(op); err != nil {
 		return nil, err
 	}
-	return s.gate.leave, nil
+	return s.gate.Leave, nil
 }
 
 // Close waits for calls in progress and releases the database. Every
-// later call, Close included, returns an error matching ErrClosed.
+// later call, Close included, returns an error matching
+// scheduler.ErrStoreClosed.
 func (s *Store) Close() error {
-	return s.gate.close(s.d.Name, s.release)
+	return s.gate.Close(s.release)
 }
 
 // bind numbers the ? placeholders of query when the dialect wants $n.
