@@ -113,7 +113,7 @@ func connectorStatus(t *testing.T, addr, name string) (connStatus, bool) {
 // tasks' client ids) of a worker whose tasks hold partitions of the group.
 func holder(t *testing.T, kafka, group string, workers []string) int {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(kafka, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestBrokerRestart(t *testing.T) {
 	worker(t, s, "stream", s.Sink)
 	prod := produceUsers(t, s, n, 10000)
 	waitAbove(t, s.Sink, n/5, 60*time.Second)
-	s.Broker.Kill(t)
+	s.KillBroker(t)
 	time.Sleep(3 * time.Second)
 	s.StartBroker(t, "broker-2")
 	faultEnd := time.Now()

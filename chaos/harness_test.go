@@ -110,7 +110,7 @@ var endOffsets = proctest.EndOffsets
 // produceRaw writes values to users_created as they are, without keys.
 func produceRaw(t *testing.T, kafka string, values ...[]byte) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.DefaultProduceTopic(broker.Topic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(kafka, ",")...), kgo.DefaultProduceTopic(broker.Topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func produceRaw(t *testing.T, kafka string, values ...[]byte) {
 func deadLetters(t *testing.T, kafka string) []*kgo.Record {
 	t.Helper()
 	want := endOffsets(t, kafka, broker.DLQTopic)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.ConsumeTopics(broker.DLQTopic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(kafka, ",")...), kgo.ConsumeTopics(broker.DLQTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)

@@ -275,7 +275,7 @@ func TestDiskFull(t *testing.T) {
 // committedOffsets sums a group's committed offsets on users_created.
 func committedOffsets(t *testing.T, kafka, group string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(kafka, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}

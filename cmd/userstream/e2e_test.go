@@ -239,7 +239,7 @@ func TestDevRunsAndResumes(t *testing.T) {
 
 	// Messages are Avro in the Confluent wire format, with an id the
 	// embedded registry serves.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.ConsumeTopics(broker.Topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(kafka, ",")...), kgo.ConsumeTopics(broker.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)

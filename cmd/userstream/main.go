@@ -103,7 +103,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newAPICmd(a), newBrokerCmd(a), newTopicsCmd(a), newProduceCmd(a), newStreamCmd(a),
-		newUsersCmd(a), newDevCmd(a), newBenchCmd(a), newSchedulerCmd(a), newDagsCmd(a), newWebCmd(a), newConnectCmd(a),
+		newUsersCmd(a), newDevCmd(a), newRegistryCmd(a), newBenchCmd(a), newSchedulerCmd(a), newDagsCmd(a), newWebCmd(a), newConnectCmd(a),
 	)
 	return root
 }

@@ -26,6 +26,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/userstream/userstream/internal/engines"
+	"github.com/userstream/userstream/internal/engines/enginestest"
 )
 
 var (
@@ -261,33 +264,98 @@ func WaitCount(t testing.TB, sinkURL string, want int, within time.Duration) {
 	t.Fatalf("the sink holds %d users after %s, want %d", last, within, want)
 }
 
-// Stack is `userstream broker` (with its registry) and `userstream api` on
-// free loopback ports, with a SQLite sink URL in a temporary directory.
+// Stack is a broker with a Schema Registry and `userstream api` on free
+// loopback ports, with a SQLite sink URL in a temporary directory. The
+// broker is the embedded one (`userstream broker`, which serves the
+// registry too) or, when USERSTREAM_TEST_BROKER names one, a real Apache
+// Kafka cluster of package engines beside `userstream registry`: the same
+// end-to-end cases run on every broker (enginestest.BrokerKind).
 type Stack struct {
 	Kafka, Registry, API, Sink, Dir string
-	Broker                          *Proc
+	Kind                            string         // enginestest.Embedded, Kafka, Kafka3 or KafkaZK
+	Broker                          *Proc          // the embedded broker; nil on a real cluster
+	Cluster                         *engines.Kafka // the real cluster; nil on the embedded broker
 }
 
 // StartStack starts the broker and the API and waits until they listen.
 func StartStack(t testing.TB) *Stack {
 	t.Helper()
 	dir := t.TempDir()
-	s := &Stack{Kafka: FreeAddr(t), Registry: FreeAddr(t), API: FreeAddr(t), Dir: dir,
-		Sink: "sqlite:" + filepath.Join(dir, "users.db")}
-	s.StartBroker(t, "broker")
+	s := &Stack{Registry: FreeAddr(t), API: FreeAddr(t), Dir: dir,
+		Sink: "sqlite:" + filepath.Join(dir, "users.db"), Kind: enginestest.BrokerKind(t)}
+	if s.Kind == enginestest.Embedded {
+		s.Kafka = FreeAddr(t)
+		s.StartBroker(t, "broker")
+	} else {
+		s.Cluster = enginestest.StartKafka(t, enginestest.KafkaOptions(s.Kind)...)
+		s.Kafka = s.Cluster.Bootstrap()
+		reg := Start(t, "registry", "registry", "--addr", s.Registry, "--data-dir", filepath.Join(dir, "schemas"))
+		WaitListening(t, reg, s.Registry)
+	}
 	a := Start(t, "api", "api", "--addr", s.API)
 	WaitListening(t, a, s.API)
 	return s
 }
 
-// StartBroker (re)starts the broker on the stack's addresses and data dir.
+// StartBroker (re)starts the embedded broker on the stack's addresses and
+// data dir. On a real cluster it is RestartBroker.
 func (s *Stack) StartBroker(t testing.TB, name string) *Proc {
 	t.Helper()
+	if s.Cluster != nil {
+		s.RestartBroker(t)
+		return nil
+	}
 	b := Start(t, name, "broker", "--addr", s.Kafka, "--registry-addr", s.Registry, "--data-dir", filepath.Join(s.Dir, "kafka"))
 	WaitListening(t, b, s.Kafka)
 	WaitListening(t, b, s.Registry)
 	s.Broker = b
 	return b
+}
+
+// KillBroker SIGKILLs the broker: the embedded one (and the registry it
+// serves), or every node of a real cluster.
+func (s *Stack) KillBroker(t testing.TB) {
+	t.Helper()
+	if s.Cluster == nil {
+		s.Broker.Kill(t)
+		return
+	}
+	for id := range s.Cluster.Brokers {
+		if err := s.Cluster.Kill(id + 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// RestartBroker starts the broker KillBroker killed again on its data.
+func (s *Stack) RestartBroker(t testing.TB) {
+	t.Helper()
+	if s.Cluster == nil {
+		s.StartBroker(t, "broker-again")
+		return
+	}
+	// Nodes of a cluster wait for each other's quorum: start them together.
+	errs := make(chan error, len(s.Cluster.Brokers))
+	for id := range s.Cluster.Brokers {
+		go func() { errs <- s.Cluster.Restart(context.Background(), id+1) }()
+	}
+	for range s.Cluster.Brokers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Client is a Kafka client seeded with kafka (a comma-separated list, as
+// --brokers takes), closed when the test ends.
+func Client(t testing.TB, kafka string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(kafka, ",")...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
 
 // SourceURL is the built-in API's endpoint.
@@ -299,11 +367,7 @@ func (s *Stack) RegistryURL() string { return "http://" + s.Registry }
 // EndOffsets sums the end offsets of topic's partitions.
 func EndOffsets(t testing.TB, kafka, topic string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := Client(t, kafka)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
