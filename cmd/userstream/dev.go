@@ -19,6 +19,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	kconnect "github.com/userstream/userstream/internal/connect"
+	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/stores"
@@ -108,7 +109,7 @@ func runDev(ctx context.Context, a *app, c devConfig) error {
 	if err != nil {
 		return err
 	}
-	dags, err := c.dags.buildDAGs(stack.Producing{Source: src, SourceName: st.APIURL, Encoder: st.Encoder, Logger: a.log,
+	dags, err := c.dags.buildDAGs(ingestdag.Producing{Source: src, SourceName: st.APIURL, Encoder: st.Encoder, Logger: a.log,
 		Producer: func(ctx context.Context) (*kgo.Client, error) { return st.Producer(ctx) }})
 	if err != nil {
 		return err

@@ -18,10 +18,10 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/store/stores"
-	"github.com/userstream/userstream/internal/stack"
 )
 
 // defaultMetadata is where the metadata store lives unless told.
@@ -41,7 +41,7 @@ type dagFlags struct {
 }
 
 func (f *dagFlags) addFlags(fs *pflag.FlagSet, schedule string, usersPerRun int, runDuration time.Duration) {
-	sp := stack.UserAutomationSpec()
+	sp := ingestdag.UserAutomation()
 	fs.StringVar(&f.schedule, "schedule", schedule, "schedule of user_automation: cron, @once, @hourly, @daily, @weekly, @monthly, @yearly, @every DURATION or none")
 	fs.StringVar(&f.startDate, "start-date", sp.StartDate, "start_date of user_automation (RFC 3339 or YYYY-MM-DD)")
 	fs.StringVar(&f.timezone, "timezone", "UTC", "time zone the schedule is read in, e.g. Europe/Paris")
@@ -59,14 +59,14 @@ func (f *dagFlags) addFlags(fs *pflag.FlagSet, schedule string, usersPerRun int,
 
 // specs returns the DAG specs: user_automation from the flags, then the
 // file's.
-func (f *dagFlags) specs() ([]stack.DAGSpec, error) {
+func (f *dagFlags) specs() ([]ingestdag.Spec, error) {
 	if f.usersPerRn < 0 {
 		return nil, usagef("--users-per-run: %d is negative", f.usersPerRn)
 	}
 	if f.usersPerRn == 0 && f.runDuration <= 0 {
 		return nil, usagef("--users-per-run and --run-duration are both 0: give at least one to bound a run")
 	}
-	sp := stack.UserAutomationSpec()
+	sp := ingestdag.UserAutomation()
 	sp.Schedule, sp.StartDate, sp.Catchup, sp.MaxActiveRuns, sp.Retries = f.schedule, f.startDate, f.catchup, f.maxActive, f.retries
 	sp.RetryDelay, sp.UsersPerRun, sp.Nat, sp.Rate = f.retryDelay.String(), f.usersPerRn, f.nat, f.rate
 	sp.RunDuration = ""
@@ -79,9 +79,9 @@ func (f *dagFlags) specs() ([]stack.DAGSpec, error) {
 	if f.timezone != "UTC" {
 		sp.Timezone = f.timezone
 	}
-	specs := []stack.DAGSpec{sp}
+	specs := []ingestdag.Spec{sp}
 	if f.file != "" {
-		more, err := stack.LoadDAGFile(f.file)
+		more, err := ingestdag.LoadFile(f.file)
 		if err != nil {
 			return nil, usageError{fmt.Errorf("--dags: %w", err)}
 		}
@@ -92,7 +92,7 @@ func (f *dagFlags) specs() ([]stack.DAGSpec, error) {
 
 // buildDAGs builds the DAGs; a spec that does not build is wrong usage
 // naming the flag behind it.
-func (f *dagFlags) buildDAGs(p stack.Producing) ([]*scheduler.DAG, error) {
+func (f *dagFlags) buildDAGs(p ingestdag.Producing) ([]*scheduler.DAG, error) {
 	specs, err := f.specs()
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 			if err != nil {
 				return err
 			}
-			prod := stack.Producing{Source: src, SourceName: srcName, Encoder: enc, Logger: a.log,
+			prod := ingestdag.Producing{Source: src, SourceName: srcName, Encoder: enc, Logger: a.log,
 				Producer: func(ctx context.Context) (*kgo.Client, error) {
 					return connect(ctx, kc, ingest.ProducerOpts(broker.Topic)...)
 				}}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/testwait"
 )
@@ -289,7 +289,7 @@ func TestBrowser(t *testing.T) {
 		defer stop()
 		admin.open("/dags")
 		admin.shot("dags")
-		admin.open("/dags/" + stack.UserAutomationID)
+		admin.open("/dags/" + ingestdag.UserAutomationID)
 		admin.do("trigger", chromedp.SetValue(chromedp.CSS("input[name=conf]"), `{"users": 100}`), chromedp.Click(chromedp.CSS("#trigger")))
 		admin.wait("the flash", `document.querySelector("p.flash") && document.querySelector("p.flash").textContent.startsWith("triggered manual__")`, 10*time.Second)
 		// The grid refreshes itself (htmx, every 3 s) until the run is green.
@@ -406,7 +406,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("state changes need a login, the CSRF token and the admin role", func(t *testing.T) {
 		runs := func() int {
-			_, n, err := f.meta.ListRuns(context.Background(), scheduler.RunFilter{DagID: stack.UserAutomationID, Limit: 1})
+			_, n, err := f.meta.ListRuns(context.Background(), scheduler.RunFilter{DagID: ingestdag.UserAutomationID, Limit: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -436,8 +436,8 @@ func TestBrowser(t *testing.T) {
 		for _, step := range []struct {
 			page, button string
 		}{
-			{"/dags/" + stack.UserAutomationID, "#trigger"},
-			{"/dags/" + stack.UserAutomationID, "#pause"},
+			{"/dags/" + ingestdag.UserAutomationID, "#trigger"},
+			{"/dags/" + ingestdag.UserAutomationID, "#pause"},
 			{"/dags", "button.toggle"},
 			{"/groups/" + stream.DefaultGroup, `button[value=preview]`},
 		} {
@@ -453,7 +453,7 @@ func TestBrowser(t *testing.T) {
 		if n := runs(); n != before {
 			t.Errorf("runs went from %d to %d by refused requests", before, n)
 		}
-		d, err := f.meta.GetDAG(context.Background(), stack.UserAutomationID)
+		d, err := f.meta.GetDAG(context.Background(), ingestdag.UserAutomationID)
 		if err != nil || d.IsPaused {
 			t.Errorf("the DAG is paused (%v) after refused requests", err)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
@@ -97,9 +98,9 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	if fc.source != nil {
 		src = fc.source(src)
 	}
-	sp := stack.UserAutomationSpec()
+	sp := ingestdag.UserAutomation()
 	sp.Schedule, sp.UsersPerRun, sp.RunDuration, sp.RetryDelay = "none", 200, "", "10ms"
-	dag, err := sp.Build(stack.Producing{Source: src, SourceName: fc.sourceName, Encoder: st.Encoder, BatchSize: 100,
+	dag, err := sp.Build(ingestdag.Producing{Source: src, SourceName: fc.sourceName, Encoder: st.Encoder, BatchSize: 100,
 		Producer: func(ctx context.Context) (*kgo.Client, error) { return st.Producer(ctx) }})
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/testwait"
 )
@@ -60,7 +60,7 @@ func TestAccessControl(t *testing.T) {
 	stop := f.startStream(t)
 	f.waitStored(t, 20, 60*time.Second)
 	stop()
-	run, err := f.sched.Service().Trigger(context.Background(), stack.UserAutomationID, nil, time.Time{}, "probe")
+	run, err := f.sched.Service().Trigger(context.Background(), ingestdag.UserAutomationID, nil, time.Time{}, "probe")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,14 +149,14 @@ func TestAccessControl(t *testing.T) {
 				t.Errorf("viewer POST %s: %d %q, want 403", sc.path, resp.StatusCode, resp.body)
 			}
 		}
-		d, err := f.meta.GetDAG(context.Background(), stack.UserAutomationID)
+		d, err := f.meta.GetDAG(context.Background(), ingestdag.UserAutomationID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d.IsPaused {
 			t.Error("the viewer paused the DAG")
 		}
-		_, n, err := f.meta.ListRuns(context.Background(), scheduler.RunFilter{DagID: stack.UserAutomationID, Limit: 10})
+		_, n, err := f.meta.ListRuns(context.Background(), scheduler.RunFilter{DagID: ingestdag.UserAutomationID, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestAccessControl(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/dags?flash=") {
 			t.Fatalf("admin pause: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		d, err := f.meta.GetDAG(context.Background(), stack.UserAutomationID)
+		d, err := f.meta.GetDAG(context.Background(), ingestdag.UserAutomationID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -526,7 +526,7 @@ func TestPagesAndTwins(t *testing.T) {
 func TestHostileContentIsText(t *testing.T) {
 	f := newFixture(t, withSource(func(s ingest.Source) ingest.Source { return hostile{s} }, `"><b>src</b>`))
 	f.produceRaw(t, broker.Topic, []byte(xssFirst), []byte(xssLast), map[string]string{"x-evil": xssLast})
-	run, err := f.sched.Service().Trigger(context.Background(), stack.UserAutomationID, nil, time.Time{}, "")
+	run, err := f.sched.Service().Trigger(context.Background(), ingestdag.UserAutomationID, nil, time.Time{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,9 @@
-package stack
+// Package ingestdag is the user_automation DAG: ingest (fetch -> map ->
+// produce) as a scheduler task, with the specs of a --dags file. The
+// scheduler command and the composition root (internal/stack) both build
+// their DAGs here, so the production scheduler needs nothing of the
+// embedded stack.
+package ingestdag
 
 import (
 	"bytes"
@@ -31,11 +36,11 @@ const (
 // (datetime(2023, 9, 3, 10, 00)).
 var UserAutomationStart = time.Date(2023, 9, 3, 10, 0, 0, 0, time.UTC)
 
-// DAGSpec is a DAG of the user_automation kind: one task that streams
+// Spec is a DAG of the user_automation kind: one task that streams
 // users from the Random User API to Kafka. Its JSON (and YAML) keys are the
 // names of a --dags file; durations are strings such as "30s", times RFC
 // 3339.
-type DAGSpec struct {
+type Spec struct {
 	DagID                   string   `json:"dag_id"`
 	Owner                   string   `json:"owner,omitempty"`
 	Description             string   `json:"description,omitempty"`
@@ -58,11 +63,11 @@ type DAGSpec struct {
 	Tags                    []string `json:"tags,omitempty"`
 }
 
-// UserAutomationSpec is the original DAG, with what its users missed
+// UserAutomation is the original DAG, with what its users missed
 // fixed: retries (2, 30 s apart, doubling), and it is not paused when
 // first seen.
-func UserAutomationSpec() DAGSpec {
-	return DAGSpec{DagID: UserAutomationID, Owner: "airscholar", Description: "Stream users from the Random User API to Kafka (users_created)",
+func UserAutomation() Spec {
+	return Spec{DagID: UserAutomationID, Owner: "airscholar", Description: "Stream users from the Random User API to Kafka (users_created)",
 		Schedule: "@daily", StartDate: UserAutomationStart.Format(time.RFC3339), Catchup: false, MaxActiveRuns: 1,
 		Retries: 2, RetryDelay: "30s", RetryExponentialBackoff: true, MaxRetryDelay: "5m",
 		RunDuration: "60s", Tags: []string{"userstream"}}
@@ -85,7 +90,7 @@ type Producing struct {
 
 // Build turns a spec into a DAG whose task runs ingest with p. Errors name
 // the DAG and the field.
-func (sp DAGSpec) Build(p Producing) (*scheduler.DAG, error) {
+func (sp Spec) Build(p Producing) (*scheduler.DAG, error) {
 	bad := func(field string, err error) error { return fmt.Errorf("DAG %q: %s: %w", sp.DagID, field, err) }
 	dur := func(field, v string) (time.Duration, error) {
 		if v == "" {
@@ -277,10 +282,10 @@ func streamDataFromAPI(ctx context.Context, tc scheduler.TaskContext, p Producin
 	return err
 }
 
-// LoadDAGFile reads DAG specs from a JSON or YAML file: a list of specs,
+// LoadFile reads DAG specs from a JSON or YAML file: a list of specs,
 // or {"dags": [...]}. Unknown keys are errors; every error names the file,
 // the DAG and the field.
-func LoadDAGFile(path string) ([]DAGSpec, error) {
+func LoadFile(path string) ([]Spec, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("dags file: %w", err)
@@ -306,9 +311,9 @@ func LoadDAGFile(path string) ([]DAGSpec, error) {
 	} else if err := json.Unmarshal(j, &list); err != nil {
 		return nil, fmt.Errorf("dags file %s: want a list of DAGs, or {\"dags\": [...]}: %w", path, err)
 	}
-	var out []DAGSpec
+	var out []Spec
 	for i, item := range list {
-		var sp DAGSpec
+		var sp Spec
 		dec := json.NewDecoder(bytes.NewReader(item))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&sp); err != nil {

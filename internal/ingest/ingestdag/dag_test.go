@@ -1,4 +1,4 @@
-package stack_test
+package ingestdag_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
@@ -44,6 +45,17 @@ func (f *flakySource) Get(ctx context.Context, p randomuser.Params) (randomuser.
 	return f.Source.Get(ctx, p)
 }
 
+// start starts an embedded stack on dir, closed when the test ends.
+func start(t *testing.T, dir string) *stack.Stack {
+	t.Helper()
+	st, err := stack.Start(t.Context(), stack.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // pipeline is a stack with a scheduler running user_automation (500 users
 // a run, no schedule) and a stream into its sink.
 type pipeline struct {
@@ -62,9 +74,9 @@ func newPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	src := &flakySource{Source: api}
-	sp := stack.UserAutomationSpec()
+	sp := ingestdag.UserAutomation()
 	sp.Schedule, sp.UsersPerRun, sp.RunDuration, sp.RetryDelay, sp.RetryExponentialBackoff = "none", 500, "", "10ms", false
-	d, err := sp.Build(stack.Producing{Source: src, SourceName: "test", Encoder: st.Encoder, BatchSize: 100,
+	d, err := sp.Build(ingestdag.Producing{Source: src, SourceName: "test", Encoder: st.Encoder, BatchSize: 100,
 		Producer: func(ctx context.Context) (*kgo.Client, error) { return st.Producer(ctx) }})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +111,7 @@ var logical = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 func (p *pipeline) runToSuccess(t *testing.T, runID string) {
 	t.Helper()
 	testwait.For(t, 60*time.Second, "run "+runID+" success", func() (string, bool) {
-		r, err := p.meta.GetRun(t.Context(), stack.UserAutomationID, runID)
+		r, err := p.meta.GetRun(t.Context(), ingestdag.UserAutomationID, runID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +177,7 @@ func (p *pipeline) ids(t *testing.T, n int) []string {
 // and clears never add users.
 func TestRetriedAndClearedRunsStoreTheSameRows(t *testing.T) {
 	clean := newPipeline(t)
-	run, err := clean.sched.Service().Trigger(t.Context(), stack.UserAutomationID, nil, logical, "")
+	run, err := clean.sched.Service().Trigger(t.Context(), ingestdag.UserAutomationID, nil, logical, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +185,7 @@ func TestRetriedAndClearedRunsStoreTheSameRows(t *testing.T) {
 	want := clean.ids(t, 500)
 
 	// Cleared and run again: the same 500.
-	if _, err := clean.sched.Service().Clear(t.Context(), stack.UserAutomationID, run.RunID); err != nil {
+	if _, err := clean.sched.Service().Clear(t.Context(), ingestdag.UserAutomationID, run.RunID); err != nil {
 		t.Fatal(err)
 	}
 	clean.runToSuccess(t, run.RunID)
@@ -181,7 +193,7 @@ func TestRetriedAndClearedRunsStoreTheSameRows(t *testing.T) {
 	if got := clean.ids(t, 500); !slices.Equal(got, want) {
 		t.Fatal("the cleared run stored other users than the clean run")
 	}
-	tries, _ := clean.meta.ListTries(t.Context(), stack.UserAutomationID, run.RunID)
+	tries, _ := clean.meta.ListTries(t.Context(), ingestdag.UserAutomationID, run.RunID)
 	if len(tries) != 2 {
 		t.Fatalf("%d tries after the clear, want 2", len(tries))
 	}
@@ -190,7 +202,7 @@ func TestRetriedAndClearedRunsStoreTheSameRows(t *testing.T) {
 	flaky := newPipeline(t)
 	flaky.src.failFrom.Store(4)
 	flaky.src.healAfter.Store(1) // the failing request heals it: the retry succeeds
-	run2, err := flaky.sched.Service().Trigger(t.Context(), stack.UserAutomationID, nil, logical, "")
+	run2, err := flaky.sched.Service().Trigger(t.Context(), ingestdag.UserAutomationID, nil, logical, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,11 +210,11 @@ func TestRetriedAndClearedRunsStoreTheSameRows(t *testing.T) {
 	if got := flaky.ids(t, 500); !slices.Equal(got, want) {
 		t.Fatal("the retried run stored other users than the clean run")
 	}
-	tries, _ = flaky.meta.ListTries(t.Context(), stack.UserAutomationID, run2.RunID)
+	tries, _ = flaky.meta.ListTries(t.Context(), ingestdag.UserAutomationID, run2.RunID)
 	if len(tries) < 2 || tries[0].State != scheduler.TaskUpForRetry {
 		t.Fatalf("tries %+v: the first try should have failed and been retried", tries)
 	}
-	log, _ := flaky.meta.GetLog(t.Context(), stack.UserAutomationID, run2.RunID, stack.UserAutomationTask, 1)
+	log, _ := flaky.meta.GetLog(t.Context(), ingestdag.UserAutomationID, run2.RunID, ingestdag.UserAutomationTask, 1)
 	if !strings.Contains(log, "503") {
 		t.Errorf("the failed try's log does not say why:\n%s", log)
 	}
@@ -235,11 +247,11 @@ dags:
     retries: 3
     retry_delay: 1m
 `)
-	specs, err := stack.LoadDAGFile(good)
+	specs, err := ingestdag.LoadFile(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := specs[0].Build(stack.Producing{})
+	d, err := specs[0].Build(ingestdag.Producing{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,9 +270,9 @@ dags:
 		"bad time zone":    {"g.yaml", "- dag_id: u\n  schedule: none\n  users_per_run: 1\n  timezone: Mars/Olympus\n", `DAG "u": timezone`},
 		"end before start": {"h.yaml", "- dag_id: s\n  schedule: none\n  users_per_run: 1\n  start_date: 2026-02-01\n  end_date: 2026-01-01\n", `DAG "s": end_date`},
 	} {
-		specs, err := stack.LoadDAGFile(write(tt.file, tt.text))
+		specs, err := ingestdag.LoadFile(write(tt.file, tt.text))
 		if err == nil {
-			_, err = specs[0].Build(stack.Producing{})
+			_, err = specs[0].Build(ingestdag.Producing{})
 		}
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want an error containing %q", name, err, tt.want)
