@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -62,27 +61,12 @@ func (c *codecFlags) encoder(ctx context.Context, a *app) (ingest.Encoder, strin
 	return codec, name, registryHint(err)
 }
 
-// waitDecoder returns what a stream worker reads with: the Avro serde
-// (which also reads plain JSON) or JSON alone. While the registry is
-// unreachable it waits (logging, and saying so on /healthz) instead of
-// failing, so a worker started before its registry, or during a registry
-// restart, starts when the registry is back. Other errors (an incompatible
-// schema) fail at once.
+// waitDecoder returns what a stream worker reads with, waiting while the
+// registry is unreachable and saying so on h (schema.WaitDecoder).
 func (c *codecFlags) waitDecoder(ctx context.Context, a *app, h *stream.Health) (stream.Decoder, error) {
-	wait := 200 * time.Millisecond
-	for {
-		dec, _, err := schema.OpenCodec(ctx, c.registry, "", false, schema.WithLogger(a.log))
-		if err == nil || !errors.Is(err, schema.ErrRegistryUnavailable) {
-			h.Recovered("schema registry")
-			return dec, registryHint(err)
-		}
-		h.Failing("schema registry", err)
-		a.log.Warn("schema registry unavailable; the stream waits for it", "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	dec, err := schema.WaitDecoder(ctx, c.registry, h.RegistryWait, schema.WithLogger(a.log))
+	if err != nil {
+		return nil, registryHint(err)
 	}
+	return dec, nil
 }

@@ -1,22 +1,15 @@
 package main
 
 import (
-	"cmp"
-	"context"
-	"errors"
-	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
 	kconnect "github.com/userstream/userstream/internal/connect"
-	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
-	"github.com/userstream/userstream/internal/user"
 )
 
 func newConnectCmd(a *app) *cobra.Command {
@@ -66,10 +59,13 @@ See docs/connect.md.`,
 			if err != nil {
 				return usagef("--addr: %v", err)
 			}
-			return runConnect(ctx, a, ln, st, kc, codec, kconnect.WorkerConfig{
-				WorkerID: workerID, GroupID: groupID, ConfigTopic: configTopic, StatusTopic: statusTopic,
-				FailAfter: failAfter, SessionTimeout: session,
-			})
+			w, err := stack.NewConnectWorker(ctx, stack.ConnectWorker{Listener: ln, Logins: st, Kafka: kc, RegistryURL: codec.registry, Logger: a.log,
+				Config: kconnect.WorkerConfig{WorkerID: workerID, GroupID: groupID, ConfigTopic: configTopic, StatusTopic: statusTopic,
+					FailAfter: failAfter, SessionTimeout: session}})
+			if err != nil {
+				return kafkaUsage(err)
+			}
+			return kafkaUsage(w.Run(ctx))
 		},
 	}
 	fs := cmd.Flags()
@@ -85,63 +81,4 @@ See docs/connect.md.`,
 	fs.DurationVar(&failAfter, "task-failed-after", stream.DefaultFailAfter, "a task whose sink, commits or registry keep failing this long turns FAILED")
 	fs.DurationVar(&session, "session-timeout", stream.DefaultSessionTimeout, "how long a connector's group waits for a silent worker before moving its partitions")
 	return cmd
-}
-
-// runConnect runs a Connect worker with cfg serving its REST API on ln
-// until ctx ends; state changes need an admin login of st.
-func runConnect(ctx context.Context, a *app, ln net.Listener, st scheduler.Store, kc broker.Config, codec codecFlags,
-	cfg kconnect.WorkerConfig) error {
-	w, err := newConnectWorker(ctx, a, ln, st, kc, codec, cfg)
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
-}
-
-// newConnectWorker starts a Connect worker's REST API on ln (state changes
-// need an admin login of st) and returns the worker, for its Run. cfg's
-// Dial, Logger and, when nil, OpenSink and Decoder are filled in here.
-// `connect` and `dev` share it.
-func newConnectWorker(ctx context.Context, a *app, ln net.Listener, st scheduler.Store, kc broker.Config, codec codecFlags,
-	cfg kconnect.WorkerConfig) (*kconnect.Worker, error) {
-	auth := scheduler.NewAuthenticator(st, 0)
-	cfg.WorkerID = cmp.Or(cfg.WorkerID, ln.Addr().String())
-	cfg.GroupID = cmp.Or(cfg.GroupID, kconnect.DefaultGroupID)
-	cfg.Logger = a.log
-	cfg.Dial = func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) { return connect(ctx, kc, opts...) }
-	if cfg.OpenSink == nil {
-		cfg.OpenSink = openStreamSink
-	}
-	if cfg.Decoder == nil {
-		cfg.Decoder = func(ctx context.Context, s kconnect.Spec) (stream.Decoder, error) {
-			if s.JSON {
-				return user.JSON{}, nil
-			}
-			c := codecFlags{registry: cmp.Or(s.RegistryURL, codec.registry)}
-			return c.waitDecoder(ctx, a, nil)
-		}
-	}
-	w, err := kconnect.NewWorker(ctx, cfg)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	a.log.Info("connect worker started", "worker", w.ID(), "group_id", cfg.GroupID, "addr", ln.Addr().String())
-	serveWeb(ctx, a, ln, kconnect.Handler(w, func(r *http.Request) error { return adminOnly(r, auth) }))
-	return w, nil
-}
-
-// adminOnly is the Connect API's Authorize: an admin login of the metadata
-// store (basic or bearer); a viewer is refused as forbidden.
-func adminOnly(r *http.Request, auth *scheduler.Authenticator) error {
-	u, err := auth.Request(r)
-	switch {
-	case errors.Is(err, scheduler.ErrUnauthorized):
-		return errors.New("wrong user name, password or token")
-	case err != nil:
-		return err
-	case u.Role != scheduler.RoleAdmin:
-		return fmt.Errorf("user %q (%s) may read but not change anything: %w", u.Name, u.Role, kconnect.ErrForbidden)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/stores"
@@ -19,27 +18,16 @@ func openMetadata(ctx context.Context, rawURL string) (scheduler.Store, error) {
 	return st, err
 }
 
-// openLogins opens the metadata store and makes sure it has the admin
-// login (created with password, or a generated one printed once) and, when
-// viewer is not empty, the read-only login "viewer" with that password.
+// openLogins opens the metadata store and makes sure it has its logins
+// (scheduler.EnsureLogins).
 func openLogins(ctx context.Context, a *app, rawURL, password, viewer string) (scheduler.Store, error) {
 	st, err := openMetadata(ctx, rawURL)
 	if err != nil {
 		return nil, err
 	}
-	generated, err := scheduler.EnsureUser(ctx, st, scheduler.AdminUser, scheduler.RoleAdmin, password)
-	if err != nil {
+	if err := scheduler.EnsureLogins(ctx, st, password, viewer, a.stdout); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("admin login: %w", err)
-	}
-	if generated != "" {
-		fmt.Fprintf(a.stdout, "Created the admin login: user %s, password %s\n(shown once; set USERSTREAM_ADMIN_PASSWORD to choose it)\n", scheduler.AdminUser, generated)
-	}
-	if viewer != "" {
-		if _, err := scheduler.EnsureUser(ctx, st, scheduler.ViewerUser, scheduler.RoleViewer, viewer); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("viewer login: %w", err)
-		}
+		return nil, err
 	}
 	return st, nil
 }

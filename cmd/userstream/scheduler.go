@@ -189,24 +189,13 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 	return cmd
 }
 
-// schedulerRun is what runScheduler needs; dev fills it too.
+// schedulerRun is what runScheduler needs.
 type schedulerRun struct {
 	metadata, addr, password string
 	viewer                   string
 	workers                  int
 	hostname                 string
 	dags                     []*scheduler.DAG
-	tickEvery                time.Duration
-	// ready, when set, is told the running scheduler and the address the
-	// API listens on (dev prints it and reads the last run's state).
-	ready func(s *scheduler.Scheduler, addr string)
-	// mux, when set, receives the API's routes instead of a listener of
-	// runScheduler's own (dev serves the web UI there).
-	mux *http.ServeMux
-	// tickAtStart runs the first tick at once instead of when River has
-	// elected its leader (about 1.5 s): dev's first row comes in under a
-	// second. Only for a process that is the only scheduler on its store.
-	tickAtStart bool
 }
 
 // runScheduler opens the metadata store, makes sure there is an admin
@@ -221,7 +210,7 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		scheduler.NewRunStateCollector(st))
 	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: r.dags, Logger: a.log, Metrics: scheduler.NewMetrics(reg),
-		Workers: r.workers, TickEvery: r.tickEvery, Hostname: r.hostname})
+		Workers: r.workers, Hostname: r.hostname})
 	if err != nil {
 		return usageError{err}
 	}
@@ -236,16 +225,12 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 		}
 	}()
 	api := restapi.New(s.Service(), scheduler.NewAuthenticator(st, 0), restapi.Options{Logger: a.log, Heartbeat: s.LastTick})
-	mux := r.mux
-	listen := mux == nil
-	if listen {
-		mux = http.NewServeMux()
-	}
+	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api)
 	mux.Handle("/auth/token", api)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	addr := r.addr
-	if listen && addr != "" {
+	if addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("--addr %s: %w (pass another address, or an empty one to turn the API off)", addr, err)
@@ -259,28 +244,7 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 		}()
 		defer srv.Close()
 	}
-	names := make([]string, 0, len(r.dags))
-	for _, d := range r.dags {
-		names = append(names, d.DagID+" ("+scheduleLabel(d.Schedule)+")")
-	}
-	a.log.Info("scheduler started", "dags", strings.Join(names, ", "), "metadata", redactURL(r.metadata), "api", addr, "hostname", s.Hostname())
-	if r.tickAtStart {
-		go func() {
-			if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("scheduler tick failed; the next one retries", "err", err)
-			}
-		}()
-	}
-	if r.ready != nil {
-		r.ready(s, addr)
-	}
+	a.log.Info("scheduler started", "dags", scheduler.DAGList(r.dags), "metadata", redactURL(r.metadata), "api", addr, "hostname", s.Hostname())
 	<-ctx.Done()
 	return nil
-}
-
-func scheduleLabel(spec string) string {
-	if spec == "" {
-		return "none"
-	}
-	return spec
 }

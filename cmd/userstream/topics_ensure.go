@@ -9,18 +9,12 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 )
 
-// ensureTopics creates users_created and users_created.dlq when missing and
-// logs what it found through the command's logger.
+// ensureTopics creates users_created and users_created.dlq when missing
+// (with the cluster's default replication factor) and logs what it found
+// through the command's logger.
 func ensureTopics(ctx context.Context, a *app, adm *kadm.Client, partitions int32) error {
 	rep, err := broker.EnsureTopics(ctx, adm, partitions, -1, broker.Topic, broker.DLQTopic)
-	for _, r := range rep {
-		switch {
-		case r.Note != "":
-			a.log.Warn("topic differs from what was asked", "topic", r.Topic, "note", r.Note)
-		case r.Created:
-			a.log.Info("topic created", "topic", r.Topic, "partitions", r.Partitions)
-		}
-	}
+	broker.LogEnsured(a.log, rep)
 	return err
 }
 

@@ -1,95 +1,18 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/scheduler/restapi"
-	"github.com/userstream/userstream/internal/schema"
-	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/web"
 )
-
-// webParts are what a UI is built from; dev fills them from its stack.
-type webParts struct {
-	kafka    broker.Config
-	registry string // URL, "" or "none": no Schemas page and no Avro decoding
-	sink     sink.Sink
-	service  *scheduler.Service
-	store    scheduler.Store
-	group    string
-	latency  prometheus.Histogram
-	metrics  []string // stream workers' /metrics URLs, for the latency
-	connect  string   // a Kafka Connect REST API's URL, for the Connect page; "": none
-	secure   bool     // session cookies Secure (a TLS proxy in front)
-	errors   *web.ErrorLog
-	heart    func() time.Time
-}
-
-// buildWeb connects to Kafka and the registry and returns the UI's
-// handler and what to close after.
-func buildWeb(ctx context.Context, a *app, p webParts) (*web.Server, func(), error) {
-	adm, err := broker.NewAdmin(ctx, p.kafka)
-	if err != nil {
-		return nil, nil, kafkaUsage(err)
-	}
-	var reg *web.Registry
-	if p.registry != "" && p.registry != "none" {
-		cl, err := schema.NewClient(p.registry)
-		if err != nil {
-			adm.Close()
-			return nil, nil, usagef("--schema-registry: %v", err)
-		}
-		reg = web.NewRegistry(cl)
-	}
-	cfg := web.Config{Kafka: adm, Registry: reg, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Logger: a.log, Secure: p.secure,
-		Pipeline: &web.Pipeline{Kafka: adm, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: p.group, Latency: p.latency, Metrics: p.metrics, Errors: p.errors}}
-	if p.sink != nil {
-		cfg.Users, cfg.Pipeline.Users = p.sink, p.sink
-	}
-	if p.connect != "" {
-		if cfg.Connect, err = web.NewConnect(p.connect); err != nil {
-			adm.Close()
-			return nil, nil, fmt.Errorf("web: Kafka Connect URL %q: %w", redactURL(p.connect), err)
-		}
-	}
-	if p.store != nil {
-		cfg.Service, cfg.Auth = p.service, scheduler.NewAuthenticator(p.store, 0)
-		cfg.API = restapi.New(p.service, cfg.Auth, restapi.Options{Logger: a.log, Heartbeat: p.heart})
-	}
-	s, err := web.New(cfg)
-	if err != nil {
-		adm.Close()
-		return nil, nil, err
-	}
-	return s, adm.Close, nil
-}
-
-// serveWeb serves h on ln until ctx ends.
-func serveWeb(ctx context.Context, a *app, ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("web server", "err", err)
-		}
-	}()
-	context.AfterFunc(ctx, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
-}
 
 func newWebCmd(a *app) *cobra.Command {
 	var (
@@ -150,17 +73,17 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 					return usagef("--stream-metrics %q: want an http(s) URL such as http://127.0.0.1:9464/metrics", redactURL(m))
 				}
 			}
-			ui, closeUI, err := buildWeb(ctx, a, webParts{kafka: kc, registry: codec.registry, sink: snk, service: svc, store: st, group: group, metrics: metrics,
-				connect: connURL, secure: secure})
+			ui, closeUI, err := stack.NewUI(ctx, stack.UI{Kafka: kc, RegistryURL: codec.registry, Sink: snk, Service: svc, Logins: st, Group: group,
+				Metrics: metrics, ConnectURL: connURL, Secure: secure, Logger: a.log})
 			if err != nil {
-				return err
+				return kafkaUsage(err)
 			}
 			defer closeUI()
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("--addr %s: %w (pass another address)", addr, err)
 			}
-			serveWeb(ctx, a, ln, ui)
+			stack.Serve(ctx, a.log, ln, ui)
 			a.log.Info("web UI listening", "url", "http://"+ln.Addr().String()+"/")
 			<-ctx.Done()
 			return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -400,4 +401,17 @@ func AdoptOffsets(ctx context.Context, adm *kadm.Client, from, to, topic string)
 		return 0, fmt.Errorf("commit group %s's offsets to group %s: %w", from, to, err)
 	}
 	return adopted, nil
+}
+
+// LogEnsured logs an EnsureTopics report: a created topic at info level, a
+// note (an existing topic that differs from what was asked) as a warning.
+func LogEnsured(log *slog.Logger, rep []EnsuredTopic) {
+	for _, r := range rep {
+		switch {
+		case r.Note != "":
+			log.Warn("topic differs from what was asked", "topic", r.Topic, "note", r.Note)
+		case r.Created:
+			log.Info("topic created", "topic", r.Topic, "partitions", r.Partitions)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -283,4 +284,44 @@ func (a *Authenticator) CheckToken(ctx context.Context, token string) (User, err
 		return User{}, ErrUnauthorized
 	}
 	return u, nil
+}
+
+// ErrForbidden is matched by RequireAdmin's error for a login that may
+// read but not change anything.
+var ErrForbidden = errors.New("forbidden")
+
+// RequireAdmin checks r's login (basic auth or a bearer token) and allows
+// only an admin: a wrong login is an error saying so, a viewer's one that
+// matches ErrForbidden.
+func (a *Authenticator) RequireAdmin(r *http.Request) error {
+	u, err := a.Request(r)
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return errors.New("wrong user name, password or token")
+	case err != nil:
+		return err
+	case u.Role != RoleAdmin:
+		return fmt.Errorf("user %q (%s) may read but not change anything: %w", u.Name, u.Role, ErrForbidden)
+	}
+	return nil
+}
+
+// EnsureLogins makes sure st has the admin login (with password, or a
+// generated one printed once to w, since it is kept nowhere in clear) and,
+// when viewer is not empty, the read-only login ViewerUser with that
+// password.
+func EnsureLogins(ctx context.Context, st Store, password, viewer string, w io.Writer) error {
+	generated, err := EnsureUser(ctx, st, AdminUser, RoleAdmin, password)
+	if err != nil {
+		return fmt.Errorf("admin login: %w", err)
+	}
+	if generated != "" {
+		fmt.Fprintf(w, "Created the admin login: user %s, password %s\n(shown once; set USERSTREAM_ADMIN_PASSWORD to choose it)\n", AdminUser, generated)
+	}
+	if viewer != "" {
+		if _, err := EnsureUser(ctx, st, ViewerUser, RoleViewer, viewer); err != nil {
+			return fmt.Errorf("viewer login: %w", err)
+		}
+	}
+	return nil
 }

@@ -2,7 +2,9 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -95,4 +97,38 @@ func OpenCodec(ctx context.Context, registryURL, format string, register bool, o
 		return nil, "", err
 	}
 	return s, fmt.Sprintf("avro (schema id %d)", s.ID()), nil
+}
+
+// WaitDecoder opens what a stream worker reads with (OpenCodec without
+// registering: the Avro serde, which also reads plain JSON, or JSON alone
+// when registryURL is "" or "none"). While the registry is unreachable it
+// retries, backing off from 200 ms to 5 s, and tells wait each error (and
+// nil once the registry answers), so a worker started before its registry,
+// or during a registry restart, starts when the registry is back instead
+// of failing. Other errors (an incompatible schema) return at once; ctx
+// ending returns ctx.Err(). wait may be nil.
+func WaitDecoder(ctx context.Context, registryURL string, wait func(err error), opts ...Option) (Codec, error) {
+	cfg := config{logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if wait == nil {
+		wait = func(error) {}
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		dec, _, err := OpenCodec(ctx, registryURL, "", false, opts...)
+		if err == nil || !errors.Is(err, ErrRegistryUnavailable) {
+			wait(nil)
+			return dec, err
+		}
+		wait(err)
+		cfg.logger.Warn("schema registry unavailable; the stream waits for it", "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }

@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,6 +29,7 @@ import (
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/web"
 )
 
 // Config says what to start. Zero fields take the defaults in brackets.
@@ -68,12 +71,19 @@ type Stack struct {
 	Encoder     ingest.Encoder
 	EncoderName string
 	Decoder     stream.Decoder
-	// Kafka reaches the embedded broker.
-	Kafka broker.Config
+	// Kafka reaches the broker; RegistryURL is the registry's URL.
+	Kafka       broker.Config
+	RegistryURL string
+	// Errors keeps the last warnings and errors logged by the stack's
+	// parts, for the web UI's overview.
+	Errors *web.ErrorLog
 
-	log     *slog.Logger
-	api     *http.Server
-	closers []func() error
+	log        *slog.Logger
+	dataDir    string
+	format     string
+	partitions int32
+	api        *http.Server
+	closers    []func() error
 }
 
 // Errors of Start that say which listener was busy; each matches the
@@ -119,7 +129,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		cfg.SinkURL = "sqlite:" + filepath.Join(cfg.DataDir, "users.db")
 	}
-	s := &Stack{log: cfg.Logger, SinkURL: cfg.SinkURL}
+	// The overview shows the last warnings and errors of the stack.
+	errLog := &web.ErrorLog{}
+	cfg.Logger = slog.New(errLog.Handler(cfg.Logger.Handler()))
+	s := &Stack{log: cfg.Logger, SinkURL: cfg.SinkURL, Errors: errLog, dataDir: cfg.DataDir, format: cfg.Format, partitions: cfg.Partitions}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -143,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, &addrError{ErrRegistryAddr, err}
 	}
 	s.closers = append(s.closers, s.Registry.Close)
+	s.RegistryURL = s.Registry.URL()
 
 	gen := cfg.Generator
 	if gen == nil {
@@ -168,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	s.closers = append(s.closers, s.Sink.Close)
 
-	codec, name, err := schema.OpenCodec(ctx, s.Registry.URL(), cfg.Format, true, schema.WithLogger(cfg.Logger))
+	codec, name, err := schema.OpenCodec(ctx, s.RegistryURL, cfg.Format, true, schema.WithLogger(cfg.Logger))
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +191,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		s.Decoder = serde
 	} else {
 		// JSON written, but the topic may hold Avro from earlier runs.
-		if s.Decoder, _, err = schema.OpenCodec(ctx, s.Registry.URL(), "", false, schema.WithLogger(cfg.Logger)); err != nil {
+		if s.Decoder, _, err = schema.OpenCodec(ctx, s.RegistryURL, "", false, schema.WithLogger(cfg.Logger)); err != nil {
 			return nil, err
 		}
 	}
@@ -195,26 +209,24 @@ func (s *Stack) Producer(ctx context.Context, extra ...kgo.Opt) (*kgo.Client, er
 	return broker.NewClient(ctx, s.Kafka, append(ingest.ProducerOpts(broker.Topic), extra...)...)
 }
 
-// Dialer returns the stream's dialer for the stack's broker, with cfg's
-// consumer options plus extra.
-func (s *Stack) Dialer(cfg stream.Config, extra ...kgo.Opt) stream.Dialer {
-	opts := append(stream.ConsumerOpts(cfg), extra...)
-	return func(ctx context.Context) (stream.Client, error) {
-		cl, err := broker.NewClient(ctx, s.Kafka, opts...)
-		if err != nil {
-			return nil, err
-		}
-		return cl, nil
-	}
-}
-
 // RunStream runs a stream from the stack's topic into its sink until ctx
-// ends (stream.Run).
+// ends, through the one stream path (RunStream) with the stack's decoder;
+// extra are options of the consumer's client.
 func (s *Stack) RunStream(ctx context.Context, cfg stream.Config, extra ...kgo.Opt) error {
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
 	}
-	return stream.Run(ctx, s.Dialer(cfg, extra...), s.Decoder, s.Sink, cfg)
+	return RunStream(ctx, s.streamRun(cfg, extra...))
+}
+
+// streamRun is the stack's stream: its Kafka, sink and decoder.
+func (s *Stack) streamRun(cfg stream.Config, extra ...kgo.Opt) StreamRun {
+	return StreamRun{Kafka: s.Kafka, Config: cfg, Partitions: s.partitions, SinkName: safeURL(s.SinkURL), Extra: extra,
+		OpenSink: func(context.Context) (stream.Sink, func() error, error) {
+			return s.Sink, func() error { return nil }, nil
+		},
+		OpenDecoder: func(context.Context, *stream.Health) (stream.Decoder, error) { return s.Decoder, nil },
+	}
 }
 
 // Close stops everything Start started, in reverse order, and returns the
@@ -226,4 +238,14 @@ func (s *Stack) Close() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// safeURL is a URL fit for logs and errors: without its password.
+func safeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		scheme, _, _ := strings.Cut(raw, ":")
+		return scheme + ":..."
+	}
+	return u.Redacted()
 }
