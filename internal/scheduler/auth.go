@@ -81,7 +81,7 @@ func GeneratePassword() string {
 // one, an existing login is left alone and a missing one gets a generated
 // password, which is returned (the caller prints it once: it is not kept
 // anywhere in clear). generated is "" otherwise.
-func EnsureUser(ctx context.Context, st Store, name, role, password string) (generated string, err error) {
+func EnsureUser(ctx context.Context, st Store, name string, role Role, password string) (generated string, err error) {
 	u, err := st.GetUser(ctx, name)
 	switch {
 	case err == nil && password == "":

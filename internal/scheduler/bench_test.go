@@ -90,12 +90,12 @@ func benchSchedule(b *testing.B, open func(b *testing.B) scheduler.Store, mode s
 					if err != nil {
 						b.Fatal(err)
 					}
-					return got.State, got.State == scheduler.RunSuccess
+					return string(got.State), got.State == scheduler.RunSuccess
 				}, testwait.Every(5*time.Millisecond))
 			}
 		}
 		testwait.For(b, 5*time.Minute, fmt.Sprintf("%d successful runs", runs), func() (int, bool) {
-			_, done, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: "noop", States: []string{scheduler.RunSuccess}, Limit: 1})
+			_, done, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: "noop", States: []scheduler.RunState{scheduler.RunSuccess}, Limit: 1})
 			if err != nil {
 				b.Fatal(err)
 			}

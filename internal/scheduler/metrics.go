@@ -36,15 +36,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) runCreated(dagID, runType string) {
+func (m *Metrics) runCreated(dagID string, runType RunType) {
 	if m != nil {
-		m.RunsCreated.WithLabelValues(dagID, runType).Inc()
+		m.RunsCreated.WithLabelValues(dagID, string(runType)).Inc()
 	}
 }
 
-func (m *Metrics) runEnded(dagID, state string) {
+func (m *Metrics) runEnded(dagID string, state RunState) {
 	if m != nil {
-		m.RunsEnded.WithLabelValues(dagID, state).Inc()
+		m.RunsEnded.WithLabelValues(dagID, string(state)).Inc()
 	}
 }
 
@@ -54,9 +54,9 @@ func (m *Metrics) tryStarted(dagID string, delay time.Duration) {
 	}
 }
 
-func (m *Metrics) tryEnded(dagID, state string, d time.Duration) {
+func (m *Metrics) tryEnded(dagID string, state TaskState, d time.Duration) {
 	if m != nil {
-		m.TriesEnded.WithLabelValues(dagID, state).Inc()
+		m.TriesEnded.WithLabelValues(dagID, string(state)).Inc()
 		m.TaskDuration.WithLabelValues(dagID).Observe(d.Seconds())
 	}
 }
@@ -86,12 +86,12 @@ func (c *runStates) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, d := range dags {
-		for _, state := range []string{RunQueued, RunRunning, RunSuccess, RunFailed} {
-			_, n, err := c.store.ListRuns(ctx, RunFilter{DagID: d.DagID, States: []string{state}, Limit: 1})
+		for _, state := range []RunState{RunQueued, RunRunning, RunSuccess, RunFailed} {
+			_, n, err := c.store.ListRuns(ctx, RunFilter{DagID: d.DagID, States: []RunState{state}, Limit: 1})
 			if err != nil {
 				return
 			}
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), d.DagID, state)
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), d.DagID, string(state))
 		}
 	}
 }

@@ -17,29 +17,41 @@ import (
 	"time"
 )
 
-// Run types, as Airflow names them (and prefixes run ids with).
+// RunType is how a DAG run came to be, as Airflow names it (and prefixes
+// run ids with). It is stored and sent as its text.
+type RunType string
+
+// Run types.
 const (
-	RunScheduled = "scheduled"
-	RunManual    = "manual"
-	RunBackfill  = "backfill"
+	RunScheduled RunType = "scheduled"
+	RunManual    RunType = "manual"
+	RunBackfill  RunType = "backfill"
 )
+
+// RunState is the state of a DAG run, as Airflow spells it. It is stored
+// and sent as its text.
+type RunState string
 
 // DAG run states.
 const (
-	RunQueued  = "queued"
-	RunRunning = "running"
-	RunSuccess = "success"
-	RunFailed  = "failed"
+	RunQueued  RunState = "queued"
+	RunRunning RunState = "running"
+	RunSuccess RunState = "success"
+	RunFailed  RunState = "failed"
 )
+
+// TaskState is the state of a task instance (a try), as Airflow spells
+// it. It is stored and sent as its text.
+type TaskState string
 
 // Task instance (try) states.
 const (
-	TaskQueued     = "queued"
-	TaskRunning    = "running"
-	TaskSuccess    = "success"
-	TaskFailed     = "failed"
-	TaskUpForRetry = "up_for_retry"
-	TaskRemoved    = "removed"
+	TaskQueued     TaskState = "queued"
+	TaskRunning    TaskState = "running"
+	TaskSuccess    TaskState = "success"
+	TaskFailed     TaskState = "failed"
+	TaskUpForRetry TaskState = "up_for_retry"
+	TaskRemoved    TaskState = "removed"
 )
 
 // DefaultArgs are a DAG's task defaults, Airflow's default_args.
@@ -116,11 +128,11 @@ type DAG struct {
 type Run struct {
 	DagID             string         `json:"dag_id"`
 	RunID             string         `json:"dag_run_id"`
-	RunType           string         `json:"run_type"`
+	RunType           RunType        `json:"run_type"`
 	LogicalDate       time.Time      `json:"logical_date"`
 	DataIntervalStart time.Time      `json:"data_interval_start"`
 	DataIntervalEnd   time.Time      `json:"data_interval_end"`
-	State             string         `json:"state"`
+	State             RunState       `json:"state"`
 	Conf              map[string]any `json:"conf"`
 	ExternalTrigger   bool           `json:"external_trigger"`
 	QueuedAt          time.Time      `json:"queued_at"`
@@ -138,7 +150,7 @@ type Try struct {
 	TaskID    string    `json:"task_id"`
 	TryNumber int       `json:"try_number"`
 	MaxTries  int       `json:"max_tries"`
-	State     string    `json:"state"`
+	State     TaskState `json:"state"`
 	StartDate time.Time `json:"start_date"`
 	EndDate   time.Time `json:"end_date"`
 	Hostname  string    `json:"hostname"`
@@ -177,15 +189,20 @@ type DAGState struct {
 
 // User is a login of the REST API and the web UI.
 type User struct {
-	Name         string
-	Role         string // RoleAdmin or RoleViewer
+	Name string
+	Role Role
+
 	PasswordHash string // bcrypt-like, see auth.go
 }
 
+// Role is what a login may do: RoleAdmin changes things, RoleViewer only
+// reads. It is stored as its text.
+type Role string
+
 // Roles.
 const (
-	RoleAdmin  = "admin"
-	RoleViewer = "viewer"
+	RoleAdmin  Role = "admin"
+	RoleViewer Role = "viewer"
 )
 
 // Errors of stores and operations; errors.Is works on what they return.

@@ -185,7 +185,7 @@ func (s *Service) Clear(ctx context.Context, dagID, runID string) (Run, error) {
 
 // Mark sets a run's state to success or failed by hand, as Airflow's "mark
 // success/failed" does: its unfinished tries take the same state.
-func (s *Service) Mark(ctx context.Context, dagID, runID, state string) (Run, error) {
+func (s *Service) Mark(ctx context.Context, dagID, runID string, state RunState) (Run, error) {
 	if state != RunSuccess && state != RunFailed && state != RunQueued {
 		return Run{}, invalid("state %q: use success, failed or queued", state)
 	}
@@ -201,12 +201,13 @@ func (s *Service) Mark(ctx context.Context, dagID, runID, state string) (Run, er
 		return Run{}, err
 	}
 	now := s.now().UTC()
+	tryState := TaskState(state) // success and failed are spelt alike for both
 	for _, t := range tries {
 		if t.State == TaskSuccess || t.State == TaskFailed {
 			continue
 		}
-		t.State, t.EndDate = state, now
-		if t.Error == "" && state == TaskFailed {
+		t.State, t.EndDate = tryState, now
+		if t.Error == "" && tryState == TaskFailed {
 			t.Error = "marked failed by hand"
 		}
 		if err := s.store.PutTry(ctx, t); err != nil {

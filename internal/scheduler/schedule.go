@@ -271,8 +271,8 @@ func NextInterval(d *DAG, sched Schedule, last time.Time) (Interval, bool) {
 
 // RunID forms a run id as Airflow does: "<type>__<logical date in ISO 8601
 // with offset>", e.g. scheduled__2023-09-03T10:00:00+00:00.
-func RunID(runType string, logical time.Time) string {
-	return runType + "__" + isoformat(logical)
+func RunID(runType RunType, logical time.Time) string {
+	return string(runType) + "__" + isoformat(logical)
 }
 
 // isoformat is Python's datetime.isoformat() of an aware UTC time:

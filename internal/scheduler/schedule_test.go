@@ -161,7 +161,7 @@ func TestNextInterval(t *testing.T) {
 
 func TestRunID(t *testing.T) {
 	for _, tt := range []struct {
-		typ  string
+		typ  RunType
 		at   time.Time
 		want string
 	}{

@@ -306,7 +306,7 @@ func (s *Scheduler) refreshNext(ctx context.Context, d *DAG, st DAGState) error 
 // lastScheduled is the logical date of the DAG's latest scheduled or
 // backfill run (zero: none).
 func (s *Scheduler) lastScheduled(ctx context.Context, dagID string) (time.Time, error) {
-	runs, _, err := s.store.ListRuns(ctx, RunFilter{DagID: dagID, RunTypes: []string{RunScheduled}, OrderBy: "-logical_date", Limit: 1})
+	runs, _, err := s.store.ListRuns(ctx, RunFilter{DagID: dagID, RunTypes: []RunType{RunScheduled}, OrderBy: "-logical_date", Limit: 1})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("scheduler: last run of %s: %w", dagID, err)
 	}
@@ -407,7 +407,7 @@ func (s *Scheduler) createDue(ctx context.Context, d *DAG, st DAGState) error {
 }
 
 func (s *Scheduler) activeRuns(ctx context.Context, dagID string) (int, error) {
-	_, n, err := s.store.ListRuns(ctx, RunFilter{DagID: dagID, States: []string{RunRunning}, Limit: 1})
+	_, n, err := s.store.ListRuns(ctx, RunFilter{DagID: dagID, States: []RunState{RunRunning}, Limit: 1})
 	return n, err
 }
 
@@ -422,7 +422,7 @@ func (s *Scheduler) startQueued(ctx context.Context, d *DAG) error {
 	if room <= 0 {
 		return nil
 	}
-	queued, _, err := s.store.ListRuns(ctx, RunFilter{DagID: d.DagID, States: []string{RunQueued}, OrderBy: "logical_date", Limit: room})
+	queued, _, err := s.store.ListRuns(ctx, RunFilter{DagID: d.DagID, States: []RunState{RunQueued}, OrderBy: "logical_date", Limit: room})
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func dag(id string, task scheduler.TaskFunc) *scheduler.DAG {
 		Tasks: []scheduler.Task{{TaskID: "work", Run: task}}}
 }
 
-func waitRun(t *testing.T, st scheduler.Store, dagID, runID string, states ...string) scheduler.Run {
+func waitRun(t *testing.T, st scheduler.Store, dagID, runID string, states ...scheduler.RunState) scheduler.Run {
 	t.Helper()
 	return testwait.For(t, 30*time.Second, fmt.Sprintf("run %s %v", runID, states), func() (scheduler.Run, bool) {
 		r, err := st.GetRun(t.Context(), dagID, runID)
@@ -110,7 +110,7 @@ func TestFailTwiceThenSucceed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{scheduler.TaskUpForRetry, scheduler.TaskUpForRetry, scheduler.TaskSuccess}
+	want := []scheduler.TaskState{scheduler.TaskUpForRetry, scheduler.TaskUpForRetry, scheduler.TaskSuccess}
 	if len(tries) != 3 {
 		t.Fatalf("%d tries, want 3: %+v", len(tries), tries)
 	}
@@ -131,7 +131,7 @@ func TestFailTwiceThenSucceed(t *testing.T) {
 			}
 		}
 	}
-	if got := testutil.ToFloat64(m.TriesEnded.WithLabelValues("flaky", scheduler.TaskUpForRetry)); got != 2 {
+	if got := testutil.ToFloat64(m.TriesEnded.WithLabelValues("flaky", string(scheduler.TaskUpForRetry))); got != 2 {
 		t.Errorf("up_for_retry tries metric = %v, want 2", got)
 	}
 	if got := testutil.CollectAndCount(m.ScheduleDelay); got != 1 {
@@ -207,7 +207,7 @@ func TestCatchupAndMaxActiveRuns(t *testing.T) {
 	st := openStore(t)
 	start(t, st, d)
 	testwait.For(t, 30*time.Second, "6 successful runs, one per missed interval", func() (int, bool) {
-		_, n, err := st.ListRuns(t.Context(), scheduler.RunFilter{DagID: "frequent", States: []string{scheduler.RunSuccess}, Limit: 1})
+		_, n, err := st.ListRuns(t.Context(), scheduler.RunFilter{DagID: "frequent", States: []scheduler.RunState{scheduler.RunSuccess}, Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestPausedDAGWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	ticked(t, s) // a tick that saw the trigger and would have started the run
-	_, n, _ := st.ListRuns(t.Context(), scheduler.RunFilter{DagID: "sleepy", RunTypes: []string{scheduler.RunScheduled}})
+	_, n, _ := st.ListRuns(t.Context(), scheduler.RunFilter{DagID: "sleepy", RunTypes: []scheduler.RunType{scheduler.RunScheduled}})
 	if n != 0 || ran.Load() != 0 {
 		t.Fatalf("a paused DAG got %d scheduled runs and ran %d tasks", n, ran.Load())
 	}

@@ -47,7 +47,7 @@ type Store interface {
 	// ClaimRun is UpdateRun only while the stored run is still in state
 	// from, in one statement: it reports whether this caller made the
 	// change. Two schedulers starting the same queued run: one wins.
-	ClaimRun(ctx context.Context, from string, r Run) (bool, error)
+	ClaimRun(ctx context.Context, from RunState, r Run) (bool, error)
 	// DeleteRun deletes a run with its tries and logs (ErrNotFound if
 	// unknown).
 	DeleteRun(ctx context.Context, dagID, runID string) error
@@ -59,7 +59,7 @@ type Store interface {
 	ListTries(ctx context.Context, dagID, runID string) ([]Try, error)
 	// TriesInState returns the tries, of any run, in one of the states,
 	// by dag_id, run_id, task_id, try_number.
-	TriesInState(ctx context.Context, states ...string) ([]Try, error)
+	TriesInState(ctx context.Context, states ...TaskState) ([]Try, error)
 
 	// AppendLog adds text at the end of a try's log.
 	AppendLog(ctx context.Context, dagID, runID, taskID string, tryNumber int, text string) error
@@ -84,9 +84,9 @@ type Store interface {
 
 // RunFilter selects runs. Zero fields select everything.
 type RunFilter struct {
-	DagID    string   // "" or "~": every DAG
-	States   []string // any of these states
-	RunTypes []string // any of these run types
+	DagID    string     // "" or "~": every DAG
+	States   []RunState // any of these states
+	RunTypes []RunType  // any of these run types
 	// LogicalDateGTE and LogicalDateLTE bound the logical date.
 	LogicalDateGTE, LogicalDateLTE time.Time
 	// OrderBy is a column, "-" in front for descending: logical_date,

@@ -184,7 +184,7 @@ func (s *Server) admin(h http.Handler) http.Handler {
 			return
 		}
 		if se.user.Role != scheduler.RoleAdmin {
-			forbidden(w, "user "+se.user.Name+" ("+se.user.Role+") may look but not change anything")
+			forbidden(w, "user "+se.user.Name+" ("+string(se.user.Role)+") may look but not change anything")
 			return
 		}
 		h.ServeHTTP(w, r)

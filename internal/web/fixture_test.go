@@ -109,7 +109,11 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.meta.Close() })
-	for _, u := range []struct{ name, role, password string }{
+	for _, u := range []struct {
+		name     string
+		role     scheduler.Role
+		password string
+	}{
 		{scheduler.AdminUser, scheduler.RoleAdmin, adminPassword},
 		{scheduler.ViewerUser, scheduler.RoleViewer, viewerPassword},
 	} {

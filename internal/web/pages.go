@@ -205,12 +205,12 @@ func (s *Server) loadDAGs(r *http.Request) (any, int, error) {
 		if len(runs) == 1 {
 			row.LastRun = &runs[0]
 		}
-		for _, state := range []string{scheduler.RunQueued, scheduler.RunRunning, scheduler.RunSuccess, scheduler.RunFailed} {
-			_, n, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: d.DagID, States: []string{state}, Limit: 1})
+		for _, state := range []scheduler.RunState{scheduler.RunQueued, scheduler.RunRunning, scheduler.RunSuccess, scheduler.RunFailed} {
+			_, n, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: d.DagID, States: []scheduler.RunState{state}, Limit: 1})
 			if err != nil {
 				return nil, 0, err
 			}
-			row.Runs[state] = n
+			row.Runs[string(state)] = n
 		}
 		rows = append(rows, row)
 	}
@@ -219,8 +219,8 @@ func (s *Server) loadDAGs(r *http.Request) (any, int, error) {
 
 // gridRun is one column of the grid: a run and its tasks' states.
 type gridRun struct {
-	Run   scheduler.Run     `json:"run"`
-	Tasks map[string]string `json:"tasks"` // task id -> state
+	Run   scheduler.Run                  `json:"run"`
+	Tasks map[string]scheduler.TaskState `json:"tasks"` // task id -> state
 }
 
 type dagPage struct {
@@ -261,7 +261,7 @@ func (s *Server) loadDAG(r *http.Request) (any, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		g := gridRun{Run: runs[i], Tasks: map[string]string{}}
+		g := gridRun{Run: runs[i], Tasks: map[string]scheduler.TaskState{}}
 		for _, ti := range tis {
 			g.Tasks[ti.TaskID] = ti.State
 			if !seen[ti.TaskID] {
@@ -409,12 +409,12 @@ func (s *Server) markRun(w http.ResponseWriter, r *http.Request) {
 	if !s.serviceOr503(w) {
 		return
 	}
-	run, err := s.cfg.Service.Mark(r.Context(), r.PathValue("dag"), r.PathValue("run"), r.PostFormValue("state"))
+	run, err := s.cfg.Service.Mark(r.Context(), r.PathValue("dag"), r.PathValue("run"), scheduler.RunState(r.PostFormValue("state")))
 	if err != nil {
 		s.opError(w, err)
 		return
 	}
-	back(w, r, "/dags/"+pathEscape(run.DagID)+"/runs/"+pathEscape(run.RunID), "marked "+run.State)
+	back(w, r, "/dags/"+pathEscape(run.DagID)+"/runs/"+pathEscape(run.RunID), "marked "+string(run.State))
 }
 
 // ---- users ----

@@ -118,7 +118,7 @@ func (p *pipeline) runToSuccess(t *testing.T, runID string) {
 		if r.State == scheduler.RunFailed {
 			t.Fatalf("run %s failed", runID)
 		}
-		return r.State, r.State == scheduler.RunSuccess
+		return string(r.State), r.State == scheduler.RunSuccess
 	})
 }
 

@@ -168,7 +168,11 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := scheduler.RunFilter{DagID: r.PathValue("dag_id"), States: q["state"], Limit: limit, Offset: offset, OrderBy: "-logical_date"}
+	states := make([]scheduler.RunState, len(q["state"]))
+	for i, st := range q["state"] {
+		states[i] = scheduler.RunState(st)
+	}
+	f := scheduler.RunFilter{DagID: r.PathValue("dag_id"), States: states, Limit: limit, Offset: offset, OrderBy: "-logical_date"}
 	if f.DagID != "~" {
 		if _, err := a.svc.Store().GetDAG(r.Context(), f.DagID); err != nil {
 			a.fail(w, err, "DAG")
@@ -272,7 +276,7 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 // patchRun sets a run's state: {"state": "success" | "failed" | "queued"}.
 func (a *API) patchRun(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		State string `json:"state"`
+		State scheduler.RunState `json:"state"`
 	}
 	if err := decode(r, &body); err != nil {
 		problem(w, http.StatusBadRequest, "Bad Request", err.Error())

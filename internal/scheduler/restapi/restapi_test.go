@@ -28,7 +28,7 @@ func server(t *testing.T) (*httptest.Server, *scheduler.Scheduler) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	for name, role := range map[string]string{"admin": scheduler.RoleAdmin, "viewer": scheduler.RoleViewer} {
+	for name, role := range map[string]scheduler.Role{"admin": scheduler.RoleAdmin, "viewer": scheduler.RoleViewer} {
 		if _, err := scheduler.EnsureUser(t.Context(), st, name, role, password); err != nil {
 			t.Fatal(err)
 		}

@@ -502,7 +502,7 @@ func testGetRunMiss(t *testing.T, h *harness) {
 // listFixture stores runs of two DAGs: a has days 0-5 with varied states
 // and run types, b has days 0-2.
 func listFixture(h *harness) {
-	states := []string{scheduler.RunSuccess, scheduler.RunFailed, scheduler.RunSuccess, scheduler.RunRunning, scheduler.RunQueued, scheduler.RunSuccess}
+	states := []scheduler.RunState{scheduler.RunSuccess, scheduler.RunFailed, scheduler.RunSuccess, scheduler.RunRunning, scheduler.RunQueued, scheduler.RunSuccess}
 	for i, st := range states {
 		r := newRun("a", i)
 		r.State = st
@@ -531,9 +531,9 @@ func testListRunsFilters(t *testing.T, h *harness) {
 	}{
 		{"one DAG", scheduler.RunFilter{DagID: "b"},
 			[]string{"b/scheduled__" + ld(2), "b/scheduled__" + ld(1), "b/scheduled__" + ld(0)}},
-		{"states", scheduler.RunFilter{DagID: "a", States: []string{scheduler.RunFailed, scheduler.RunRunning}},
+		{"states", scheduler.RunFilter{DagID: "a", States: []scheduler.RunState{scheduler.RunFailed, scheduler.RunRunning}},
 			[]string{"a/manual__" + ld(3), "a/scheduled__" + ld(1)}},
-		{"run types", scheduler.RunFilter{RunTypes: []string{scheduler.RunManual, scheduler.RunBackfill}},
+		{"run types", scheduler.RunFilter{RunTypes: []scheduler.RunType{scheduler.RunManual, scheduler.RunBackfill}},
 			[]string{"a/backfill__" + ld(4), "a/manual__" + ld(3)}},
 		{"logical date range, inclusive", scheduler.RunFilter{DagID: "a", LogicalDateGTE: day(2), LogicalDateLTE: day(4)},
 			[]string{"a/backfill__" + ld(4), "a/manual__" + ld(3), "a/scheduled__" + ld(2)}},
@@ -541,10 +541,10 @@ func testListRunsFilters(t *testing.T, h *harness) {
 			[]string{"a/scheduled__" + ld(5), "a/backfill__" + ld(4), "a/manual__" + ld(3), "a/scheduled__" + ld(2), "b/scheduled__" + ld(2)}},
 		{"up to a date, in another zone", scheduler.RunFilter{LogicalDateLTE: day(1).In(time.FixedZone("UTC+9", 9*3600))},
 			[]string{"a/scheduled__" + ld(1), "b/scheduled__" + ld(1), "a/scheduled__" + ld(0), "b/scheduled__" + ld(0)}},
-		{"all filters", scheduler.RunFilter{DagID: "a", States: []string{scheduler.RunSuccess},
-			RunTypes: []string{scheduler.RunScheduled}, LogicalDateGTE: day(1), LogicalDateLTE: day(5)},
+		{"all filters", scheduler.RunFilter{DagID: "a", States: []scheduler.RunState{scheduler.RunSuccess},
+			RunTypes: []scheduler.RunType{scheduler.RunScheduled}, LogicalDateGTE: day(1), LogicalDateLTE: day(5)},
 			[]string{"a/scheduled__" + ld(5), "a/scheduled__" + ld(2)}},
-		{"nothing matches", scheduler.RunFilter{DagID: "a", States: []string{"no such state"}}, []string{}},
+		{"nothing matches", scheduler.RunFilter{DagID: "a", States: []scheduler.RunState{"no such state"}}, []string{}},
 		{"unknown DAG", scheduler.RunFilter{DagID: "nope"}, []string{}},
 	}
 	for _, c := range cases {
@@ -566,7 +566,7 @@ func testListRunsFilters(t *testing.T, h *harness) {
 func testListRunsOrder(t *testing.T, h *harness) {
 	// Three runs of a, two of b; start and end dates in another order than
 	// the logical dates, one run not started (NULL start and end).
-	mk := func(dag string, i int, state string, start int) {
+	mk := func(dag string, i int, state scheduler.RunState, start int) {
 		r := newRun(dag, i)
 		r.State = state
 		if start >= 0 {
@@ -815,7 +815,7 @@ func testTriesInState(t *testing.T, h *harness) {
 	rb := h.createRun(newRun("b", 0))
 	ra1 := h.createRun(newRun("a", 1))
 	ra0 := h.createRun(newRun("a", 0))
-	put := func(r scheduler.Run, task string, n int, state string) {
+	put := func(r scheduler.Run, task string, n int, state scheduler.TaskState) {
 		tr := newTry(r, task, n)
 		tr.State = state
 		h.putTry(tr)
@@ -830,13 +830,13 @@ func testTriesInState(t *testing.T, h *harness) {
 		return fmt.Sprintf("%s/%s/%s#%d", r.DagID, r.RunID, task, n)
 	}
 	cases := []struct {
-		states []string
+		states []scheduler.TaskState
 		want   []string
 	}{
-		{[]string{scheduler.TaskRunning}, []string{key(ra1, "t", 2), key(rb, "t", 1)}},
-		{[]string{scheduler.TaskQueued, scheduler.TaskRunning, scheduler.TaskUpForRetry},
+		{[]scheduler.TaskState{scheduler.TaskRunning}, []string{key(ra1, "t", 2), key(rb, "t", 1)}},
+		{[]scheduler.TaskState{scheduler.TaskQueued, scheduler.TaskRunning, scheduler.TaskUpForRetry},
 			[]string{key(ra0, "t", 3), key(ra0, "u", 1), key(ra1, "t", 2), key(rb, "t", 1)}},
-		{[]string{"nope"}, []string{}},
+		{[]scheduler.TaskState{"nope"}, []string{}},
 		{nil, []string{}},
 	}
 	for _, c := range cases {

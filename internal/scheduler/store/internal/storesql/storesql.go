@@ -210,10 +210,10 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-func anys(ss []string) []any {
+func anys[S ~string](ss []S) []any {
 	out := make([]any, len(ss))
 	for i, v := range ss {
-		out[i] = v
+		out[i] = string(v)
 	}
 	return out
 }
@@ -416,7 +416,7 @@ func (s *Store) UpdateRun(ctx context.Context, r scheduler.Run) error {
 }
 
 // ClaimRun updates the run like UpdateRun, only while its state is from.
-func (s *Store) ClaimRun(ctx context.Context, from string, r scheduler.Run) (bool, error) {
+func (s *Store) ClaimRun(ctx context.Context, from scheduler.RunState, r scheduler.Run) (bool, error) {
 	leave, err := s.Enter("claim run")
 	if err != nil {
 		return false, err
@@ -498,7 +498,7 @@ func (s *Store) ListTries(ctx context.Context, dagID, runID string) ([]scheduler
 
 // TriesInState returns the tries, of any run, in one of the states, by
 // dag_id, run_id, task_id, try_number. No states select none.
-func (s *Store) TriesInState(ctx context.Context, states ...string) ([]scheduler.Try, error) {
+func (s *Store) TriesInState(ctx context.Context, states ...scheduler.TaskState) ([]scheduler.Try, error) {
 	leave, err := s.Enter("tries in state")
 	if err != nil {
 		return nil, err
