@@ -35,7 +35,7 @@ func TestCassandraConnectorFromDataStaxConfig(t *testing.T) {
 	})
 	var st connect.Status
 	expectCode(t, "status", call(t, wk.url, "GET", "/connectors/cass/status", false, nil, &st), 200)
-	if len(st.Tasks) != 1 || st.Tasks[0].State.State != connect.StateRunning {
+	if len(st.Tasks) != 1 || st.Tasks[0].State != connect.StateRunning {
 		t.Fatalf("status = %+v, want one RUNNING task", st)
 	}
 }

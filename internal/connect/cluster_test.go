@@ -43,7 +43,7 @@ func TestTwoWorkersShareAndTakeOver(t *testing.T) {
 		return st, len(st.Tasks) == 3
 	})
 	for _, ts := range st.Tasks {
-		if ts.WorkerID != "w2" || ts.State.State != connect.StateRunning {
+		if ts.WorkerID != "w2" || ts.State != connect.StateRunning {
 			t.Fatalf("task %+v, want RUNNING on w2", ts)
 		}
 	}

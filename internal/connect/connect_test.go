@@ -291,7 +291,7 @@ func TestJDBCConnectorLifecycle(t *testing.T) {
 		t.Fatalf("status = %+v, want RUNNING with 2 tasks", st)
 	}
 	for _, ts := range st.Tasks {
-		if ts.State.State != connect.StateRunning || ts.WorkerID != "worker-1:8083" {
+		if ts.State != connect.StateRunning || ts.WorkerID != "worker-1:8083" {
 			t.Fatalf("task %+v, want RUNNING on worker-1:8083", ts)
 		}
 	}
@@ -313,7 +313,7 @@ func TestJDBCConnectorLifecycle(t *testing.T) {
 		st = connect.Status{}
 		expectCode(t, "status", call(t, base, "GET", "/connectors/pg/status", false, nil, &st), 200)
 		return st, st.Connector.State == connect.StatePaused && len(st.Tasks) == 2 &&
-			st.Tasks[0].State.State == connect.StatePaused && st.Tasks[1].State.State == connect.StatePaused
+			st.Tasks[0].State == connect.StatePaused && st.Tasks[1].State == connect.StatePaused
 	})
 	paused := count(t, open)
 	produceUsers(t, addr, 10000, 10000)

@@ -83,7 +83,7 @@ func TestToleranceNoneFailsTaskAndOffsetsSkipThePoison(t *testing.T) {
 	var st connect.Status
 	testwait.For(t, 30*time.Second, "the task to fail", func() (connect.Status, bool) {
 		call(t, wk.url, "GET", "/connectors/pg/status", false, nil, &st)
-		return st, len(st.Tasks) == 1 && st.Tasks[0].State.State == connect.StateFailed
+		return st, len(st.Tasks) == 1 && st.Tasks[0].State == connect.StateFailed
 	})
 	if !strings.Contains(st.Tasks[0].Trace, "Tolerance exceeded") {
 		t.Fatalf("trace = %q, want Connect's tolerance message", st.Tasks[0].Trace)
@@ -109,7 +109,7 @@ func TestToleranceNoneFailsTaskAndOffsetsSkipThePoison(t *testing.T) {
 	produceUsers(t, addr, 0, 50)
 	testwait.For(t, 30*time.Second, "50 users", func() (int64, bool) { n := count(t, open); return n, n == 50 })
 	call(t, wk.url, "GET", "/connectors/pg/status", false, nil, &st)
-	if len(st.Tasks) != 1 || st.Tasks[0].State.State != connect.StateRunning {
+	if len(st.Tasks) != 1 || st.Tasks[0].State != connect.StateRunning {
 		t.Fatalf("status = %+v, want one RUNNING task", st)
 	}
 	var rst connect.Status

@@ -143,7 +143,7 @@ func (w *Worker) Check() error {
 }
 
 // SetTarget pauses, resumes or stops a connector.
-func (w *Worker) SetTarget(ctx context.Context, name, target string) error {
+func (w *Worker) SetTarget(ctx context.Context, name string, target State) error {
 	rec, _, err := w.lookup(name)
 	if err != nil {
 		return err
@@ -197,9 +197,9 @@ func (w *Worker) RestartTask(ctx context.Context, name string, id int) error {
 	return w.restart(ctx, name, restart{Worker: t.WorkerID, Task: t.local})
 }
 
-// State is a connector's or task's state.
-type State struct {
-	State    string `json:"state"`
+// StateInfo is a connector's or task's state and where it runs.
+type StateInfo struct {
+	State    State  `json:"state"`
 	WorkerID string `json:"worker_id"`
 	Trace    string `json:"trace,omitempty"`
 }
@@ -207,14 +207,14 @@ type State struct {
 // TaskState is one task's state; ids number the tasks of all live workers.
 type TaskState struct {
 	ID int `json:"id"`
-	State
+	StateInfo
 	local int
 }
 
 // Status is Connect's connector status.
 type Status struct {
 	Name      string      `json:"name"`
-	Connector State       `json:"connector"`
+	Connector StateInfo   `json:"connector"`
 	Tasks     []TaskState `json:"tasks"`
 	Type      string      `json:"type"`
 }
@@ -252,14 +252,14 @@ func (w *Worker) Status(name string) (Status, error) {
 		return 0
 	})
 	st := Status{Name: name, Type: "sink", Tasks: []TaskState{},
-		Connector: State{State: rec.Target, WorkerID: ws[0].Worker}}
+		Connector: StateInfo{State: rec.Target, WorkerID: ws[0].Worker}}
 	for _, s := range ws {
 		for _, t := range s.Tasks {
 			st.Tasks = append(st.Tasks, TaskState{ID: len(st.Tasks), local: t.Local,
-				State: State{State: t.State, WorkerID: s.Worker, Trace: t.Trace}})
+				StateInfo: StateInfo{State: t.State, WorkerID: s.Worker, Trace: t.Trace}})
 		}
 	}
-	if len(st.Tasks) == 1 && st.Tasks[0].State.State == StateFailed && st.Tasks[0].local == 0 && rec.Target == StateRunning {
+	if len(st.Tasks) == 1 && st.Tasks[0].State == StateFailed && st.Tasks[0].local == 0 && rec.Target == StateRunning {
 		if _, err := Parse(rec.Config); err != nil {
 			st.Connector.State, st.Connector.Trace = StateFailed, st.Tasks[0].Trace
 		}

@@ -367,7 +367,7 @@ func (h *api) restartTask(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *api) target(state string) func(http.ResponseWriter, *http.Request) {
+func (h *api) target(state State) func(http.ResponseWriter, *http.Request) {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		if err := h.w.SetTarget(r.Context(), r.PathValue("name"), state); err != nil {
 			fail(rw, err)

@@ -21,13 +21,17 @@ import (
 	"github.com/userstream/userstream/internal/stream"
 )
 
+// State is a connector's or task's state, as Connect spells it; it is
+// stored and sent as its text.
+type State string
+
 // Connector and task states, as Connect reports them.
 const (
-	StateRunning    = "RUNNING"
-	StatePaused     = "PAUSED"
-	StateStopped    = "STOPPED"
-	StateFailed     = "FAILED"
-	StateUnassigned = "UNASSIGNED"
+	StateRunning    State = "RUNNING"
+	StatePaused     State = "PAUSED"
+	StateStopped    State = "STOPPED"
+	StateFailed     State = "FAILED"
+	StateUnassigned State = "UNASSIGNED"
 )
 
 // Connect's default topic names and our group id.
@@ -91,7 +95,7 @@ type Worker struct {
 // deletes the connector.
 type record struct {
 	Config  map[string]string `json:"config"`
-	Target  string            `json:"target_state"`
+	Target  State             `json:"target_state"`
 	Restart *restart          `json:"restart,omitempty"`
 }
 
@@ -115,7 +119,7 @@ type workerStatus struct {
 
 type taskStatus struct {
 	Local int    `json:"local"`
-	State string `json:"state"`
+	State State  `json:"state"`
 	Trace string `json:"trace,omitempty"`
 }
 
@@ -133,11 +137,11 @@ type task struct {
 	health *stream.Health // nil for a task that is not running
 
 	mu    sync.Mutex
-	state string
+	state State
 	trace string
 }
 
-func (t *task) set(state, trace string) {
+func (t *task) set(state State, trace string) {
 	t.mu.Lock()
 	t.state, t.trace = state, trace
 	t.mu.Unlock()
