@@ -10,6 +10,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -127,17 +128,45 @@ const emptyBackoff = 200 * time.Millisecond
 // returned Summary counts what was acknowledged. Cancelling ctx ends the run
 // early without an error (a stopped run is not a failed one).
 func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config) (Summary, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return Summary{}, err
+	}
+	r := &run{ctx: ctx, src: src, prod: prod, enc: enc, cfg: cfg, seed: cmp.Or(cfg.Seed, cfg.RunID), start: time.Now()}
+	r.runCtx, r.cancel = context.WithCancel(ctx)
+	defer r.cancel()
+	if cfg.Duration > 0 {
+		var c context.CancelFunc
+		r.runCtx, c = context.WithTimeout(r.runCtx, cfg.Duration)
+		defer c()
+	}
+	if cfg.Rate > 0 {
+		// No request asks for more than a second's worth of users, so a
+		// slow rate is kept request by request (and a timed run is not cut
+		// short waiting for a batch it has no time left for); the bucket
+		// holds one batch, so a run starts at once.
+		r.cfg.BatchSize = max(1, min(cfg.BatchSize, int(math.Ceil(cfg.Rate))))
+		r.pace = rate.NewLimiter(rate.Limit(cfg.Rate), r.cfg.BatchSize)
+	}
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Go(r.work)
+	}
+	wg.Wait()
+	return r.finish()
+}
+
+// withDefaults checks cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Users <= 0 && cfg.Duration <= 0 {
-		return Summary{}, ErrNoBound
-	}
-	if cfg.Topic == "" {
-		cfg.Topic = broker.Topic
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		return cfg, ErrNoBound
 	}
 	if cfg.BatchSize > MaxBatch {
-		return Summary{}, fmt.Errorf("ingest: batch size %d is over the API's maximum of %d", cfg.BatchSize, MaxBatch)
+		return cfg, fmt.Errorf("ingest: batch size %d is over the API's maximum of %d", cfg.BatchSize, MaxBatch)
+	}
+	cfg.Topic = cmp.Or(cfg.Topic, broker.Topic)
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
@@ -145,155 +174,185 @@ func Run(ctx context.Context, src Source, prod Producer, enc Encoder, cfg Config
 	if cfg.RunID == "" {
 		cfg.RunID = uuid.NewString()
 	}
-	seed := cfg.Seed
-	if seed == "" {
-		seed = cfg.RunID
-	}
+	return cfg, nil
+}
 
-	start := time.Now()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if cfg.Duration > 0 {
-		var c context.CancelFunc
-		runCtx, c = context.WithTimeout(runCtx, cfg.Duration)
-		defer c()
-	}
+// run is one Run in progress, shared by its cfg.Concurrency workers.
+type run struct {
+	ctx    context.Context // the caller's: produce and flush
+	runCtx context.Context // ends at the bound, a failure or ctx's end
+	cancel context.CancelFunc
+	src    Source
+	prod   Producer
+	enc    Encoder
+	cfg    Config
+	seed   string
+	start  time.Time
+	pace   *rate.Limiter // nil: no rate cap
 
-	var (
-		fetched, produced, failed atomic.Int64
-		page                      atomic.Int64
-		claimed                   atomic.Int64 // users asked for so far (Users bound)
-		empties                   atomic.Int64 // empty answers in a row
-		errOnce                   sync.Once
-		runErr                    error
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { runErr = err; cancel() })
+	fetched, produced, failed atomic.Int64
+	page                      atomic.Int64
+	claimed                   atomic.Int64 // users asked for so far (Users bound)
+	empties                   atomic.Int64 // empty answers in a row
+
+	errOnce sync.Once
+	err     error
+}
+
+// fail ends the run with err, the first failure winning.
+func (r *run) fail(err error) {
+	r.errOnce.Do(func() { r.err = err; r.cancel() })
+}
+
+func (r *run) summary() Summary {
+	return Summary{RunID: r.cfg.RunID, Fetched: r.fetched.Load(), Produced: r.produced.Load(),
+		Failed: r.failed.Load(), Elapsed: time.Since(r.start)}
+}
+
+func (r *run) headers(fetchedAt time.Time) []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: HeaderRunID, Value: []byte(r.cfg.RunID)},
+		{Key: HeaderSource, Value: []byte(r.cfg.SourceName)},
+		{Key: HeaderFetchedAt, Value: []byte(fetchedAt.UTC().Format(time.RFC3339Nano))},
 	}
-	var pace *rate.Limiter
-	if cfg.Rate > 0 {
-		// No request asks for more than a second's worth of users, so a
-		// slow rate is kept request by request (and a timed run is not cut
-		// short waiting for a batch it has no time left for); the bucket
-		// holds one batch, so a run starts at once.
-		cfg.BatchSize = max(1, min(cfg.BatchSize, int(math.Ceil(cfg.Rate))))
-		pace = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.BatchSize)
-	}
-	summary := func() Summary {
-		return Summary{RunID: cfg.RunID, Fetched: fetched.Load(), Produced: produced.Load(),
-			Failed: failed.Load(), Elapsed: time.Since(start)}
-	}
-	headers := func(fetchedAt time.Time) []kgo.RecordHeader {
-		return []kgo.RecordHeader{
-			{Key: HeaderRunID, Value: []byte(cfg.RunID)},
-			{Key: HeaderSource, Value: []byte(cfg.SourceName)},
-			{Key: HeaderFetchedAt, Value: []byte(fetchedAt.UTC().Format(time.RFC3339Nano))},
+}
+
+// work is one worker: batch after batch until the run ends.
+func (r *run) work() {
+	for r.runCtx.Err() == nil {
+		if !r.batch() {
+			return
 		}
 	}
+}
 
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Go(func() {
-			for runCtx.Err() == nil {
-				n := cfg.BatchSize
-				if cfg.Users > 0 {
-					// Claim the next slice of the count so workers never overshoot.
-					end := claimed.Add(int64(n))
-					if over := end - int64(cfg.Users); over > 0 {
-						// Give back what lies past the count: a short answer
-						// below may return some to claim again.
-						claimed.Add(-min(over, int64(n)))
-						n -= int(over)
-						if n <= 0 {
-							return
-						}
-					}
-				}
-				if pace != nil && pace.WaitN(runCtx, n) != nil {
-					return
-				}
-				p := randomuser.Params{Results: n, Seed: seed, Page: int(page.Add(1)), Nat: cfg.Nat}
-				resp, err := src.Get(runCtx, p)
-				if err != nil {
-					if runCtx.Err() != nil {
-						return
-					}
-					failed.Add(int64(n))
-					fail(fmt.Errorf("ingest: fetching page %d of seed %q: %w", p.Page, seed, err))
-					return
-				}
-				if short := n - len(resp.Results); short > 0 && cfg.Users > 0 {
-					// Ask again for what this answer lacked.
-					claimed.Add(-int64(max(short, 0)))
-				}
-				if len(resp.Results) == 0 {
-					e := empties.Add(1)
-					if e >= MaxEmpty {
-						fail(fmt.Errorf("ingest: %w: %d answers in a row without users (last: page %d of seed %q)", ErrNoUsers, e, p.Page, seed))
-						return
-					}
-					t := time.NewTimer(emptyBackoff << (e - 1))
-					select {
-					case <-runCtx.Done():
-						t.Stop()
-						return
-					case <-t.C:
-					}
-					continue
-				}
-				empties.Store(0)
-				now := time.Now()
-				fetched.Add(int64(len(resp.Results)))
-				hdrs := headers(now)
-				for _, u := range resp.Results {
-					r := FromAPI(u, now, cfg.RunID)
-					val, err := enc.Encode(r)
-					if err != nil {
-						failed.Add(1)
-						fail(fmt.Errorf("ingest: encoding user %s: %w", r.ID, err))
-						return
-					}
-					// The run's context may be cancelled by the time bound;
-					// records already fetched are still produced.
-					prod.Produce(context.WithoutCancel(ctx), &kgo.Record{
-						Topic: cfg.Topic, Key: []byte(r.ID), Value: val, Headers: hdrs,
-					}, func(_ *kgo.Record, err error) {
-						if err != nil {
-							failed.Add(1)
-							if errors.Is(err, kerr.MessageTooLarge) {
-								err = fmt.Errorf("%w: user %s is %d bytes, over the topic's max.message.bytes "+
-									"(1048588 bytes on the embedded broker and by Kafka's default; raise the topic's max.message.bytes)",
-									err, r.ID, len(val))
-							}
-							fail(fmt.Errorf("ingest: producing to %s: %w", cfg.Topic, err))
-							return
-						}
-						produced.Add(1)
-					})
-				}
-				if cfg.Progress != nil {
-					cfg.Progress(summary())
-				}
-			}
-		})
+// claim takes the size of the next request: a batch, or less where the
+// Users bound is near; ok is false once the count is all claimed.
+func (r *run) claim() (n int, ok bool) {
+	n = r.cfg.BatchSize
+	if r.cfg.Users <= 0 {
+		return n, true
 	}
-	wg.Wait()
+	// Claim the next slice of the count so workers never overshoot.
+	end := r.claimed.Add(int64(n))
+	if over := end - int64(r.cfg.Users); over > 0 {
+		// Give back what lies past the count: a short answer may return
+		// some to claim again.
+		r.claimed.Add(-min(over, int64(n)))
+		n -= int(over)
+	}
+	return n, n > 0
+}
+
+// batch fetches one page and hands its users to the producer; false ends
+// the worker (the count is claimed, the run is over, or it failed).
+func (r *run) batch() bool {
+	n, ok := r.claim()
+	if !ok {
+		return false
+	}
+	if r.pace != nil && r.pace.WaitN(r.runCtx, n) != nil {
+		return false
+	}
+	p := randomuser.Params{Results: n, Seed: r.seed, Page: int(r.page.Add(1)), Nat: r.cfg.Nat}
+	resp, err := r.src.Get(r.runCtx, p)
+	if err != nil {
+		if r.runCtx.Err() == nil {
+			r.failed.Add(int64(n))
+			r.fail(fmt.Errorf("ingest: fetching page %d of seed %q: %w", p.Page, r.seed, err))
+		}
+		return false
+	}
+	if short := n - len(resp.Results); short > 0 && r.cfg.Users > 0 {
+		// Ask again for what this answer lacked.
+		r.claimed.Add(-int64(short))
+	}
+	if len(resp.Results) == 0 {
+		return r.backOff(p.Page)
+	}
+	r.empties.Store(0)
+	now := time.Now()
+	r.fetched.Add(int64(len(resp.Results)))
+	hdrs := r.headers(now)
+	for _, u := range resp.Results {
+		if !r.produce(FromAPI(u, now, r.cfg.RunID), hdrs) {
+			return false
+		}
+	}
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(r.summary())
+	}
+	return true
+}
+
+// backOff follows an empty answer to page: it waits longer after each
+// one in a row and fails the run at MaxEmpty; false ends the worker.
+func (r *run) backOff(page int) bool {
+	e := r.empties.Add(1)
+	if e >= MaxEmpty {
+		r.fail(fmt.Errorf("ingest: %w: %d answers in a row without users (last: page %d of seed %q)", ErrNoUsers, e, page, r.seed))
+		return false
+	}
+	t := time.NewTimer(emptyBackoff << (e - 1))
+	defer t.Stop()
+	select {
+	case <-r.runCtx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// produce encodes rec and hands it to the producer, whose answer counts it
+// as produced or failed; false (an encoding failure) ends the worker.
+func (r *run) produce(rec user.Record, hdrs []kgo.RecordHeader) bool {
+	val, err := r.enc.Encode(rec)
+	if err != nil {
+		r.failed.Add(1)
+		r.fail(fmt.Errorf("ingest: encoding user %s: %w", rec.ID, err))
+		return false
+	}
+	// The run's context may be cancelled by the time bound; records
+	// already fetched are still produced.
+	r.prod.Produce(context.WithoutCancel(r.ctx), &kgo.Record{
+		Topic: r.cfg.Topic, Key: []byte(rec.ID), Value: val, Headers: hdrs,
+	}, func(_ *kgo.Record, err error) {
+		if err == nil {
+			r.produced.Add(1)
+			return
+		}
+		r.failed.Add(1)
+		if errors.Is(err, kerr.MessageTooLarge) {
+			err = fmt.Errorf("%w: user %s is %d bytes, over the topic's max.message.bytes "+
+				"(1048588 bytes on the embedded broker and by Kafka's default; raise the topic's max.message.bytes)",
+				err, rec.ID, len(val))
+		}
+		r.fail(fmt.Errorf("ingest: producing to %s: %w", r.cfg.Topic, err))
+	})
+	return true
+}
+
+// finish flushes and gives the run's summary and error: the first
+// failure, else a Users bound not reached or nothing produced (unless the
+// caller cancelled).
+func (r *run) finish() (Summary, error) {
 	// Flush with the caller's context: a deadline on the run must not cut
 	// off acknowledgements of records already handed to the producer.
-	if err := prod.Flush(ctx); err != nil && runErr == nil {
-		runErr = fmt.Errorf("ingest: flushing to %s: %w", cfg.Topic, err)
+	if err := r.prod.Flush(r.ctx); err != nil && r.err == nil {
+		r.err = fmt.Errorf("ingest: flushing to %s: %w", r.cfg.Topic, err)
 	}
-	s := summary()
-	if cfg.Progress != nil {
-		cfg.Progress(s)
+	s := r.summary()
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(s)
 	}
-	if runErr == nil && ctx.Err() == nil && cfg.Users > 0 && cfg.Duration == 0 && s.Produced < int64(cfg.Users) {
-		runErr = fmt.Errorf("ingest: produced %d of %d users", s.Produced, cfg.Users)
+	switch {
+	case r.err != nil || r.ctx.Err() != nil:
+	case r.cfg.Users > 0 && r.cfg.Duration == 0 && s.Produced < int64(r.cfg.Users):
+		r.err = fmt.Errorf("ingest: produced %d of %d users", s.Produced, r.cfg.Users)
+	case s.Produced == 0:
+		r.err = fmt.Errorf("ingest: %w in %s: nothing produced", ErrNoUsers, s.Elapsed.Round(time.Millisecond))
 	}
-	if runErr == nil && ctx.Err() == nil && s.Produced == 0 {
-		runErr = fmt.Errorf("ingest: %w in %s: nothing produced", ErrNoUsers, s.Elapsed.Round(time.Millisecond))
-	}
-	return s, runErr
+	return s, r.err
 }
 
 // ProducerOpts are the kgo options a producer of users should run with:
