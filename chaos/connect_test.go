@@ -39,25 +39,7 @@ func TestConnectWorkerKill(t *testing.T) {
 		proctest.WaitListening(t, w, addr)
 		workers, addrs = append(workers, w), append(addrs, addr)
 	}
-	body, _ := json.Marshal(map[string]any{"name": "chaos-jdbc", "config": map[string]string{
-		"connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector", "topics": "users_created", "tasks.max": "3",
-		"connection.url": "jdbc:sqlite:" + dbPath, "insert.mode": "upsert", "pk.mode": "record_value", "pk.fields": "id",
-		"table.name.format": "created_users", "auto.create": "true",
-		"value.converter": "io.confluent.connect.avro.AvroConverter", "value.converter.schema.registry.url": s.RegistryURL(),
-	}})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addrs[0]+"/connectors", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth("admin", password)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created bytes.Buffer
-	created.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /connectors: %d %s", resp.StatusCode, created.String())
-	}
+	createJDBCConnector(t, s, addrs[0], password, "chaos-jdbc", dbPath)
 	prod := produceUsers(t, s, n, rate)
 	waitAbove(t, sinkURL, n/3, 60*time.Second)
 	// 6 tasks share 3 partitions: kill a worker whose tasks hold some, so
@@ -86,6 +68,32 @@ func TestConnectWorkerKill(t *testing.T) {
 			t.Fatalf("status 20 s after the kill: %+v; want the survivor's (%s) 3 tasks, RUNNING", status, survivor)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// createJDBCConnector creates, through the REST API of the worker at addr,
+// a JDBC-style connector with tasks.max=3 upserting users_created into the
+// SQLite file dbPath.
+func createJDBCConnector(t *testing.T, s *proctest.Stack, addr, password, name, dbPath string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"name": name, "config": map[string]string{
+		"connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector", "topics": "users_created", "tasks.max": "3",
+		"connection.url": "jdbc:sqlite:" + dbPath, "insert.mode": "upsert", "pk.mode": "record_value", "pk.fields": "id",
+		"table.name.format": "created_users", "auto.create": "true",
+		"value.converter": "io.confluent.connect.avro.AvroConverter", "value.converter.schema.registry.url": s.RegistryURL(),
+	}})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/connectors", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("admin", password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created bytes.Buffer
+	created.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /connectors: %d %s", resp.StatusCode, created.String())
 	}
 }
 

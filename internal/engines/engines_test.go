@@ -57,6 +57,12 @@ func TestKafkaThreeNodesKillRestart(t *testing.T) {
 	}
 	k := enginestest.StartKafka(t, engines.WithNodes(3))
 	roundTrip(t, k.Bootstrap(), 3)
+	if c, err := k.ActiveController(t.Context()); err != nil || c < 1 || c > 3 {
+		t.Fatalf("active controller %d, err %v; want a node of 1-3", c, err)
+	}
+	if l, err := k.PartitionLeader(t.Context(), "t", 0); err != nil || l < 1 || l > 3 {
+		t.Fatalf("leader of t/0: %d, err %v; want a node of 1-3", l, err)
+	}
 	if err := k.Kill(2); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // KafkaMode says how a Kafka cluster keeps its metadata.
@@ -226,6 +228,9 @@ func (k *Kafka) prepareNode(ctx context.Context, cp string, id, port int, cluste
 		{"transaction.state.log.replication.factor", rf},
 		{"transaction.state.log.min.isr", minISR},
 		{"default.replication.factor", rf},
+		// As production clusters of three run: an acknowledged write is on
+		// two nodes at least (with the producer's acks=all).
+		{"min.insync.replicas", minISR},
 		// Small-machine settings (engines.md): fewer threads, one
 		// partition for the internal topics, no first-join delay, and a
 		// 16 MiB cleaner buffer instead of 128 MiB on the heap.
@@ -526,4 +531,87 @@ func (k *Kafka) Close() error {
 		errs = append(errs, p.Kill())
 	}
 	return errors.Join(errs...)
+}
+
+// StopNode stops node id cleanly (SIGTERM, as a rolling restart does; it is
+// killed if it has not stopped within 30 s).
+func (k *Kafka) StopNode(id int) error {
+	p, err := k.Node(id)
+	if err != nil {
+		return err
+	}
+	return p.Stop(30 * time.Second)
+}
+
+// ActiveController returns the node id of the active controller: the
+// leader of the KRaft metadata quorum (DescribeQuorum), or in ZooKeeper
+// mode the controller the brokers elected.
+func (k *Kafka) ActiveController(ctx context.Context) (int, error) {
+	var seeds []string
+	for _, p := range k.nodes {
+		if p.Alive() {
+			seeds = append(seeds, p.Addr)
+		}
+	}
+	if len(seeds) == 0 {
+		return 0, errors.New("engines: no kafka node runs")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	if k.Mode == ZooKeeper {
+		m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return int(m.Controller), nil
+	}
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	topic := kmsg.NewDescribeQuorumRequestTopic()
+	topic.Topic = "__cluster_metadata"
+	part := kmsg.NewDescribeQuorumRequestTopicPartition()
+	topic.Partitions = append(topic.Partitions, part)
+	req.Topics = append(req.Topics, topic)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, fmt.Errorf("engines: describe the metadata quorum: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return 0, fmt.Errorf("engines: describe the metadata quorum: %w", err)
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return 0, fmt.Errorf("engines: describe the metadata quorum: %w", err)
+			}
+			if p.LeaderID >= 0 {
+				return int(p.LeaderID), nil
+			}
+		}
+	}
+	return 0, errors.New("engines: the metadata quorum has no leader now")
+}
+
+// PartitionLeader returns the node id leading partition of topic.
+func (k *Kafka) PartitionLeader(ctx context.Context, topic string, partition int32) (int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	d, ok := td[topic]
+	if !ok || d.Err != nil {
+		return 0, fmt.Errorf("engines: topic %s: %v", topic, d.Err)
+	}
+	p, ok := d.Partitions[partition]
+	if !ok {
+		return 0, fmt.Errorf("engines: topic %s has no partition %d", topic, partition)
+	}
+	return int(p.Leader), nil
 }

@@ -277,12 +277,20 @@ type Stack struct {
 	Cluster                         *engines.Kafka // the real cluster; nil on the embedded broker
 }
 
-// StartStack starts the broker and the API and waits until they listen.
+// StartStack starts the broker of USERSTREAM_TEST_BROKER's kind and the
+// API, and waits until they listen.
 func StartStack(t testing.TB) *Stack {
+	t.Helper()
+	return StartStackOn(t, enginestest.BrokerKind(t))
+}
+
+// StartStackOn is StartStack on a broker of the given kind, for cases that
+// need one (a three-node cluster's faults).
+func StartStackOn(t testing.TB, kind string) *Stack {
 	t.Helper()
 	dir := t.TempDir()
 	s := &Stack{Registry: FreeAddr(t), API: FreeAddr(t), Dir: dir,
-		Sink: "sqlite:" + filepath.Join(dir, "users.db"), Kind: enginestest.BrokerKind(t)}
+		Sink: "sqlite:" + filepath.Join(dir, "users.db"), Kind: kind}
 	if s.Kind == enginestest.Embedded {
 		s.Kafka = FreeAddr(t)
 		s.StartBroker(t, "broker")
