@@ -150,4 +150,3 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 		return fmt.Sprintf("nodes %d and %d SIGKILLed for %s, then restarted", leader, other, 2*outage)
 	})
 }
-
