@@ -41,3 +41,30 @@ go vet ./...
 # PKGS narrows the run (make chaos: PKGS=./chaos/); extra arguments go to
 # go test.
 go test -count=1 -timeout 20m "$@" ${PKGS:-./...}
+
+# The end-to-end matrix: the same cases again on real Apache Kafka
+# (internal/engines runs it from Maven jars; USERSTREAM_TEST_BROKER picks the
+# broker, docs/engines.md). The quick form runs the pipeline's cases on Kafka
+# 4 (KRaft) and one on Kafka 3.9 on ZooKeeper; with PKGS set (make chaos) the
+# whole of PKGS runs on both. MATRIX=none skips it.
+if [ "${MATRIX:-quick}" != none ]; then
+  if command -v java >/dev/null && command -v mvn >/dev/null; then
+    bash scripts/engines.sh resolve kafka kafka-zk >/dev/null
+    if [ -n "${PKGS:-}" ]; then
+      for kind in kafka kafka-zk; do
+        echo "test.sh: $PKGS on $kind"
+        USERSTREAM_TEST_BROKER=$kind go test -count=1 -timeout 20m "$@" $PKGS
+      done
+    else
+      echo "test.sh: the end-to-end matrix on Apache Kafka 4 (KRaft)"
+      USERSTREAM_TEST_BROKER=kafka go test -count=1 -timeout 20m "$@" \
+        -run 'TestEndToEnd|TestStreamStopsCleanly|TestDevOnBrokers|TestPoison|TestConnectWorkerKill|TestBrokerRestart|TestTwoWorkersShareAndTakeOver|TestJDBCConnectorLifecycle|TestTolerance' \
+        ./cmd/userstream/ ./chaos/ ./internal/connect/
+      echo "test.sh: the end-to-end matrix on Apache Kafka 3.9 on ZooKeeper"
+      USERSTREAM_TEST_BROKER=kafka-zk go test -count=1 -timeout 20m "$@" \
+        -run 'TestEndToEndKilledStreamLosesNothing|TestTwoWorkersShareAndTakeOver' ./cmd/userstream/ ./internal/connect/
+    fi
+  else
+    echo "test.sh: no java or mvn: the matrix on Apache Kafka does not run (apt-get install openjdk-17-jdk-headless maven)"
+  fi
+fi

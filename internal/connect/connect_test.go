@@ -27,6 +27,7 @@ import (
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/sink/sinktest"
 	"github.com/userstream/userstream/internal/stream"
+	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -35,8 +36,23 @@ const (
 	testUser, testPassword = "admin", "s3cret"
 )
 
+// startBroker starts the broker of USERSTREAM_TEST_BROKER's kind (the
+// embedded one by default, else a real Apache Kafka node) with
+// users_created and its DLQ of 3 partitions, and returns its address.
 func startBroker(t *testing.T) string {
 	t.Helper()
+	if kind := enginestest.BrokerKind(t); kind != enginestest.Embedded {
+		k := enginestest.StartKafka(t, enginestest.KafkaOptions(kind)...)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		if _, err := broker.EnsureTopics(t.Context(), kadm.NewClient(cl), 3, -1, broker.Topic, broker.DLQTopic); err != nil {
+			t.Fatal(err)
+		}
+		return k.Bootstrap()
+	}
 	e, err := broker.StartEmbedded(t.Context(), "127.0.0.1:0", "", broker.WithPartitions(3))
 	if err != nil {
 		t.Fatal(err)
