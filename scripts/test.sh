@@ -37,6 +37,12 @@ if [ -z "${USERSTREAM_TEST_POSTGRES:-}" ]; then
 fi
 trap cleanup EXIT
 
+# The real engines' jars (internal/engines/poms), resolved once before the
+# packages that start them run side by side.
+if command -v java >/dev/null && command -v mvn >/dev/null; then
+  bash scripts/engines.sh resolve >/dev/null
+fi
+
 go vet ./...
 # PKGS narrows the run (make chaos: PKGS=./chaos/); extra arguments go to
 # go test.
@@ -49,7 +55,6 @@ go test -count=1 -timeout 20m "$@" ${PKGS:-./...}
 # whole of PKGS runs on both. MATRIX=none skips it.
 if [ "${MATRIX:-quick}" != none ]; then
   if command -v java >/dev/null && command -v mvn >/dev/null; then
-    bash scripts/engines.sh resolve kafka kafka-zk >/dev/null
     if [ -n "${PKGS:-}" ]; then
       for kind in kafka kafka-zk; do
         echo "test.sh: $PKGS on $kind"

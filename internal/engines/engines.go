@@ -92,7 +92,14 @@ func Classpath(ctx context.Context, engine string) (string, error) {
 	if err := os.WriteFile(filepath.Join(work, "pom.xml"), pom, 0o644); err != nil {
 		return "", fmt.Errorf("engines: %w", err)
 	}
-	tmp := cpFile + ".tmp"
+	// A file of its own: two test binaries may resolve at once.
+	f, err := os.CreateTemp(cache, key+"-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("engines: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
 	cmd := exec.CommandContext(ctx, "mvn", "-q", "-B", "-f", filepath.Join(work, "pom.xml"),
 		"dependency:build-classpath", "-Dmdep.outputFile="+tmp)
 	out, err := cmd.CombinedOutput()
