@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/closeguard"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 var errClosed = errors.New("thing is closed")
@@ -22,19 +23,24 @@ func TestGate(t *testing.T) {
 	go func() {
 		closed <- g.Close(func() error { close(released); return nil })
 	}()
-	select {
-	case <-released:
-		t.Fatal("Close released the driver while a call was in flight")
-	case <-time.After(50 * time.Millisecond): // a window to see it not happen
-	}
-	g.Leave()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatalf("Close: %v", err)
+	testwait.Holds(t, 50*time.Millisecond, "Close waiting for the call in flight", func() (string, bool) {
+		select {
+		case <-released:
+			return "the driver released", false
+		default:
+			return "waiting", true
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return within 5s of the last call leaving")
+	})
+	g.Leave()
+	if err := testwait.For(t, 5*time.Second, "Close to return once the call left", func() (error, bool) {
+		select {
+		case err := <-closed:
+			return err, true
+		default:
+			return nil, false
+		}
+	}); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 
 	err := g.Enter("read")

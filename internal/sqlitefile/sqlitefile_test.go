@@ -2,6 +2,7 @@ package sqlitefile_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/sqlitefile"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestLockExcludes: a second Lock on the same path waits for the first's
@@ -35,19 +37,23 @@ func TestLockExcludes(t *testing.T) {
 		}
 		got <- err
 	}()
-	select {
-	case err := <-got:
-		t.Fatalf("Lock returned (%v) while the first was held", err)
-	case <-time.After(100 * time.Millisecond): // a window to see it wait
-	}
-	release()
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("Lock after release: %v", err)
+	poll := func() (error, bool) {
+		select {
+		case err := <-got:
+			return err, true
+		default:
+			return nil, false
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Lock did not return within 10s of the first's release")
+	}
+	testwait.Holds(t, 100*time.Millisecond, "a second Lock waiting while the first is held", func() (string, bool) {
+		if err, done := poll(); done {
+			return fmt.Sprintf("Lock returned (%v)", err), false
+		}
+		return "waiting", true
+	})
+	release()
+	if err := testwait.For(t, 10*time.Second, "the second Lock once the first is released", poll); err != nil {
+		t.Fatalf("Lock after release: %v", err)
 	}
 }
 
