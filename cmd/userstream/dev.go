@@ -26,8 +26,15 @@ user_automation DAG on --schedule (default every 10 s, 1000 users a run) with
 its REST API on --web-addr, and a Kafka Connect worker on --connect-addr whose
 connector users-sqlite lands the users in SQLite (--connect-addr "": a stream
 does), all under --data-dir (kafka/, schemas/, users.db, meta.db).
+--brokers runs it all against an outside Kafka cluster instead of the embedded
+broker (users_created and its DLQ are created with the cluster's default
+replication factor when missing), --schema-registry against an outside
+registry (none: plain JSON, no registry).
 Ctrl-C stops cleanly; a second start on the same --data-dir resumes with no loss
 and no duplicate rows.`,
+		Example: `  userstream dev
+  userstream dev --brokers kafka1:9092,kafka2:9092 --schema-registry http://registry:8081
+  userstream dev --brokers 127.0.0.1:9092 --schema-registry none`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("interval") {
@@ -41,8 +48,23 @@ and no duplicate rows.`,
 			if err := c.retention.validate(); err != nil {
 				return err
 			}
-			if c.format != "avro" && c.format != "json" {
+			if len(c.kafka.Brokers) == 0 {
+				for _, f := range []string{"tls", "tls-ca", "tls-cert", "tls-key", "tls-insecure", "sasl-mechanism", "sasl-user", "sasl-password"} {
+					if cmd.Flags().Changed(f) {
+						return usagef("--%s needs --brokers: the embedded broker speaks plain Kafka on --kafka-addr", f)
+					}
+				}
+			}
+			if c.registry == "none" && !cmd.Flags().Changed("format") {
+				c.format = schema.FormatJSON
+			}
+			if c.format != schema.FormatAvro && c.format != schema.FormatJSON {
 				return usagef("--format: %q is not avro or json", c.format)
+			}
+			if c.registry != "" {
+				if err := (&codecFlags{registry: c.registry, format: c.format}).validate(); err != nil {
+					return err
+				}
 			}
 			if _, err := c.dags.specs(); err != nil {
 				return err
@@ -52,13 +74,16 @@ and no duplicate rows.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the broker log (kafka/), schemas (schemas/), users (users.db) and run metadata (meta.db) live")
-	fs.StringVar(&c.kafkaAddr, "kafka-addr", broker.DefaultEmbeddedAddr, "embedded Kafka listener")
+	fs.StringVar(&c.kafkaAddr, "kafka-addr", broker.DefaultEmbeddedAddr, "embedded Kafka listener (not used with --brokers)")
+	addKafkaFlags(fs, &c.kafka)
+	fs.Lookup("brokers").Usage = "an outside Kafka cluster's seed brokers, comma separated host:port list (empty: the embedded broker on --kafka-addr)"
+	fs.StringVar(&c.registry, "schema-registry", "", "an outside Schema Registry's URL (empty: the embedded one on --registry-addr; none: plain JSON, no registry)")
 	fs.StringVar(&c.apiAddr, "api-addr", randomuser.DefaultAddr, "built-in Random User API listener")
-	fs.StringVar(&c.registryAddr, "registry-addr", schema.DefaultRegistryAddr, "embedded Schema Registry listener")
+	fs.StringVar(&c.registryAddr, "registry-addr", schema.DefaultRegistryAddr, "embedded Schema Registry listener (not used with --schema-registry)")
 	fs.StringVar(&c.webAddr, "web-addr", "127.0.0.1:8080", "the scheduler's REST API (Airflow's port; empty: off)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "Prometheus /metrics and /healthz of the stream (empty: off)")
 	fs.StringVar(&c.connectAddr, "connect-addr", "127.0.0.1:8083", "a Kafka Connect worker's REST API (Connect's port); its connector users-sqlite stores the users (empty: no worker, a stream stores them)")
-	fs.StringVar(&c.format, "format", "avro", "message format the producer writes: avro or json")
+	fs.StringVar(&c.format, "format", "avro", "message format the producer writes: avro or json (json with --schema-registry none)")
 	fs.StringVar(&c.viewer, "viewer-password", "", "also create a read-only login \"viewer\" with this password (prefer USERSTREAM_VIEWER_PASSWORD)")
 	fs.StringVar(&c.password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD; empty: keep the stored one, or generate one at the first start)")
 	fs.DurationVar(&c.interval, "interval", 0, "deprecated: --schedule '@every D' says the same")
@@ -71,7 +96,8 @@ and no duplicate rows.`,
 
 type devConfig struct {
 	dataDir, kafkaAddr, apiAddr, registryAddr, webAddr, metricsAddr, format, password string
-	viewer, connectAddr                                                               string
+	viewer, connectAddr, registry                                                     string
+	kafka                                                                             broker.Config
 	interval, statusEvery                                                             time.Duration
 	dags                                                                              dagFlags
 	retention                                                                         retentionFlags
@@ -80,7 +106,7 @@ type devConfig struct {
 // runDev starts the stack and runs every role on it until ctx ends.
 func runDev(ctx context.Context, a *app, c devConfig) error {
 	st, err := stack.Start(ctx, stack.Config{DataDir: c.dataDir, KafkaAddr: c.kafkaAddr, RegistryAddr: c.registryAddr,
-		APIAddr: c.apiAddr, Format: c.format, Retention: c.retention.retention, RetentionBytes: c.retention.bytes, Logger: a.log})
+		APIAddr: c.apiAddr, Kafka: c.kafka, RegistryURL: c.registry, Format: c.format, Retention: c.retention.retention, RetentionBytes: c.retention.bytes, Logger: a.log})
 	if err != nil {
 		return devErr(err)
 	}

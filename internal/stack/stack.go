@@ -1,10 +1,14 @@
-// Package stack assembles the in-process pipeline (embedded broker, Schema
-// Registry, built-in API, sink, codecs) and starts and stops it in one place.
+// Package stack is the composition root: it assembles the pipeline (broker,
+// Schema Registry, built-in API, sink, codecs; then the scheduler, the
+// stream or a Connect worker, the web UI, metrics and health) and starts
+// and stops it in one place.
 //
-// It is the composition root that `userstream dev`, `userstream bench`, the
-// scheduler's dev mode and tests share, so the embedded stack is put
-// together once. Each part listens on 127.0.0.1 only; with a data dir the
-// broker's log, the registry's schemas and the users survive a restart.
+// `userstream dev`, `userstream bench` and tests run the same Stack, and
+// the one stream path (RunStream) is also `userstream stream`'s; `web` and
+// `connect` build their UI and worker here too. The broker and the registry
+// are embedded unless Config names outside ones. Each embedded part listens
+// on 127.0.0.1 only; with a data dir the broker's log, the registry's
+// schemas and the users survive a restart.
 package stack
 
 import (
@@ -19,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
@@ -41,13 +46,24 @@ type Config struct {
 	// Listen addresses [broker.DefaultEmbeddedAddr, schema.DefaultRegistryAddr,
 	// randomuser.DefaultAddr]; port 0 picks a free port.
 	KafkaAddr, RegistryAddr, APIAddr string
-	// Partitions of the topics the broker creates [broker.DefaultPartitions].
+	// Kafka, when it names brokers, is an outside cluster: no embedded
+	// broker starts (KafkaAddr is not used), and Start creates the topics
+	// it lacks with Partitions and the cluster's default replication
+	// factor (Retention and RetentionBytes are the embedded broker's only).
+	Kafka broker.Config
+	// RegistryURL, when set, is an outside Schema Registry (no embedded
+	// one starts; RegistryAddr is not used), or "none": no registry, the
+	// messages are plain JSON.
+	RegistryURL string
+	// Partitions of the topics the stack creates [broker.DefaultPartitions].
 	Partitions int32
-	// Retention and RetentionBytes of those topics [broker.DefaultRetention,
-	// broker.DefaultRetentionBytes]; see broker.WithRetention.
+	// Retention and RetentionBytes of the embedded broker's topics
+	// [broker.DefaultRetention, broker.DefaultRetentionBytes]; see
+	// broker.WithRetention.
 	Retention      time.Duration
 	RetentionBytes int64
-	// Format the producer writes: schema.FormatAvro or schema.FormatJSON [avro].
+	// Format the producer writes: schema.FormatAvro or schema.FormatJSON
+	// [avro; json when RegistryURL is "none"].
 	Format string
 	// SinkURL is where users land [sqlite:DataDir/users.db].
 	SinkURL string
@@ -56,9 +72,10 @@ type Config struct {
 	Logger    *slog.Logger // [discard]
 }
 
-// Stack is the running in-process pipeline. Its fields are set by Start
+// Stack is the running pipeline. Its fields are set by Start
 // and must not be changed.
 type Stack struct {
+	// Broker and Registry are the embedded ones; nil for an outside one.
 	Broker   *broker.Embedded
 	Registry *registry.Server
 	// APIURL is the built-in API's endpoint, http://127.0.0.1:PORT/api/.
@@ -119,6 +136,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	if cfg.Format == "" {
 		cfg.Format = schema.FormatAvro
+		if cfg.RegistryURL == "none" {
+			cfg.Format = schema.FormatJSON
+		}
 	}
 	if cfg.APIAddr == "" {
 		cfg.APIAddr = randomuser.DefaultAddr
@@ -143,20 +163,30 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.DataDir != "" {
 		kafkaDir, schemaDir = filepath.Join(cfg.DataDir, "kafka"), filepath.Join(cfg.DataDir, "schemas")
 	}
-	s.Broker, err = broker.StartEmbedded(ctx, cfg.KafkaAddr, kafkaDir, broker.WithLogger(cfg.Logger),
-		broker.WithPartitions(cfg.Partitions), broker.WithRetention(cfg.Retention, cfg.RetentionBytes))
-	if err != nil {
-		return nil, &addrError{ErrKafkaAddr, err}
+	if len(cfg.Kafka.Brokers) > 0 {
+		if err := s.useKafka(ctx, cfg.Kafka); err != nil {
+			return nil, err
+		}
+	} else {
+		s.Broker, err = broker.StartEmbedded(ctx, cfg.KafkaAddr, kafkaDir, broker.WithLogger(cfg.Logger),
+			broker.WithPartitions(cfg.Partitions), broker.WithRetention(cfg.Retention, cfg.RetentionBytes))
+		if err != nil {
+			return nil, &addrError{ErrKafkaAddr, err}
+		}
+		s.closers = append(s.closers, s.Broker.Close)
+		s.Kafka = broker.Config{Brokers: []string{s.Broker.Addr()}}
 	}
-	s.closers = append(s.closers, s.Broker.Close)
-	s.Kafka = broker.Config{Brokers: []string{s.Broker.Addr()}}
 
-	s.Registry, err = registry.Start(ctx, cfg.RegistryAddr, schemaDir, registry.WithLogger(cfg.Logger))
-	if err != nil {
-		return nil, &addrError{ErrRegistryAddr, err}
+	if cfg.RegistryURL != "" {
+		s.RegistryURL = cfg.RegistryURL
+	} else {
+		s.Registry, err = registry.Start(ctx, cfg.RegistryAddr, schemaDir, registry.WithLogger(cfg.Logger))
+		if err != nil {
+			return nil, &addrError{ErrRegistryAddr, err}
+		}
+		s.closers = append(s.closers, s.Registry.Close)
+		s.RegistryURL = s.Registry.URL()
 	}
-	s.closers = append(s.closers, s.Registry.Close)
-	s.RegistryURL = s.Registry.URL()
 
 	gen := cfg.Generator
 	if gen == nil {
@@ -196,6 +226,24 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}
 	return s, nil
+}
+
+// useKafka makes an outside cluster the stack's Kafka: it must answer, and
+// the topics it lacks are created with the cluster's default replication
+// factor.
+func (s *Stack) useKafka(ctx context.Context, kc broker.Config) error {
+	cl, err := broker.NewClient(ctx, kc)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rep, err := broker.EnsureTopics(ctx, kadm.NewClient(cl), s.partitions, -1, broker.Topic, broker.DLQTopic)
+	broker.LogEnsured(s.log, rep)
+	if err != nil {
+		return err
+	}
+	s.Kafka = kc
+	return nil
 }
 
 // Source returns a client of the built-in API, as the producer uses it.

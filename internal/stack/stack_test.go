@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
@@ -90,5 +93,52 @@ func TestStackBusyAddress(t *testing.T) {
 	_, err = stack.Start(t.Context(), stack.Config{DataDir: t.TempDir(), KafkaAddr: ln.Addr().String()})
 	if !errors.Is(err, stack.ErrKafkaAddr) {
 		t.Fatalf("Start with a busy Kafka port: %v, want ErrKafkaAddr", err)
+	}
+}
+
+// TestStackOutsideKafka: a stack given an outside cluster and no registry
+// ("none") starts no broker and no registry of its own, creates the topics
+// the cluster lacks, and users flow through that cluster as plain JSON.
+func TestStackOutsideKafka(t *testing.T) {
+	outside, err := broker.StartEmbedded(t.Context(), "127.0.0.1:0", "", broker.WithoutTopics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outside.Close()
+	st, err := stack.Start(t.Context(), stack.Config{DataDir: t.TempDir(), Kafka: broker.Config{Brokers: []string{outside.Addr()}},
+		RegistryURL: "none", KafkaAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.Broker != nil || st.Registry != nil {
+		t.Fatalf("the stack started a broker (%v) or a registry (%v) of its own", st.Broker, st.Registry)
+	}
+	if st.EncoderName != "json" {
+		t.Errorf("encoder %q without a registry, want json", st.EncoderName)
+	}
+	cl, err := broker.NewClient(t.Context(), broker.Config{Brokers: []string{outside.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(t.Context(), broker.Topic, broker.DLQTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{broker.Topic, broker.DLQTopic} {
+		if d, ok := topics[name]; !ok || d.Err != nil || len(d.Partitions) != int(broker.DefaultPartitions) {
+			t.Errorf("topic %s on the outside cluster: %+v, want it created with %d partitions", name, d, broker.DefaultPartitions)
+		}
+	}
+	ingestAndStore(t, st, 500, 500)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), broker.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	if n != 500 {
+		t.Errorf("%s on the outside cluster holds %d messages, want the 500 produced", broker.Topic, n)
 	}
 }
