@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/member"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 )
@@ -37,7 +38,7 @@ func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
 	fs.DurationVar(&s.batchWait, "batch-wait", stream.DefaultBatchWait, "longest a batch keeps growing while the previous one is being written (an idle sink gets each record at once)")
 	fs.StringVar(&s.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "serve Prometheus /metrics and /healthz here (empty: off)")
 	fs.Int32Var(&s.partitions, "partitions", broker.DefaultPartitions, "partitions of users_created when it has to be created")
-	fs.StringVar(&s.instanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once (unique per live worker; empty: dynamic)")
+	fs.StringVar(&s.instanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once (unique per live worker; empty: HOST-uUID-N, the lowest N no live worker of the group on this host holds; "+member.Dynamic+": dynamic membership)")
 	fs.DurationVar(&s.session, "session-timeout", stream.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its partitions")
 	fs.DurationVar(&s.failAfter, "unhealthy-after", stream.DefaultFailAfter, "/healthz turns 503 when a sink write, commit, fetch or registry call keeps failing this long")
 	fs.DurationVar(&s.stallAfter, "stalled-after", stream.DefaultStallAfter, "/healthz turns 503 when the group has lag and commits nothing this long")

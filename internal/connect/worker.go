@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/userstream/userstream/internal/member"
 	"github.com/userstream/userstream/internal/stream"
 )
 
@@ -448,6 +449,11 @@ func (w *Worker) runTask(ctx context.Context, spec Spec, local int, h *stream.He
 	scfg := stream.Config{Topic: cmp.Or(spec.TopicRegex, strings.Join(spec.Topics, ",")), DLQ: spec.DLQ,
 		Group: GroupOf(spec.Name), BatchSize: w.cfg.BatchSize, SessionTimeout: w.cfg.SessionTimeout,
 		Logger: log, Health: h, Metrics: w.cfg.Metrics, DeadLetter: deadLetter(spec, local)}
+	// A stable instance id: a worker restarted after a crash takes its
+	// tasks' partitions back at once (docs/decisions.md).
+	id, release := member.ForGroup(log, scfg.Group, "")
+	defer release()
+	scfg.InstanceID = id
 	// Connect's name for a task's consumer, with the worker: the group's
 	// members then say which worker holds which partitions.
 	opts := append(stream.ConsumerOpts(scfg), kgo.ClientID(fmt.Sprintf("connector-consumer-%s-%d-%s", spec.Name, local, w.cfg.WorkerID)))

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/member"
 	"github.com/userstream/userstream/internal/stream"
 )
 
@@ -65,6 +66,9 @@ func RunStream(ctx context.Context, r StreamRun) error {
 		cfg.Health = stream.NewHealth(0, 0)
 	}
 	log := cfg.Logger
+	id, release := member.ForGroup(log, cfg.Group, cfg.InstanceID)
+	defer release()
+	cfg.InstanceID = id
 	kc := r.Kafka
 	// The group's members then say what they are (franz-go's default is
 	// "kgo"); a static member's instance id tells workers apart.

@@ -19,10 +19,11 @@ import (
 )
 
 // groupMovedErrs are the commit errors after which this member's
-// generation is gone for good.
+// generation is gone for good. FENCED_INSTANCE_ID is not one of them: it
+// means another live member took this one's instance id (fenced).
 var groupMovedErrs = []error{
 	kerr.IllegalGeneration, kerr.UnknownMemberID, kerr.RebalanceInProgress,
-	kerr.FencedInstanceID, kerr.FencedMemberEpoch, kerr.StaleMemberEpoch,
+	kerr.FencedMemberEpoch, kerr.StaleMemberEpoch,
 }
 
 // runSession is one client's life in the group: a three-stage pipeline in
@@ -282,6 +283,9 @@ func poll(ctx context.Context, cl Client, cfg Config, busy func() bool) ([]*kgo.
 			if errors.Is(ferr, kgo.ErrClientClosed) {
 				return recs, ferr
 			}
+			if errors.Is(ferr, kerr.FencedInstanceID) {
+				return recs, fenced(cfg, ferr)
+			}
 			cfg.Logger.Warn("fetch error; the client retries", "err", ferr)
 			cfg.Health.Failing("fetch", ferr)
 		} else if cfg.Health != nil && (len(fs) > 0 || timedOut) {
@@ -356,11 +360,14 @@ func store(ctx context.Context, cl Client, snk Sink, cfg Config, b *batch) error
 func commitBatch(ctx context.Context, cl Client, cfg Config, b *batch, start time.Time) error {
 	m := cfg.Metrics
 	err := retry(ctx, cfg, "offset commit", func(ctx context.Context) error {
-		if err := cl.CommitRecords(ctx, b.recs...); groupMoved(err) {
+		err := cl.CommitRecords(ctx, b.recs...)
+		switch {
+		case errors.Is(err, kerr.FencedInstanceID):
+			return permanent{fenced(cfg, err)}
+		case groupMoved(err):
 			return permanent{wrapGroupMoved(err)}
-		} else {
-			return err
 		}
+		return err
 	})
 	if err != nil {
 		var p permanent

@@ -206,6 +206,18 @@ func ClientOf(cl Client) Dialer {
 	}
 }
 
+// ErrInstanceIDInUse is returned by Run when the broker fenced this worker
+// because another live member joined with its instance id: two workers
+// share one (two hosts with one name, or one --instance-id given twice).
+// Rejoining would fence the other in turn, for ever; Run stops instead.
+var ErrInstanceIDInUse = errors.New("another live worker uses this instance id")
+
+// fenced is the error of a worker fenced out of its group.
+func fenced(cfg Config, err error) error {
+	return fmt.Errorf("stream: %w: group %s, instance id %q (give each worker its own --instance-id): %w",
+		ErrInstanceIDInUse, cfg.Group, cfg.InstanceID, err)
+}
+
 // errGroupMoved marks a commit the group refused because it has moved on
 // without this member: what is in hand must be dropped and re-read.
 var errGroupMoved = errors.New("the consumer group moved on without this worker")
@@ -216,8 +228,10 @@ const closeTimeout = 5 * time.Second
 
 // Run consumes until ctx is cancelled or a fatal error happens. On
 // cancellation it finishes the batches in hand (store, commit) within
-// cfg.ShutdownTimeout, closes its client (which leaves the group, unless the
-// worker is a static member) and returns nil.
+// cfg.ShutdownTimeout, closes its client, which leaves the group (a static
+// member by its instance id), and returns nil. On a fatal error it leaves
+// too, except when fenced: another live worker joined with its instance
+// id, and Run returns an error matching ErrInstanceIDInUse.
 //
 // When a commit is refused because the group moved on, Run drops the
 // batches in hand (uncommitted, so they are read again), closes the client
@@ -235,9 +249,11 @@ func Run(ctx context.Context, dial Dialer, dec Decoder, snk Sink, cfg Config) er
 			return err
 		}
 		err = runSession(ctx, cl, dec, snk, cfg)
-		// A static member leaves only when it is asked to stop: when it
-		// rejoins, its new client takes its place.
-		closeClient(cl, cfg, ctx.Err() != nil)
+		// A static member leaves whenever it stops: asked to, or on an
+		// error. It stays when it rejoins (its new client takes its place)
+		// and when it was fenced (the id is another live member's now).
+		rejoin := errors.Is(err, errGroupMoved) && ctx.Err() == nil
+		closeClient(cl, cfg, !rejoin && !errors.Is(err, ErrInstanceIDInUse))
 		if !errors.Is(err, errGroupMoved) || ctx.Err() != nil {
 			if ctx.Err() != nil && errors.Is(err, errGroupMoved) {
 				return nil
@@ -267,17 +283,17 @@ func dialSession(ctx context.Context, dial Dialer, cfg Config, session int) (Cli
 
 // closeClient leaves the group within closeTimeout, then closes. kgo does
 // not leave on behalf of a static member (a restart is meant to take its
-// place without a rebalance); when stopping, a static member leaves by its
+// place without a rebalance); when leaving, a static member leaves by its
 // instance id, so its partitions move at once instead of after its
 // session timeout.
-func closeClient(cl Client, cfg Config, stopping bool) {
+func closeClient(cl Client, cfg Config, leaving bool) {
 	cl.AllowRebalance()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	if l, ok := cl.(interface{ LeaveGroupContext(context.Context) error }); ok {
 		_ = l.LeaveGroupContext(ctx)
 	}
-	if kc, ok := cl.(*kgo.Client); ok && stopping && cfg.InstanceID != "" {
+	if kc, ok := cl.(*kgo.Client); ok && leaving && cfg.InstanceID != "" {
 		if _, err := kadm.NewClient(kc).LeaveGroup(ctx, kadm.LeaveGroup(cfg.Group).InstanceIDs(cfg.InstanceID).Reason("stopped")); err != nil {
 			cfg.Logger.Warn("could not leave the group; its partitions move after the session timeout", "instance", cfg.InstanceID, "err", err)
 		}

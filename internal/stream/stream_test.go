@@ -668,3 +668,30 @@ func TestLoneRecordIsNotHeldForBatchWait(t *testing.T) {
 		testwait.For(t, 30*time.Second, fmt.Sprintf("user %d stored alone", i), func() (int, bool) { n := snk.count(); return n, n == i+1 })
 	}
 }
+
+// TestSharedInstanceIDFailsClearly: a second live worker joins with the
+// first one's instance id. The broker fences the first, which stops with
+// ErrInstanceIDInUse naming the id, instead of rejoining and fencing the
+// other in turn; the second stores everything.
+func TestSharedInstanceIDFailsClearly(t *testing.T) {
+	addr := newCluster(t)
+	produceUsers(t, addr, 0, 500)
+	first, second := newMemSink(), newMemSink()
+	cfg := stream.Config{InstanceID: "same", BatchSize: 100, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond}
+	a := start(t, addr, first, cfg)
+	waitFor(t, "the first worker stores", func() bool { return first.count() > 0 })
+	start(t, addr, second, cfg)
+	select {
+	case err := <-a.done:
+		close(a.done)
+		if !errors.Is(err, stream.ErrInstanceIDInUse) || !strings.Contains(err.Error(), `"same"`) {
+			t.Fatalf("the fenced worker stopped with %v, want ErrInstanceIDInUse naming the id", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fenced worker did not stop within 30 s")
+	}
+	produceUsers(t, addr, 500, 1000)
+	waitFor(t, "the second worker stores what comes next", func() bool {
+		return second.has(record(999).ID)
+	})
+}
