@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -247,8 +248,9 @@ func waitAbove(t *testing.T, sinkURL string, n int, within time.Duration) int {
 
 // converge waits, after a run's produce has ended, for the sink to hold
 // every acknowledged user (within 30 s plus extra), checks that no row is
-// stored twice, and reports the figures.
-func converge(t *testing.T, s *proctest.Stack, prod *proctest.Proc, sinkURL string, extra time.Duration, note string) {
+// stored twice, reports the figures, and returns how long it took from the
+// produce's end.
+func converge(t *testing.T, s *proctest.Stack, prod *proctest.Proc, sinkURL string, extra time.Duration, note string) time.Duration {
 	t.Helper()
 	if code := prod.Wait(t, 180*time.Second); code != 0 {
 		t.Fatalf("produce exited %d:\n%s", code, prod.Output())
@@ -262,6 +264,89 @@ func converge(t *testing.T, s *proctest.Stack, prod *proctest.Proc, sinkURL stri
 	}
 	report(t, figures{Acked: acked, Stored: acked, Duplicates: dup,
 		DeadLettered: endOffsets(t, s.Kafka, broker.DLQTopic), Converge: conv.Seconds(), Note: note})
+	return conv
+}
+
+// storedRates are a worker's users stored in each second, sampled from its
+// /metrics until the test ends.
+type storedRates struct {
+	mu     sync.Mutex
+	perSec []int64 // from the worker's first stored user
+}
+
+var storedRE = regexp.MustCompile(`(?m)^userstream_stream_stored_total (\S+)$`)
+
+// sampleStored reads userstream_stream_stored_total from the worker
+// serving metrics on addr every second.
+func sampleStored(t *testing.T, addr string) *storedRates {
+	r := &storedRates{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		c := http.Client{Timeout: 900 * time.Millisecond}
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last := int64(-1)
+		for {
+			var now int64 = -1
+			if resp, err := c.Get("http://" + addr + "/metrics"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if m := storedRE.FindSubmatch(b); m != nil {
+					f, _ := strconv.ParseFloat(string(m[1]), 64)
+					now = int64(f)
+				}
+			}
+			r.mu.Lock()
+			if now >= 0 && last >= 0 && (now > 0 || len(r.perSec) > 0) {
+				r.perSec = append(r.perSec, now-last)
+			}
+			r.mu.Unlock()
+			if now >= 0 {
+				last = now
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return r
+}
+
+// String is the rows/s series, one figure a second.
+func (r *storedRates) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	parts := make([]string, len(r.perSec))
+	for i, n := range r.perSec {
+		parts[i] = strconv.FormatInt(n, 10)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// longestStall is the longest run of seconds without a stored user
+// between the first and the last second that stored some.
+func (r *storedRates) longestStall() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	end := len(r.perSec)
+	for end > 0 && r.perSec[end-1] == 0 {
+		end--
+	}
+	longest, run := 0, 0
+	for _, n := range r.perSec[:end] {
+		if n == 0 {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
 }
 
 // worker starts a stream worker.
