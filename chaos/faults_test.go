@@ -55,31 +55,24 @@ func TestBrokerRestart(t *testing.T) {
 // partitions back at once (static membership, package member) instead of
 // the group waiting a session timeout for the dead member; the worker never
 // killed keeps storing throughout (its rows/s are in the report); the sink
-// holds every user once within 10 s of the produce ending. The "dynamic"
-// case (long form) runs the same with --instance-id none, the default
-// before, for the comparison.
+// holds every user once within 10 s of the produce ending. (With
+// --instance-id none, dynamic membership, the default before, the same
+// case held 73,909 of 200,000 users a minute after the produce ended:
+// docs/reliability.md.)
 func TestWorkerKills(t *testing.T) {
 	skipShort(t)
-	for _, backend := range []string{"sqlite", "postgres", "sqlite-dynamic"} {
+	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
-			if backend == "sqlite-dynamic" && !long() {
-				t.Skip("dynamic membership's figure is measured in the long form (make chaos)")
-			}
 			s := proctest.StartStack(t)
 			sinkURL := s.Sink
 			if backend == "postgres" {
 				sinkURL = postgresSink(t)
 			}
 			n, kills, rate := size(40_000, 200_000), size(3, 5), size(4000, 10_000)
-			var args []string
-			within, extra := 10*time.Second, time.Duration(0)
-			if backend == "sqlite-dynamic" {
-				args, within, extra = []string{"--instance-id", "none"}, 0, 30*time.Second
-			}
 			metrics := proctest.FreeAddr(t)
-			worker(t, s, "survivor", sinkURL, append([]string{"--metrics-addr", metrics}, args...)...)
+			worker(t, s, "survivor", sinkURL, "--metrics-addr", metrics)
 			rates := sampleStored(t, metrics)
-			w := worker(t, s, "stream-0", sinkURL, args...)
+			w := worker(t, s, "stream-0", sinkURL)
 			prod := produceUsers(t, s, n, rate)
 			every := time.Duration(float64(n) / float64(rate) / float64(kills+1) * float64(time.Second))
 			last := 0
@@ -87,17 +80,15 @@ func TestWorkerKills(t *testing.T) {
 				last = waitAbove(t, sinkURL, last, 60*time.Second)
 				time.Sleep(every)
 				w.Kill(t)
-				w = worker(t, s, fmt.Sprintf("stream-%d", i+1), sinkURL, args...)
+				w = worker(t, s, fmt.Sprintf("stream-%d", i+1), sinkURL)
 			}
-			conv := converge(t, s, prod, sinkURL, extra, fmt.Sprintf("%d SIGKILLs, %s apart; the other worker's rows/s: %s",
+			conv := converge(t, s, prod, sinkURL, 0, fmt.Sprintf("%d SIGKILLs, %s apart; the other worker's rows/s: %s",
 				kills, every.Round(100*time.Millisecond), rates.String()))
-			if within > 0 && conv > within {
-				t.Errorf("the sink held every user %.1fs after the produce ended, want within %s", conv.Seconds(), within)
+			if conv > 10*time.Second {
+				t.Errorf("the sink held every user %.1fs after the produce ended, want within 10 s", conv.Seconds())
 			}
-			if within > 0 {
-				if gap := rates.longestStall(); gap > 3 {
-					t.Errorf("the worker never killed stored nothing for %d s in a row while users kept coming: %s", gap, rates.String())
-				}
+			if gap := rates.longestStall(); gap > 3 {
+				t.Errorf("the worker never killed stored nothing for %d s in a row while users kept coming: %s", gap, rates.String())
 			}
 		})
 	}

@@ -211,8 +211,8 @@ func TestTwoSchedulersOnePostgres(t *testing.T) {
 	procs[victim].Kill(t)
 	time.Sleep(2 * time.Second)
 	proctest.StartEnv(t, victim+"-again", env, args(victim, freeAddr(t))...)
-	// River's leader lease outlives a killed leader by up to 15 s; with
-	// catchup the slots of that gap are created once a new leader ticks.
+	// Every scheduler ticks (no leader): the survivor goes on creating
+	// slots; the restarted one joins in.
 	for time.Since(killedAt) < 35*time.Second {
 		time.Sleep(time.Second)
 	}
@@ -262,8 +262,8 @@ func TestTwoSchedulersOnePostgres(t *testing.T) {
 	if got := dates[len(dates)-1]; got.Before(last) {
 		t.Errorf("the runs end at %v, before the newest slot seen, %v", got, last)
 	}
-	// The killed process's running try: failed (its worker died) and its
-	// task retried, within the rescue time (execution timeout 8 s + 10 s).
+	// The killed process's running try: resolved by the survivor once the
+	// killed one's heartbeat has stood still for 5 s, and its task retried.
 	resolveBy := time.Now().Add(40 * time.Second)
 	for {
 		var stuck int

@@ -5,8 +5,9 @@
 // instance, try number, catchup, max_active_runs) and so is their meaning,
 // so that a user of Airflow finds what they expect. Task tries run through
 // River (riverqueue/river) on the same database as the store, which gives
-// them durable retries, timeouts, the rescue of tries whose worker died, and
-// a leader among several scheduler processes that alone creates runs.
+// them durable retries and timeouts. Several scheduler processes on one
+// store are all active (Scheduler), and resolve each other's tries when
+// one dies.
 package scheduler
 
 import (
@@ -161,6 +162,14 @@ type Try struct {
 	// QueuedAt is when the try was due (its run's due time, or its retry
 	// time), for the schedule-delay metric.
 	QueuedAt time.Time `json:"queued_dttm"`
+}
+
+// SchedulerJob is one scheduler process, as Airflow's job table keeps it.
+type SchedulerJob struct {
+	ID              string    // the process's River client id
+	Hostname        string    //
+	StartDate       time.Time //
+	LatestHeartbeat time.Time // by the process's own clock
 }
 
 // Duration is how long the try took, or has taken so far.

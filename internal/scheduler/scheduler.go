@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
@@ -22,9 +23,16 @@ const (
 	DefaultMaxActiveRuns    = 16
 	DefaultWorkers          = 4
 	DefaultRetryDelay       = 5 * time.Minute
-	// rescueMargin is how long past the longest execution timeout a try
-	// still marked running is taken for one whose worker died.
+	// rescueMargin is how long past the longest execution timeout River
+	// rescues a job still marked running; tries of a process that stopped
+	// heartbeating are resolved long before (deadAfter).
 	rescueMargin = 10 * time.Second
+	// heartbeatEvery is how often a scheduler process records that it is
+	// alive; deadAfter is how long the others wait for its heartbeat to
+	// move before they resolve the tries it was running (Airflow's
+	// scheduler_zombie_task_threshold, 300 s there).
+	heartbeatEvery = time.Second
+	deadAfter      = 5 * time.Second
 	// maxCatchup bounds the runs one tick creates for one DAG.
 	maxCatchup = 1000
 )
@@ -35,8 +43,10 @@ type Config struct {
 	DAGs  []*DAG
 	// Hostname is recorded on every try [os.Hostname()].
 	Hostname string
-	// TickEvery is how often the leader looks for due runs and starts
-	// queued ones [1s].
+	// TickEvery is how often each scheduler process looks for due runs,
+	// starts queued ones and resolves tries whose process died [1s]. Ticks
+	// fall just after each multiple of it, so a slot is looked at as soon
+	// as it is due.
 	TickEvery time.Duration
 	// DefaultExecutionTimeout bounds a try whose DAG sets none [10m]. A
 	// try whose worker died is rescued (failed and retried by policy) once
@@ -54,9 +64,12 @@ type Config struct {
 
 // Scheduler creates DAG runs when they are due, starts them, runs their
 // tasks through River and keeps their state in the Store. Several
-// schedulers may share one PostgreSQL store: River elects one leader,
-// which alone looks for due runs, and the store's unique keys refuse a
-// second run for one slot whatever happens.
+// schedulers may share one PostgreSQL store, all active, as Airflow 2's
+// are: each one ticks, the store's unique key on (dag, logical date)
+// refuses a second run for one slot and ClaimRun lets one of them start a
+// run, and any of them runs tasks. Each records a heartbeat; when one's
+// stops moving for deadAfter (a killed process), the others resolve the
+// tries it was running. Losing one costs nothing else.
 type Scheduler struct {
 	cfg    Config
 	store  Store
@@ -67,6 +80,13 @@ type Scheduler struct {
 
 	tickMu   sync.Mutex   // one tick at a time in this process
 	lastTick atomic.Int64 // unix nanos of the last tick this process ran
+
+	id       string // this process's River client id and job row
+	started  time.Time
+	live     liveness
+	stopping atomic.Bool // Stop was called: no more ticks
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
 }
 
 // LastTick is when this process last ran a tick (zero: never), the
@@ -222,15 +242,13 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := river.AddWorkerSafely(workers, &taskWorker{s: s}); err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &tickWorker{s: s}); err != nil {
-		return err
-	}
 	rl := s.cfg.RiverLogger
 	if rl == nil {
 		rl = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	// The longest a try may run; a try marked running for longer than this
-	// plus rescueMargin has lost its worker.
+	// The longest a try may run; River rescues a job marked running for
+	// longer than this plus rescueMargin (a process that died is found
+	// sooner by its heartbeat, resolveOrphans).
 	var longest time.Duration
 	for _, d := range s.dags {
 		t := d.DefaultArgs.ExecutionTimeout
@@ -242,7 +260,16 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if longest == 0 {
 		longest = s.cfg.DefaultExecutionTimeout
 	}
+	s.started = time.Now()
+	s.id = fmt.Sprintf("%s_%d_%s", s.cfg.Hostname, os.Getpid(), s.started.UTC().Format("20060102T150405.000000"))
+	s.live.since = s.started
+	// Beat before River may hand this process a job: the others must see
+	// a heartbeat for every client that runs tries.
+	if err := s.beat(ctx); err != nil {
+		return err
+	}
 	q, err := s.store.Queue(&river.Config{
+		ID:                   s.id,
 		Logger:               rl,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
 		Workers:              workers,
@@ -250,16 +277,6 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		RescueStuckJobsAfter: longest + rescueMargin,
 		FetchPollInterval:    200 * time.Millisecond,
 		FetchCooldown:        50 * time.Millisecond,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.cfg.TickEvery),
-			// Unique per period (ByPeriod takes no less than 1 s): a slow
-			// tick does not pile up others behind it, and one whose process
-			// died (left running until River's rescuer comes) does not block
-			// the next period's.
-			func() (river.JobArgs, *river.InsertOpts) {
-				slot := time.Now().UnixNano() / int64(s.cfg.TickEvery)
-				return tickArgs{Slot: slot}, &river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
-			},
-			&river.PeriodicJobOpts{RunOnStart: true, ID: "userstream_tick"})},
 	})
 	if err != nil {
 		return fmt.Errorf("scheduler: river client: %w", err)
@@ -268,16 +285,67 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := q.Start(ctx); err != nil {
 		return fmt.Errorf("scheduler: start river: %w", err)
 	}
+	// Ticks and heartbeats outlive ctx until Stop: a stopping process
+	// still runs its last tries, and must keep saying it is alive.
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopLoop, s.loopDone = cancel, make(chan struct{})
+	go s.loop(lctx)
 	return nil
 }
 
-// Stop stops taking new tries, waits for the running ones (their context is
-// cancelled when ctx ends) and stops River.
+// loop ticks just after each multiple of TickEvery and beats every
+// heartbeatEvery until ctx ends.
+func (s *Scheduler) loop(ctx context.Context) {
+	defer close(s.loopDone)
+	// A little after the boundary, different in each process, so that two
+	// processes seldom hit the store at the same instant.
+	offset := 10*time.Millisecond + time.Duration(rand.Int64N(int64(s.cfg.TickEvery/10)+1))
+	beats := time.NewTicker(heartbeatEvery)
+	defer beats.Stop()
+	tick := time.NewTimer(0) // the first tick at once, as a process starts
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beats.C:
+			if err := s.beat(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduler heartbeat failed; the next one retries", "err", err)
+			}
+		case <-tick.C:
+			if !s.stopping.Load() {
+				if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("scheduler tick failed; the next one retries", "err", err)
+				}
+			}
+			now := time.Now()
+			tick.Reset(now.Truncate(s.cfg.TickEvery).Add(s.cfg.TickEvery + offset).Sub(now))
+		}
+	}
+}
+
+// beat records this process's heartbeat.
+func (s *Scheduler) beat(ctx context.Context) error {
+	err := s.store.Heartbeat(ctx, SchedulerJob{ID: s.id, Hostname: s.cfg.Hostname, StartDate: s.started.UTC(),
+		LatestHeartbeat: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("scheduler: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Stop stops ticking and taking new tries, waits for the running ones
+// (their context is cancelled when ctx ends) and stops River; the process
+// beats until then, so the others leave its tries alone.
 func (s *Scheduler) Stop(ctx context.Context) error {
 	if s.queue == nil {
 		return nil
 	}
-	return s.queue.Stop(ctx)
+	s.stopping.Store(true)
+	err := s.queue.Stop(ctx)
+	s.stopLoop()
+	<-s.loopDone
+	return err
 }
 
 func scheduleString(spec string) string {
@@ -316,32 +384,10 @@ func (s *Scheduler) lastScheduled(ctx context.Context, dagID string) (time.Time,
 	return runs[0].LogicalDate, nil
 }
 
-// tickArgs is the periodic job that makes the leader look for work; Slot
-// (the tick's period number) makes it unique per period.
-type tickArgs struct {
-	Slot int64 `json:"slot"`
-}
-
-func (tickArgs) Kind() string { return "userstream_scheduler_tick" }
-
-type tickWorker struct {
-	river.WorkerDefaults[tickArgs]
-	s *Scheduler
-}
-
-func (w *tickWorker) Timeout(*river.Job[tickArgs]) time.Duration { return time.Minute }
-
-func (w *tickWorker) Work(ctx context.Context, _ *river.Job[tickArgs]) error {
-	if err := w.s.Tick(ctx); err != nil {
-		w.s.log.Warn("scheduler tick failed; the next one retries", "err", err)
-	}
-	return nil // a tick is never retried: the next one comes
-}
-
 // Tick does one round of the scheduler's work: it creates the runs that
 // are due (for unpaused DAGs), starts queued runs within max_active_runs,
-// and resolves tries whose worker is gone. The leader runs it every
-// TickEvery; calling it by hand (tests) is safe.
+// and resolves tries whose worker is gone. Every scheduler process runs it
+// every TickEvery, at once with the others: it is safe to.
 func (s *Scheduler) Tick(ctx context.Context) error {
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()

@@ -394,3 +394,86 @@ func TestAuth(t *testing.T) {
 		t.Fatal("the old password still logs in (cached)")
 	}
 }
+
+// TestDeadSchedulersTryIsResolved: two schedulers on one store; the one
+// running a try stops heartbeating (as a SIGKILLed process does) while the
+// try hangs. The other resolves the try within seconds, not after River's
+// rescue (the execution timeout and more): up for retry, with the reason,
+// and the next try runs and the run succeeds. The first process's late end
+// of the try is not recorded over that.
+func TestDeadSchedulersTryIsResolved(t *testing.T) {
+	path := "sqlite:" + filepath.Join(t.TempDir(), "meta.db")
+	open := func() scheduler.Store {
+		st, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	var calls atomic.Int32
+	d := func() *scheduler.DAG {
+		d := dag("hang", func(ctx context.Context, tc scheduler.TaskContext) error {
+			if calls.Add(1) == 1 {
+				<-ctx.Done() // the first try hangs until its process stops
+				return ctx.Err()
+			}
+			return nil
+		})
+		d.DefaultArgs.Retries = 1
+		return d
+	}
+	stA := open()
+	a, _ := start(t, stA, d())
+	run, err := a.Service().Trigger(t.Context(), "hang", nil, time.Time{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTry := func(st scheduler.Store, n int, state string) scheduler.Try {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			tries, err := st.ListTries(t.Context(), "hang", run.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range tries {
+				if tr.TryNumber == n && tr.State == state {
+					return tr
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("try %d is not %s after 30 s: %+v", n, state, tries)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitTry(stA, 1, scheduler.TaskRunning)
+	stB := open()
+	start(t, stB, d())
+	scheduler.StopBeating(a)
+	died := time.Now()
+	resolved := waitTry(stB, 1, scheduler.TaskUpForRetry)
+	took := time.Since(died)
+	if took > 10*time.Second {
+		t.Errorf("the dead scheduler's try was resolved %s after it died, want within 10 s", took)
+	}
+	if !strings.Contains(resolved.Error, "stopped without finishing it: no heartbeat for") {
+		t.Errorf("the resolved try's error %q does not say its scheduler died", resolved.Error)
+	}
+	waitRun(t, stB, "hang", run.RunID, scheduler.RunSuccess)
+	if got := waitTry(stB, 2, scheduler.TaskSuccess); got.TryNumber != 2 {
+		t.Fatalf("try 2: %+v", got)
+	}
+	// The first process stops: its hung try ends, and must not be recorded
+	// over the resolution.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitTry(stB, 1, scheduler.TaskUpForRetry); got.Error != resolved.Error {
+		t.Errorf("try 1 after the dead process stopped: %+v", got)
+	}
+	t.Logf("resolved %.1fs after its scheduler stopped heartbeating", took.Seconds())
+}

@@ -57,6 +57,10 @@ type Store interface {
 	PutTry(ctx context.Context, t Try) error
 	// ListTries returns every try of a run, by task_id then try_number.
 	ListTries(ctx context.Context, dagID, runID string) ([]Try, error)
+	// ClaimTry is PutTry only while the stored try is still in state from,
+	// in one statement: it reports whether this caller made the change.
+	// Two schedulers resolving one orphaned try: one wins.
+	ClaimTry(ctx context.Context, from string, t Try) (bool, error)
 	// TriesInState returns the tries, of any run, in one of the states,
 	// by dag_id, run_id, task_id, try_number.
 	TriesInState(ctx context.Context, states ...TaskState) ([]Try, error)
@@ -66,6 +70,12 @@ type Store interface {
 	// GetLog returns a try's whole log ("" if nothing was logged), or an
 	// error matching ErrNotFound when the try does not exist.
 	GetLog(ctx context.Context, dagID, runID, taskID string, tryNumber int) (string, error)
+
+	// Heartbeat creates or replaces a scheduler process's row, and deletes
+	// the rows whose latest heartbeat is a day older than j's.
+	Heartbeat(ctx context.Context, j SchedulerJob) error
+	// SchedulerJobs returns every scheduler process's row, by id.
+	SchedulerJobs(ctx context.Context) ([]SchedulerJob, error)
 
 	// GetUser returns a user, or an error matching ErrNotFound.
 	GetUser(ctx context.Context, name string) (User, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -158,10 +159,17 @@ func (w *taskWorker) Work(ctx context.Context, job *river.Job[taskArgs]) (err er
 			tryNo+1, a.MaxTries, RetryDelay(d.DefaultArgs, job.Attempt)))
 	}
 	logs.close()
-	// Record the end even when the try's context is done (a timeout).
+	// Record the end even when the try's context is done (a timeout), unless
+	// another scheduler resolved the try meanwhile, taking this process for
+	// dead (its heartbeat stalled): that record stands, and so does the
+	// retry it may have queued.
 	wctx := context.WithoutCancel(ctx)
-	if err := s.store.PutTry(wctx, try); err != nil {
+	if won, err := s.store.ClaimTry(wctx, TaskRunning, try); err != nil {
 		return err
+	} else if !won {
+		s.log.Warn("another scheduler resolved this try while it ran (this process's heartbeat stalled); its end is not recorded",
+			"dag_id", a.DagID, "run_id", a.RunID, "task_id", a.TaskID, "try", tryNo, "state", try.State)
+		return nil
 	}
 	s.cfg.Metrics.tryEnded(a.DagID, try.State, try.Duration())
 	if try.State != TaskUpForRetry {
@@ -238,12 +246,14 @@ func (s *Scheduler) settleRun(ctx context.Context, dagID, runID string) error {
 
 // resolveOrphans fails the tries that no worker will finish: tries marked
 // running whose River job has ended (rescued with no attempt left, or
-// cancelled), and runs left with them.
+// cancelled), and runs left with them; and the tries of a scheduler process
+// whose heartbeat stopped (resolveDead).
 func (s *Scheduler) resolveOrphans(ctx context.Context) error {
 	tries, err := s.store.TriesInState(ctx, TaskRunning)
 	if err != nil {
 		return err
 	}
+	watched := false // the heartbeats are read once a tick, when needed
 	for _, t := range tries {
 		if t.JobID == 0 || s.queue == nil {
 			continue
@@ -251,6 +261,18 @@ func (s *Scheduler) resolveOrphans(ctx context.Context) error {
 		job, err := s.queue.JobGet(ctx, t.JobID)
 		if err != nil && !errors.Is(err, river.ErrNotFound) {
 			return err
+		}
+		if job != nil && job.State == rivertype.JobStateRunning && len(job.AttemptedBy) > 0 {
+			if !watched {
+				if err := s.watch(ctx); err != nil {
+					return err
+				}
+				watched = true
+			}
+			if err := s.resolveDead(ctx, t, job); err != nil {
+				return err
+			}
+			continue
 		}
 		if job != nil && !finalJob(job.State) {
 			continue
@@ -270,6 +292,109 @@ func (s *Scheduler) resolveOrphans(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// watch reads every process's heartbeat into s.live.
+func (s *Scheduler) watch(ctx context.Context) error {
+	jobs, err := s.store.SchedulerJobs(ctx)
+	if err != nil {
+		return err
+	}
+	s.live.observe(jobs, time.Now())
+	return nil
+}
+
+// resolveDead resolves try t, running as job, when the process working the
+// job has not heartbeat for deadAfter (SIGKILLed, or its machine gone), as
+// Airflow resolves a zombie: the try fails, up for retry when it has tries
+// left, whose next try is a new job; the dead process's job is cancelled so
+// that River's rescuer, much later, ends it instead of running it again.
+// ClaimTry makes one process do it when several see the death at once.
+func (s *Scheduler) resolveDead(ctx context.Context, t Try, job *rivertype.JobRow) error {
+	worker := job.AttemptedBy[len(job.AttemptedBy)-1]
+	now := time.Now()
+	silent := s.live.silentFor(worker, now)
+	if worker == s.id || silent < deadAfter {
+		return nil
+	}
+	var a taskArgs
+	if err := json.Unmarshal(job.EncodedArgs, &a); err != nil || a.FirstTry+job.Attempt-1 != t.TryNumber {
+		return nil // not this try's attempt: the job has moved on, and Work resolves t
+	}
+	retry := t.TryNumber < t.MaxTries
+	ended := t
+	ended.State, ended.EndDate = TaskFailed, now.UTC()
+	if retry {
+		ended.State = TaskUpForRetry
+	}
+	ended.Error = fmt.Sprintf("the scheduler running this try (%s) stopped without finishing it: no heartbeat for %s (killed?)", worker, silent.Round(100*time.Millisecond))
+	if won, err := s.store.ClaimTry(ctx, TaskRunning, ended); err != nil || !won {
+		return err
+	}
+	_ = s.store.AppendLog(ctx, t.DagID, t.RunID, t.TaskID, t.TryNumber, logLine(now, "ERROR", ended.Error))
+	s.cfg.Metrics.tryEnded(t.DagID, ended.State, ended.Duration())
+	s.log.Warn("a try's scheduler died; its try is resolved", "dag_id", t.DagID, "run_id", t.RunID, "task_id", t.TaskID,
+		"try", t.TryNumber, "state", ended.State, "dead", worker)
+	if _, err := s.queue.JobCancel(ctx, job.ID); err != nil {
+		s.log.Warn("could not cancel a dead scheduler's job; River's rescuer ends it", "job", job.ID, "err", err)
+	}
+	if !retry {
+		return s.settleRun(ctx, t.DagID, t.RunID)
+	}
+	delay := time.Duration(0)
+	if d := s.dags[t.DagID]; d != nil {
+		delay = RetryDelay(d.DefaultArgs, job.Attempt)
+	}
+	due := now.Add(delay)
+	next := Try{DagID: t.DagID, RunID: t.RunID, TaskID: t.TaskID, TryNumber: t.TryNumber + 1, MaxTries: t.MaxTries,
+		State: TaskQueued, QueuedAt: due.UTC()}
+	if err := s.store.PutTry(ctx, next); err != nil {
+		return err
+	}
+	if _, err := s.queue.Insert(ctx, taskArgs{DagID: t.DagID, RunID: t.RunID, TaskID: t.TaskID, FirstTry: next.TryNumber, MaxTries: t.MaxTries},
+		&river.InsertOpts{MaxAttempts: t.MaxTries - t.TryNumber, ScheduledAt: due}); err != nil {
+		return fmt.Errorf("enqueue the retry of %s of %s: %w", t.TaskID, t.RunID, err)
+	}
+	return nil
+}
+
+// liveness judges scheduler processes by whether their heartbeats move, as
+// this process sees them, by its own clock: the processes' clocks need not
+// agree.
+type liveness struct {
+	mu    sync.Mutex
+	since time.Time           // when this process began watching
+	seen  map[string]seenBeat // by process id
+}
+
+type seenBeat struct {
+	beat time.Time // the latest heartbeat read
+	at   time.Time // when it was first read, by this process's clock
+}
+
+// observe takes in the heartbeats read at now.
+func (l *liveness) observe(jobs []SchedulerJob, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]seenBeat{}
+	}
+	for _, j := range jobs {
+		if prev, ok := l.seen[j.ID]; !ok || !prev.beat.Equal(j.LatestHeartbeat) {
+			l.seen[j.ID] = seenBeat{beat: j.LatestHeartbeat, at: now}
+		}
+	}
+}
+
+// silentFor is how long id's heartbeat has not moved, as far as this
+// process knows: since it began watching, for a process it never saw.
+func (l *liveness) silentFor(id string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.seen[id]; ok {
+		return now.Sub(b.at)
+	}
+	return now.Sub(l.since)
 }
 
 func finalJob(st rivertype.JobState) bool {

@@ -236,11 +236,6 @@ func (r *dev) runScheduler(ctx context.Context, ready chan<- struct{}) error {
 			r.log.Warn("scheduler stop", "err", err)
 		}
 	}()
-	go func() {
-		if err := sc.Tick(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("scheduler tick failed; the next one retries", "err", err)
-		}
-	}()
 	r.log.Info("scheduler started", "dags", scheduler.DAGList(r.d.DAGs), "metadata", safeURL(r.metadata), "hostname", sc.Hostname())
 	r.sched.Store(sc)
 	close(ready)

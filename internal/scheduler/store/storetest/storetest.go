@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -71,6 +72,8 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
 		{"list runs limit and offset", testListRunsPage},
 		{"update run", testUpdateRun},
 		{"claim run: only from the expected state, one winner", testClaimRun},
+		{"claim try: only from the expected state, one winner", testClaimTry},
+		{"heartbeats: upserted, listed, a day's silence pruned", testHeartbeat},
 		{"delete run removes tries and logs", testDeleteRun},
 		{"put try upserts", testPutTry},
 		{"list tries order", testListTries},
@@ -676,6 +679,33 @@ func testClaimRun(t *testing.T, h *harness) {
 	r := h.createRun(newRun("user_automation", 40))
 	running := r
 	running.State, running.StartDate = scheduler.RunRunning, base.Add(time.Minute)
+	if won := winners(t, func() (bool, error) { return h.ClaimRun(t.Context(), scheduler.RunQueued, running) }); won != 1 {
+		t.Fatalf("%d claims of one queued run won, want exactly 1", won)
+	}
+	if got := h.getRun(r.DagID, r.RunID); got.State != scheduler.RunRunning || !got.StartDate.Equal(running.StartDate) {
+		t.Fatalf("after the claim the run is %+v", got)
+	}
+	if ok, err := h.ClaimRun(t.Context(), scheduler.RunQueued, running); ok || err != nil {
+		t.Fatalf("claim from queued of a running run = %v, %v; want false, nil", ok, err)
+	}
+	if ok, _ := h.ClaimRun(t.Context(), scheduler.RunQueued, newRun("user_automation", 41)); ok {
+		t.Fatal("claimed a run that does not exist")
+	}
+}
+
+// MigrationFiles counts a driver's migrations, from its test (the files
+// in ./migrations).
+func MigrationFiles(t testing.TB) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations in ./migrations: %v", err)
+	}
+	return len(files)
+}
+
+// winners runs claim from 8 goroutines at once and counts the wins.
+func winners(t *testing.T, claim func() (bool, error)) int {
 	const n = 8
 	wins := make(chan bool, n)
 	var wg sync.WaitGroup
@@ -683,7 +713,7 @@ func testClaimRun(t *testing.T, h *harness) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := h.ClaimRun(t.Context(), scheduler.RunQueued, running)
+			ok, err := claim()
 			if err != nil {
 				t.Error(err)
 			}
@@ -698,17 +728,59 @@ func testClaimRun(t *testing.T, h *harness) {
 			won++
 		}
 	}
-	if won != 1 {
-		t.Fatalf("%d of %d claims of one queued run won, want exactly 1", won, n)
+	return won
+}
+
+func testClaimTry(t *testing.T, h *harness) {
+	r := h.createRun(newRun("user_automation", 42))
+	running := newTry(r, "t1", 1)
+	running.State, running.StartDate = scheduler.TaskRunning, base.Add(time.Minute)
+	h.putTry(running)
+	failed := running
+	failed.State, failed.EndDate, failed.Error = scheduler.TaskFailed, base.Add(2*time.Minute), "its scheduler died"
+	if won := winners(t, func() (bool, error) { return h.ClaimTry(t.Context(), scheduler.TaskRunning, failed) }); won != 1 {
+		t.Fatalf("%d claims of one running try won, want exactly 1", won)
 	}
-	if got := h.getRun(r.DagID, r.RunID); got.State != scheduler.RunRunning || !got.StartDate.Equal(running.StartDate) {
-		t.Fatalf("after the claim the run is %+v", got)
+	got := h.listTries(r.DagID, r.RunID)
+	if len(got) != 1 || got[0].State != scheduler.TaskFailed || got[0].Error != failed.Error || !got[0].EndDate.Equal(failed.EndDate) {
+		t.Fatalf("after the claim the tries are %+v", got)
 	}
-	if ok, err := h.ClaimRun(t.Context(), scheduler.RunQueued, running); ok || err != nil {
-		t.Fatalf("claim from queued of a running run = %v, %v; want false, nil", ok, err)
+	if ok, err := h.ClaimTry(t.Context(), scheduler.TaskRunning, failed); ok || err != nil {
+		t.Fatalf("claim from running of a failed try = %v, %v; want false, nil", ok, err)
 	}
-	if ok, _ := h.ClaimRun(t.Context(), scheduler.RunQueued, newRun("user_automation", 41)); ok {
-		t.Fatal("claimed a run that does not exist")
+	if ok, _ := h.ClaimTry(t.Context(), scheduler.TaskRunning, newTry(r, "t1", 2)); ok {
+		t.Fatal("claimed a try that does not exist")
+	}
+}
+
+func testHeartbeat(t *testing.T, h *harness) {
+	beat := func(j scheduler.SchedulerJob) {
+		t.Helper()
+		if err := h.Heartbeat(t.Context(), j); err != nil {
+			t.Fatalf("Heartbeat(%s): %v", j.ID, err)
+		}
+	}
+	jobs := func() []scheduler.SchedulerJob {
+		t.Helper()
+		js, err := h.SchedulerJobs(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	old := scheduler.SchedulerJob{ID: "b", Hostname: "h2", StartDate: base, LatestHeartbeat: base}
+	beat(old)
+	a := scheduler.SchedulerJob{ID: "a", Hostname: "h1", StartDate: base.Add(time.Hour), LatestHeartbeat: base.Add(time.Hour)}
+	beat(a)
+	a.LatestHeartbeat = base.Add(2 * time.Hour)
+	beat(a)
+	if got := jobs(); len(got) != 2 || got[0] != a || got[1] != old {
+		t.Fatalf("jobs = %+v, want %+v then %+v", got, a, old)
+	}
+	a.LatestHeartbeat = base.Add(25 * time.Hour)
+	beat(a)
+	if got := jobs(); len(got) != 1 || got[0] != a {
+		t.Fatalf("jobs after b was silent for a day = %+v, want only %+v", got, a)
 	}
 }
 

@@ -485,6 +485,29 @@ func (s *Store) PutTry(ctx context.Context, t scheduler.Try) error {
 	return nil
 }
 
+// ClaimTry updates the try like PutTry, only while its state is from.
+func (s *Store) ClaimTry(ctx context.Context, from string, t scheduler.Try) (bool, error) {
+	leave, err := s.Enter("claim try")
+	if err != nil {
+		return false, err
+	}
+	defer leave()
+	what := fmt.Sprintf("claim try %s/%s/%s#%d", t.DagID, t.RunID, t.TaskID, t.TryNumber)
+	res, err := s.exec(ctx, `UPDATE task_instance_try SET max_tries = ?, state = ?, start_date = ?, end_date = ?,
+		hostname = ?, error = ?, job_id = ?, queued_at = ?
+		WHERE dag_id = ? AND run_id = ? AND task_id = ? AND try_number = ? AND state = ?`,
+		t.MaxTries, t.State, s.time(t.StartDate), s.time(t.EndDate), t.Hostname, text(t.Error), t.JobID,
+		s.time(t.QueuedAt), t.DagID, t.RunID, t.TaskID, t.TryNumber, from)
+	if err != nil {
+		return false, s.fail(err, what)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.fail(err, what)
+	}
+	return n == 1, nil
+}
+
 // ListTries returns every try of a run, by task_id then try_number.
 func (s *Store) ListTries(ctx context.Context, dagID, runID string) ([]scheduler.Try, error) {
 	leave, err := s.Enter("list tries")
@@ -560,6 +583,41 @@ func (s *Store) GetLog(ctx context.Context, dagID, runID, taskID string, tryNumb
 		b.WriteString(c.String)
 	}
 	return b.String(), nil
+}
+
+// Heartbeat creates or replaces the process's row and prunes the rows of
+// processes silent for a day.
+func (s *Store) Heartbeat(ctx context.Context, j scheduler.SchedulerJob) error {
+	leave, err := s.Enter("heartbeat")
+	if err != nil {
+		return err
+	}
+	defer leave()
+	what := "heartbeat " + j.ID
+	if _, err := s.exec(ctx, `INSERT INTO job (id, hostname, start_date, latest_heartbeat) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, start_date = excluded.start_date,
+			latest_heartbeat = excluded.latest_heartbeat`,
+		j.ID, j.Hostname, s.time(j.StartDate), s.time(j.LatestHeartbeat)); err != nil {
+		return s.fail(err, what)
+	}
+	if _, err := s.exec(ctx, `DELETE FROM job WHERE latest_heartbeat < ?`, s.time(j.LatestHeartbeat.Add(-24*time.Hour))); err != nil {
+		return s.fail(err, what)
+	}
+	return nil
+}
+
+// SchedulerJobs returns every process's row, by id.
+func (s *Store) SchedulerJobs(ctx context.Context) ([]scheduler.SchedulerJob, error) {
+	leave, err := s.Enter("scheduler jobs")
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	return list(ctx, s, "scheduler jobs", func(row scanner) (scheduler.SchedulerJob, error) {
+		var j scheduler.SchedulerJob
+		err := row.Scan(&j.ID, &j.Hostname, nullTime{&j.StartDate}, nullTime{&j.LatestHeartbeat})
+		return j, err
+	}, `SELECT id, hostname, start_date, latest_heartbeat FROM job WHERE job_type = 'SchedulerJob' ORDER BY id`)
 }
 
 func scanUser(row scanner) (scheduler.User, error) {
