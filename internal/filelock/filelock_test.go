@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 func TestTryLock(t *testing.T) {
@@ -41,21 +43,13 @@ func TestKilledHolderFreesLock(t *testing.T) {
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, "the shell to take the lock", func() (error, bool) {
 		release, err := TryLock(path)
-		if errors.Is(err, ErrLocked) {
-			break
+		if err == nil {
+			release()
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		release()
-		if time.Now().After(deadline) {
-			t.Fatal("the flock command never took the lock")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err, errors.Is(err, ErrLocked)
+	})
 	if err := holder.Process.Signal(os.Kill); err != nil {
 		t.Fatal(err)
 	}

@@ -431,22 +431,18 @@ func TestDeadSchedulersTryIsResolved(t *testing.T) {
 	}
 	waitTry := func(st scheduler.Store, n int, state string) scheduler.Try {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		return testwait.For(t, 30*time.Second, fmt.Sprintf("try %d %s", n, state), func() (scheduler.Try, bool) {
 			tries, err := st.ListTries(t.Context(), "hang", run.RunID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, tr := range tries {
-				if tr.TryNumber == n && tr.State == state {
-					return tr
+				if tr.TryNumber == n {
+					return tr, tr.State == state
 				}
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("try %d is not %s after 30 s: %+v", n, state, tries)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return scheduler.Try{}, false
+		})
 	}
 	waitTry(stA, 1, scheduler.TaskRunning)
 	stB := open()

@@ -679,7 +679,7 @@ func TestSharedInstanceIDFailsClearly(t *testing.T) {
 	first, second := newMemSink(), newMemSink()
 	cfg := stream.Config{InstanceID: "same", BatchSize: 100, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond}
 	a := start(t, addr, first, cfg)
-	waitFor(t, "the first worker stores", func() bool { return first.count() > 0 })
+	testwait.For(t, 30*time.Second, "the first worker stores", func() (int, bool) { n := first.count(); return n, n > 0 })
 	start(t, addr, second, cfg)
 	select {
 	case err := <-a.done:
@@ -691,7 +691,7 @@ func TestSharedInstanceIDFailsClearly(t *testing.T) {
 		t.Fatal("the fenced worker did not stop within 30 s")
 	}
 	produceUsers(t, addr, 500, 1000)
-	waitFor(t, "the second worker stores what comes next", func() bool {
-		return second.has(record(999).ID)
+	testwait.For(t, 30*time.Second, "the second worker stores what comes next", func() (int, bool) {
+		return second.count(), second.has(record(999).ID)
 	})
 }
