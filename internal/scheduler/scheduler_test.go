@@ -429,7 +429,7 @@ func TestDeadSchedulersTryIsResolved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTry := func(st scheduler.Store, n int, state string) scheduler.Try {
+	waitTry := func(st scheduler.Store, n int, state scheduler.TaskState) scheduler.Try {
 		t.Helper()
 		return testwait.For(t, 30*time.Second, fmt.Sprintf("try %d %s", n, state), func() (scheduler.Try, bool) {
 			tries, err := st.ListTries(t.Context(), "hang", run.RunID)

@@ -60,7 +60,7 @@ type Store interface {
 	// ClaimTry is PutTry only while the stored try is still in state from,
 	// in one statement: it reports whether this caller made the change.
 	// Two schedulers resolving one orphaned try: one wins.
-	ClaimTry(ctx context.Context, from string, t Try) (bool, error)
+	ClaimTry(ctx context.Context, from TaskState, t Try) (bool, error)
 	// TriesInState returns the tries, of any run, in one of the states,
 	// by dag_id, run_id, task_id, try_number.
 	TriesInState(ctx context.Context, states ...TaskState) ([]Try, error)

@@ -486,7 +486,7 @@ func (s *Store) PutTry(ctx context.Context, t scheduler.Try) error {
 }
 
 // ClaimTry updates the try like PutTry, only while its state is from.
-func (s *Store) ClaimTry(ctx context.Context, from string, t scheduler.Try) (bool, error) {
+func (s *Store) ClaimTry(ctx context.Context, from scheduler.TaskState, t scheduler.Try) (bool, error) {
 	leave, err := s.Enter("claim try")
 	if err != nil {
 		return false, err
