@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,13 +61,47 @@ func TestDevOutsideKafka(t *testing.T) {
 	if n := proctest.EndOffsets(t, bootstrap, broker.Topic); n < 1000 {
 		t.Errorf("%s on the outside Kafka holds %d messages, want the 1000 stored at least", broker.Topic, n)
 	}
-	topics, err := kadm.NewClient(proctest.Client(t, bootstrap)).ListTopics(t.Context(), broker.Topic, broker.DLQTopic)
+	adm := kadm.NewClient(proctest.Client(t, bootstrap))
+	topics, err := adm.ListTopics(t.Context(), broker.Topic, broker.DLQTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// On Apache Kafka, which dev created them on, the topics have the
+	// cluster's default replication factor.
+	rf := -1
+	if outside.Cluster != nil {
+		brokers, err := adm.ListBrokers(t.Context())
+		if err != nil || len(brokers) == 0 {
+			t.Fatalf("brokers of the outside Kafka: %v %v", brokers, err)
+		}
+		cfgs, err := adm.DescribeBrokerConfigs(t.Context(), brokers[0].NodeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range cfgs {
+			for _, c := range rc.Configs {
+				if c.Key == "default.replication.factor" {
+					rf, _ = strconv.Atoi(c.MaybeValue())
+				}
+			}
+		}
+		if rf < 1 {
+			t.Fatalf("the cluster's default.replication.factor is not in its broker configs: %v", cfgs)
+		}
+		t.Logf("the cluster's default.replication.factor: %d", rf)
+	}
 	for _, name := range []string{broker.Topic, broker.DLQTopic} {
-		if d, ok := topics[name]; !ok || d.Err != nil {
+		d, ok := topics[name]
+		if !ok || d.Err != nil {
 			t.Errorf("topic %s on the outside Kafka: %v (dev creates the topics the cluster lacks)", name, d.Err)
+			continue
+		}
+		if rf > 0 {
+			for _, p := range d.Partitions {
+				if len(p.Replicas) != rf {
+					t.Errorf("%s partition %d has %d replicas, want the cluster's default.replication.factor %d", name, p.Partition, len(p.Replicas), rf)
+				}
+			}
 		}
 	}
 	resp, err := http.Get(outside.RegistryURL() + "/subjects")
