@@ -18,11 +18,22 @@ import (
 
 // TestConnectWorkerKill: two `userstream connect` workers in one cluster
 // run one JDBC-style connector with tasks.max=3 (created through the REST
-// API, as a Connect user would); one worker is SIGKILLed mid-run. Its
-// tasks' partitions move to the other worker's tasks when their session
-// ends, and every acknowledged user is stored once: 0 lost, 0 duplicate.
+// API, as a Connect user would); one worker is SIGKILLed mid-run. "gone":
+// it stays dead; its tasks' partitions move to the other worker's tasks
+// when their session ends. "restarted": it is started again at once with
+// the same command line, as systemd or Compose would; its tasks lease
+// their instance ids back (package member) and take their partitions at
+// once, and the sink holds every user within 3 s of the produce's end.
+// Either way every acknowledged user is stored once: 0 lost, 0 duplicate.
 func TestConnectWorkerKill(t *testing.T) {
 	skipShort(t)
+	for _, restart := range []bool{false, true} {
+		name := map[bool]string{false: "gone", true: "restarted"}[restart]
+		t.Run(name, func(t *testing.T) { connectWorkerKill(t, restart) })
+	}
+}
+
+func connectWorkerKill(t *testing.T, restart bool) {
 	s := proctest.StartStack(t)
 	sinkURL := s.Sink // the sqlite: URL of the file the connector writes
 	dbPath := strings.TrimPrefix(sinkURL, "sqlite:")
@@ -32,21 +43,37 @@ func TestConnectWorkerKill(t *testing.T) {
 	meta := "sqlite:" + filepath.Join(s.Dir, "meta.db")
 	var workers []*proctest.Proc
 	var addrs []string
+	// The default session (10 s) when the killed worker comes back: a dead
+	// member would hold its partitions past the produce's end.
+	session := map[bool]string{false: "6s", true: "10s"}[restart]
+	startWorker := func(name, addr string) *proctest.Proc {
+		w := proctest.StartEnv(t, name, env, "connect", "--brokers", s.Kafka,
+			"--schema-registry", s.RegistryURL(), "--addr", addr, "--metadata", meta, "--session-timeout", session)
+		proctest.WaitListening(t, w, addr)
+		return w
+	}
 	for i := range 2 {
 		addr := proctest.FreeAddr(t)
-		w := proctest.StartEnv(t, "connect-"+string(rune('a'+i)), env, "connect", "--brokers", s.Kafka,
-			"--schema-registry", s.RegistryURL(), "--addr", addr, "--metadata", meta, "--session-timeout", "6s")
-		proctest.WaitListening(t, w, addr)
-		workers, addrs = append(workers, w), append(addrs, addr)
+		workers, addrs = append(workers, startWorker("connect-"+string(rune('a'+i)), addr)), append(addrs, addr)
 	}
 	createJDBCConnector(t, s, addrs[0], password, "chaos-jdbc", dbPath)
 	prod := produceUsers(t, s, n, rate)
-	waitAbove(t, sinkURL, n/3, 60*time.Second)
+	waitAbove(t, sinkURL, map[bool]int{false: n / 3, true: n / 2}[restart], 60*time.Second)
 	// 6 tasks share 3 partitions: kill a worker whose tasks hold some, so
 	// that they have to move.
 	victim := holder(t, s.Kafka, "connect-chaos-jdbc", addrs)
 	survivor := addrs[1-victim]
 	workers[victim].Kill(t)
+	if restart {
+		startWorker("connect-again", addrs[victim])
+		conv := converge(t, s, prod, sinkURL, 0, "2 Connect workers, tasks.max=3, one SIGKILLed and restarted at once")
+		// A dynamic member (before) made it 6.1 s: its dead predecessor
+		// held its partitions for the session.
+		if conv > 3*time.Second {
+			t.Errorf("the sink held every user %.1fs after the produce ended, want within 3 s", conv.Seconds())
+		}
+		return
+	}
 	// The killed worker's tasks hold their partitions until their 6 s
 	// session ends; then the survivor's tasks take them.
 	converge(t, s, prod, sinkURL, 10*time.Second, "2 Connect workers, tasks.max=3, one SIGKILLed")
