@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -154,22 +155,32 @@ func writeConf(dir, name string) (string, error) {
 
 // FreePort returns a port that was free a moment ago on every one of hosts,
 // as was port+1 (engines listen on a pair: clients and their controller).
+// It picks below the kernel's ephemeral range: a JVM binds its port tens
+// of seconds after the pick, and a port of that range may meanwhile become
+// the local end of any outgoing connection.
 func FreePort(hosts ...string) (int, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if port > 65000 {
-			continue
-		}
+	lo, hi := 15000, ephemeralLow()-2
+	for range 200 {
+		port := lo + rand.IntN(hi-lo)
 		if portsFree(hosts, port) && portsFree(hosts, port+1) {
 			return port, nil
 		}
 	}
 	return 0, errors.New("engines: found no free port pair on the loopback hosts")
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 16000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 func portsFree(hosts []string, port int) bool {

@@ -494,8 +494,10 @@ func (k *Kafka) waitNode(ctx context.Context, id int) error {
 		} else {
 			last = err.Error()
 		}
-		if !p.Alive() {
-			return fmt.Errorf("engines: %s exited while starting; its log %s ends:\n%s", p.Name, p.Log, p.LogTail(3000))
+		for _, n := range k.nodes {
+			if want[nodeID(n)] && !n.Alive() {
+				return fmt.Errorf("engines: %s exited while the cluster started; its log %s ends:\n%s", n.Name, n.Log, n.LogTail(3000))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -503,6 +505,12 @@ func (k *Kafka) waitNode(ctx context.Context, id int) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// nodeID is the node id of a node's process, from its name "kafka-N".
+func nodeID(p *Process) int32 {
+	n, _ := strconv.Atoi(strings.TrimPrefix(p.Name, "kafka-"))
+	return int32(n)
 }
 
 // Stop stops every process of the cluster: the nodes at once (one by one,
