@@ -23,11 +23,11 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/connect"
+	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/sink/sinktest"
 	"github.com/userstream/userstream/internal/stream"
-	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/user"
 )
