@@ -1,0 +1,229 @@
+// Package redact hides the secrets an address can carry, so that every
+// address userstream prints, logs, returns in an error, shows on a page or
+// in a REST answer goes through one rule.
+//
+// A secret is the password of a URL's user info (user:PASSWORD@host) and
+// the value of every parameter whose name Key reports as secret, in a URL's
+// query, fragment or ;-parameters (postgres://h/db?password=PW,
+// jdbc:postgresql://h/db?user=u&password=PW, jdbc:sqlserver://h;password=PW)
+// or in a libpq keyword/value string (host=h password='PW'). User names,
+// hosts, paths and other parameters stay, so a message still says where.
+package redact
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Mask stands for a hidden secret, as net/url's URL.Redacted writes it.
+const Mask = "xxxxx"
+
+// secretWords make a name secret wherever they appear in it
+// (ssl.key.password, sasl.jaas.config, access_token, client_secret).
+var secretWords = []string{"password", "passwd", "passphrase", "secret", "token", "credential", "jaas", "signature"}
+
+// Key reports whether a parameter or config key names a secret: it contains
+// password, passwd, passphrase, secret, token, credential, jaas or
+// signature (any case), or one of its words (split at anything but letters
+// and digits) is pwd, pass, auth, authorization or sig, or it is a key of a
+// credential (key, apikey, api_key, access.key, private-key, secret_key).
+// Plain "key" inside a longer name (key.converter, sslkey: a file path) is
+// not secret.
+func Key(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	words := strings.FieldsFunc(n, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') })
+	if len(words) == 1 && words[0] == "key" {
+		return true
+	}
+	for i, w := range words {
+		switch w {
+		case "pwd", "pass", "auth", "authorization", "sig", "apikey", "accesskey", "privatekey":
+			return true
+		case "key":
+			if i > 0 && (words[i-1] == "api" || words[i-1] == "access" || words[i-1] == "private") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// URL returns raw with every secret replaced by Mask. It never fails: a
+// URL that does not parse is redacted by its shape, and where the end of
+// the user info is ambiguous (an '@' after a '/', '?' or '#') everything
+// from "://" to the last '@' is hidden, user name included.
+func URL(raw string) string {
+	out, _ := scan(raw, true)
+	return out
+}
+
+// Secrets returns the secrets in raw as URL finds them, each also
+// unescaped where that differs, for hiding them in text that quotes raw in
+// another form (an error of a library).
+func Secrets(raw string) []string {
+	_, found := scan(raw, false)
+	var out []string
+	for _, s := range found {
+		if s == "" {
+			continue
+		}
+		out = append(out, s)
+		if p, err := url.PathUnescape(s); err == nil && p != s {
+			out = append(out, p)
+		}
+		if q, err := url.QueryUnescape(s); err == nil && q != s {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// Error returns err with the secrets of the given addresses (see Secrets)
+// replaced by Mask in its message, and the address itself redacted where
+// it appears whole; errors.Is and errors.As still see err. A nil err stays
+// nil, and err is returned as it is when the addresses carry no secret.
+func Error(err error, addrs ...string) error {
+	if err == nil {
+		return nil
+	}
+	var r redacted
+	for _, a := range addrs {
+		if s := Secrets(a); len(s) > 0 {
+			r.whole = append(r.whole, a)
+			r.secrets = append(r.secrets, s...)
+		}
+	}
+	if len(r.secrets) == 0 {
+		return err
+	}
+	r.err = err
+	return &r
+}
+
+type redacted struct {
+	err     error
+	whole   []string
+	secrets []string
+}
+
+func (e *redacted) Error() string {
+	msg := e.err.Error()
+	for _, a := range e.whole {
+		msg = strings.ReplaceAll(msg, a, URL(a))
+	}
+	for _, s := range e.secrets {
+		msg = strings.ReplaceAll(msg, s, Mask)
+	}
+	return msg
+}
+
+func (e *redacted) Unwrap() error { return e.err }
+
+// Is keeps errors.Is(Error(err), err) true for a sentinel err.
+func (e *redacted) Is(target error) bool { return errors.Is(e.err, target) }
+
+var (
+	// urlParam is a name=value after ?, &, ; or # in a URL; the value
+	// ends at the next separator.
+	urlParam = regexp.MustCompile(`([?&;#])([^=?&;#]*)=([^&;#]*)`)
+	// kvParam is a libpq keyword = value, the value plain or quoted (an
+	// unclosed quote runs to the end).
+	kvParam = regexp.MustCompile(`(^|\s)([^\s=]+)(\s*=\s*)('(?:[^'\\]|\\.)*(?:'|\\?$)|\S*)`)
+)
+
+// scan redacts raw, and returns the secrets it hid.
+func scan(raw string, rewrite bool) (string, []string) {
+	var found []string
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		if eq := strings.IndexByte(raw, '='); eq >= 0 && !strings.ContainsAny(raw[:eq], ":/?") {
+			return params(raw, kvParam, &found), found
+		}
+		// sqlite:PATH?..., an opaque URL, or nothing to hide.
+		return params(raw, urlParam, &found), found
+	}
+	var b strings.Builder
+	b.WriteString(scheme)
+	b.WriteString("://")
+	authEnd := strings.IndexAny(rest, "/?#")
+	if authEnd < 0 {
+		authEnd = len(rest)
+	}
+	if at := strings.LastIndexByte(rest[:authEnd], '@'); at >= 0 {
+		user, pass, hasPass := strings.Cut(rest[:at], ":")
+		b.WriteString(user)
+		if hasPass {
+			found = append(found, pass)
+			b.WriteString(":" + Mask)
+		}
+		rest = rest[at:]
+	} else if at := strings.LastIndexByte(rest, '@'); at >= 0 && !paramOnly(rest[:at]) {
+		// An '@' past the host: a password with an unescaped / ? or #,
+		// or a URL this reading cannot tell from one; hide it all.
+		found = append(found, rest[:at])
+		if _, pass, ok := strings.Cut(rest[:at], ":"); ok {
+			found = append(found, pass)
+		}
+		b.WriteString(Mask)
+		rest = rest[at:]
+	}
+	b.WriteString(params(rest, urlParam, &found))
+	return b.String(), found
+}
+
+// paramOnly reports whether the '@' that ends s sits in a parameter value
+// (host:port/path?email=a@b): after a '?' or '#' that follows a path, the
+// path after a plain host[:port]. Anything else (u:pa/ss@host, u:1?x@host)
+// may be a password with an unescaped '/', '?' or '#'; an all-digit one
+// before a '/' cannot be told from a port.
+func paramOnly(s string) bool {
+	q := strings.IndexAny(s, "?#")
+	slash := strings.IndexByte(s, '/')
+	if q < 0 || slash < 0 || slash > q {
+		return false
+	}
+	host := s[:slash]
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host[:i], "]") && strings.Contains(host[:i], ":") {
+		return false // two colons outside [IPv6]
+	} else if i >= 0 {
+		for _, c := range host[i+1:] {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// params replaces the values of secret parameters that re finds in s.
+func params(s string, re *regexp.Regexp, found *[]string) string {
+	return re.ReplaceAllStringFunc(s, func(m string) string {
+		sub := re.FindStringSubmatch(m)
+		var lead, name, eq, value string
+		if len(sub) == 4 { // urlParam
+			lead, name, eq, value = sub[1], sub[2], "=", sub[3]
+		} else {
+			lead, name, eq, value = sub[1], sub[2], sub[3], sub[4]
+		}
+		key := name
+		if k, err := url.QueryUnescape(name); err == nil {
+			key = k
+		}
+		if !Key(key) || value == "" {
+			return m
+		}
+		*found = append(*found, value)
+		if v, ok := strings.CutPrefix(value, "'"); ok {
+			v = strings.TrimSuffix(v, "'")
+			*found = append(*found, v, strings.NewReplacer(`\\`, `\`, `\'`, `'`).Replace(v))
+		}
+		return lead + name + eq + Mask
+	})
+}
