@@ -19,6 +19,7 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/store/stores"
@@ -244,7 +245,7 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 		}()
 		defer srv.Close()
 	}
-	a.log.Info("scheduler started", "dags", scheduler.DAGList(r.dags), "metadata", redactURL(r.metadata), "api", addr, "hostname", s.Hostname())
+	a.log.Info("scheduler started", "dags", scheduler.DAGList(r.dags), "metadata", redact.URL(r.metadata), "api", addr, "hostname", s.Hostname())
 	<-ctx.Done()
 	return nil
 }

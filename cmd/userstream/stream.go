@@ -12,6 +12,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/member"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
 )
@@ -97,7 +98,7 @@ func newStreamCmd(a *app) *cobra.Command {
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			err := stack.RunStream(cmd.Context(), stack.StreamRun{Kafka: kc, Config: sf.config(a, stream.NewMetrics(reg)),
-				Partitions: sf.partitions, Prometheus: reg, MetricsAddr: sf.metricsAddr, SinkName: redactURL(sf.sink),
+				Partitions: sf.partitions, Prometheus: reg, MetricsAddr: sf.metricsAddr, SinkName: redact.URL(sf.sink),
 				OpenSink: func(ctx context.Context) (stream.Sink, func() error, error) { return openStreamSink(ctx, sf.sink) },
 				OpenDecoder: func(ctx context.Context, h *stream.Health) (stream.Decoder, error) {
 					return codec.waitDecoder(ctx, a, h)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/stack"
 	"github.com/userstream/userstream/internal/stream"
@@ -50,7 +51,7 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 			}
 			if connURL != "" {
 				if _, err := web.NewConnect(connURL); err != nil {
-					return usagef("--connect-url %q: %v", redactURL(connURL), err)
+					return usagef("--connect-url %q: %v", redact.URL(connURL), err)
 				}
 			}
 			ctx := cmd.Context()
@@ -70,7 +71,7 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 			}
 			for _, m := range metrics {
 				if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return usagef("--stream-metrics %q: want an http(s) URL such as http://127.0.0.1:9464/metrics", redactURL(m))
+					return usagef("--stream-metrics %q: want an http(s) URL such as http://127.0.0.1:9464/metrics", redact.URL(m))
 				}
 			}
 			ui, closeUI, err := stack.NewUI(ctx, stack.UI{Kafka: kc, RegistryURL: codec.registry, Sink: snk, Service: svc, Logins: st, Group: group,

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // Authorize decides whether a request that changes state may proceed; it
@@ -438,67 +440,40 @@ func (h *api) resetOffsets(rw http.ResponseWriter, r *http.Request) {
 }
 
 // Hidden stands for a secret in the configs the API returns (Kafka
-// Connect's word for a PASSWORD value). GETs need no login, so passwords
-// (connection.password, auth.password, a password in connection.url) are
-// never sent back; a config PUT back with Hidden keeps the stored secret.
+// Connect's word for a PASSWORD value). GETs need no login, so the value of
+// every key redact.Key names (connection.password, auth.password,
+// sasl.jaas.config) is never sent back, nor a password inside another
+// value (connection.url's user info or password parameter, hidden as
+// redact.URL does); a config PUT back with these keeps the stored secrets.
 const Hidden = "[hidden]"
 
-// secretKey reports whether a config key holds a password.
-func secretKey(k string) bool { return strings.HasSuffix(strings.ToLower(k), "password") }
-
-// redacted returns cfg with its secrets replaced by Hidden.
+// redacted returns cfg with its secrets hidden.
 func redacted(cfg map[string]string) map[string]string {
 	out := make(map[string]string, len(cfg))
 	for k, v := range cfg {
-		switch {
-		case secretKey(k) && v != "":
+		if redact.Key(k) && v != "" {
 			v = Hidden
-		case k == "connection.url":
-			v = redactURL(v)
+		} else {
+			v = redact.URL(v)
 		}
 		out[k] = v
 	}
 	return out
 }
 
-// unredacted returns cfg with each Hidden secret (or connection.url as
-// redacted returned it) taken from old, the stored config.
+// unredacted returns cfg with each secret hidden by redacted taken from
+// old, the stored config.
 func unredacted(cfg, old map[string]string) map[string]string {
 	out := make(map[string]string, len(cfg))
 	for k, v := range cfg {
-		switch {
-		case secretKey(k) && v == Hidden:
-			v = old[k]
-		case k == "connection.url" && v != old[k] && v == redactURL(old[k]):
-			v = old[k]
+		switch o, ok := old[k]; {
+		case !ok:
+		case redact.Key(k) && v == Hidden:
+			v = o
+		case v != o && v == redact.URL(o):
+			v = o
 		}
 		out[k] = v
 	}
 	return out
-}
-
-// redactURL hides the password of a JDBC URL, in its user info
-// (jdbc:postgresql://u:PW@host/db) or its password parameter
-// (...?user=u&password=PW).
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.Index(rest, "@"); at >= 0 {
-		if user, _, has := strings.Cut(rest[:at], ":"); has {
-			rest = user + ":" + Hidden + rest[at:]
-		}
-	}
-	base, query, ok := strings.Cut(rest, "?")
-	if !ok {
-		return scheme + "://" + rest
-	}
-	params := strings.Split(query, "&")
-	for i, p := range params {
-		if k, _, has := strings.Cut(p, "="); has && strings.EqualFold(k, "password") {
-			params[i] = k + "=" + Hidden
-		}
-	}
-	return scheme + "://" + base + "?" + strings.Join(params, "&")
 }

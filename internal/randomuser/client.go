@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/userstream/userstream/internal/redact"
 	"golang.org/x/time/rate"
 )
 
@@ -268,7 +269,7 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 		return nil, errors.New("randomuser: base URL is not a URL")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("randomuser: base URL %s: want an absolute http:// or https:// URL", redactURL(u))
+		return nil, fmt.Errorf("randomuser: base URL %s: want an absolute http:// or https:// URL", redact.URL(u.String()))
 	}
 	cfg := clientConfig{
 		timeout:     DefaultTimeout,
@@ -328,7 +329,7 @@ func newWindowLimiter(users int, per time.Duration) *rate.Limiter {
 }
 
 // URL returns the URL Get would request for p, without secrets.
-func (c *Client) URL(p Params) string { return redactURL(c.requestURL(p)) }
+func (c *Client) URL(p Params) string { return redact.URL(c.requestURL(p).String()) }
 
 func (c *Client) requestURL(p Params) *url.URL {
 	u := *c.base
@@ -367,7 +368,7 @@ func (c *Client) Get(ctx context.Context, p Params) (Response, error) {
 		return Response{}, fmt.Errorf("randomuser: format %q: the client reads JSON only; use json or pretty", p.Format)
 	}
 	u := c.requestURL(p)
-	safe := redactURL(u)
+	safe := redact.URL(u.String())
 	users := p.Results
 	if users < 1 || users > MaxResults {
 		users = 1
@@ -590,39 +591,4 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-}
-
-// isSecretParam reports whether a query parameter's value must never
-// appear in errors or logs: its name contains password, token, key, ...
-func isSecretParam(name string) bool {
-	name = strings.ToLower(name)
-	for _, s := range []string{"password", "passwd", "pwd", "secret", "token", "key", "auth", "signature", "credential"} {
-		if strings.Contains(name, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactURL returns u as text without userinfo, fragment, or the values of
-// password-like query parameters (replaced by "xxxxx").
-func redactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.Fragment, c.RawFragment = "", ""
-	if c.RawQuery != "" {
-		parts := strings.Split(c.RawQuery, "&")
-		for i, kv := range parts {
-			k, _, _ := strings.Cut(kv, "=")
-			name, err := url.QueryUnescape(k)
-			if err != nil {
-				name = k
-			}
-			if isSecretParam(name) {
-				parts[i] = k + "=xxxxx"
-			}
-		}
-		c.RawQuery = strings.Join(parts, "&")
-	}
-	return c.String()
 }

@@ -8,14 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -369,9 +368,9 @@ func isNotFound(err error) bool {
 func (s *Serde) registryErr(what string, err error) error {
 	var re *sr.ResponseError
 	if errors.As(err, &re) && re.StatusCode < 500 {
-		return fmt.Errorf("schema: %s at %s: registry answered %d: %w", what, s.regURL, re.StatusCode, redact(err, s.client))
+		return fmt.Errorf("schema: %s at %s: registry answered %d: %w", what, s.regURL, re.StatusCode, hideCredentials(err, s.client))
 	}
-	return fmt.Errorf("schema: %s: %w at %s: %w", what, ErrRegistryUnavailable, s.regURL, redact(err, s.client))
+	return fmt.Errorf("schema: %s: %w at %s: %w", what, ErrRegistryUnavailable, s.regURL, hideCredentials(err, s.client))
 }
 
 // registryURL returns the client's first URL without credentials.
@@ -380,42 +379,11 @@ func registryURL(cl *sr.Client) string {
 	if len(urls) == 0 {
 		return "http://localhost:8081"
 	}
-	u, err := url.Parse(urls[0])
-	if err != nil {
-		return "(unparsable registry URL)"
-	}
-	return u.Redacted()
+	return redact.URL(urls[0])
 }
 
-// redactedError hides URL passwords in an error's message but keeps the
-// error itself for errors.Is/As.
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (e *redactedError) Error() string {
-	msg := e.err.Error()
-	for _, s := range e.secrets {
-		msg = strings.ReplaceAll(msg, s, "xxxxx")
-	}
-	return msg
-}
-
-func (e *redactedError) Unwrap() error { return e.err }
-
-func redact(err error, cl *sr.Client) error {
+// hideCredentials hides the credentials of the client's URLs in err's message.
+func hideCredentials(err error, cl *sr.Client) error {
 	urls, _ := cl.OptValue(sr.URLs).([]string)
-	var secrets []string
-	for _, raw := range urls {
-		if u, perr := url.Parse(raw); perr == nil && u.User != nil {
-			if p, ok := u.User.Password(); ok && p != "" {
-				secrets = append(secrets, p, url.PathEscape(p), url.QueryEscape(p))
-			}
-		}
-	}
-	if len(secrets) == 0 {
-		return err
-	}
-	return &redactedError{err: err, secrets: secrets}
+	return redact.Error(err, urls...)
 }

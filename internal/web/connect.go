@@ -10,11 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // Connect reads and drives a Kafka Connect worker through its REST API over
@@ -259,34 +260,18 @@ type connectorPage struct {
 // hiddenValue stands for a secret on the pages (Connect's own word).
 const hiddenValue = "[hidden]"
 
-// secretKey reports whether a config key's value is never shown: a JVM
-// worker returns passwords in clear unless a ConfigProvider is set up.
-func secretKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, w := range []string{"password", "secret", "jaas", "token", "credential"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	urlPassword   = regexp.MustCompile(`(://[^/@:\s]*:)[^/@\s]+@`)
-	paramPassword = regexp.MustCompile(`(?i)([?&;]password=)[^&;\s]+`)
-)
-
-// shownValue is a config value as the pages show it: a secret key's
-// hidden, a password in a URL's user info or parameters too.
+// shownValue is a config value as the pages show it: the value of a
+// secret key (redact.Key) hidden, for a JVM worker returns passwords in
+// clear unless a ConfigProvider is set up; a password inside another value
+// (a URL's user info or parameters) hidden too.
 func shownValue(k, v string) string {
 	if v == "" {
 		return v
 	}
-	if secretKey(k) {
+	if redact.Key(k) {
 		return hiddenValue
 	}
-	v = urlPassword.ReplaceAllString(v, "${1}"+hiddenValue+"@")
-	return paramPassword.ReplaceAllString(v, "${1}"+hiddenValue)
+	return redact.URL(v)
 }
 
 // connector gathers a connector's page: info, status, topics and offsets.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // DefaultKeyspace is the keyspace used when the URL names none, as in the
@@ -102,12 +103,12 @@ type Config struct {
 }
 
 // String returns the configuration as a URL with the password replaced by
-// "xxxxx", safe for logs and errors.
+// redact.Mask, safe for logs and errors.
 func (c Config) String() string {
 	u := url.URL{Scheme: "cassandra", Host: strings.Join(c.Hosts, ","), Path: "/" + c.Keyspace}
 	if c.Username != "" {
 		if c.Password != "" {
-			u.User = url.UserPassword(c.Username, "xxxxx")
+			u.User = url.UserPassword(c.Username, redact.Mask)
 		} else {
 			u.User = url.User(c.Username)
 		}
