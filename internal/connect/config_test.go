@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/userstream/userstream/internal/redact"
 )
 
 func jdbcConfig(extra ...string) map[string]string {
@@ -134,11 +136,11 @@ func TestSecretsAreHidden(t *testing.T) {
 		"connection.url":      "jdbc:postgresql://db:5432/users?user=u&password=s3cret&sslmode=disable",
 		"connection.password": "hunter2", "auth.password": "cass-pw", "connection.user": "u",
 		"sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="jaas-pw";`,
-		"backup.url": "jdbc:postgresql://u:pw2@db:5432/users",
+		"backup.url":       "jdbc:postgresql://u:pw2@db:5432/users",
 	}
 	shown := redacted(stored)
-	if shown["connection.password"] != Hidden {
-		t.Errorf("connection.password = %q, want %q", shown["connection.password"], Hidden)
+	if shown["connection.password"] != redact.Hidden {
+		t.Errorf("connection.password = %q, want %q", shown["connection.password"], redact.Hidden)
 	}
 	for k, v := range shown {
 		for _, secret := range []string{"s3cret", "hunter2", "cass-pw", "jaas-pw", "pw2"} {

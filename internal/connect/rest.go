@@ -439,38 +439,23 @@ func (h *api) resetOffsets(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(rw, http.StatusOK, map[string]string{"message": "The offsets for this connector have been reset successfully"})
 }
 
-// Hidden stands for a secret in the configs the API returns (Kafka
-// Connect's word for a PASSWORD value). GETs need no login, so the value of
-// every key redact.Key names (connection.password, auth.password,
-// sasl.jaas.config) is never sent back, nor a password inside another
-// value (connection.url's user info or password parameter, hidden as
-// redact.URL does); a config PUT back with these keeps the stored secrets.
-const Hidden = "[hidden]"
-
-// redacted returns cfg with its secrets hidden.
+// redacted returns cfg as the API shows it: GETs need no login, so a
+// secret (connection.password, auth.password, sasl.jaas.config, a password
+// in connection.url) is never sent back, as redact.Value hides it.
 func redacted(cfg map[string]string) map[string]string {
 	out := make(map[string]string, len(cfg))
 	for k, v := range cfg {
-		if redact.Key(k) && v != "" {
-			v = Hidden
-		} else {
-			v = redact.URL(v)
-		}
-		out[k] = v
+		out[k] = redact.Value(k, v)
 	}
 	return out
 }
 
-// unredacted returns cfg with each secret hidden by redacted taken from
-// old, the stored config.
+// unredacted returns cfg with each value that redacted hid (a config PUT
+// back as it was returned) taken from old, the stored config.
 func unredacted(cfg, old map[string]string) map[string]string {
 	out := make(map[string]string, len(cfg))
 	for k, v := range cfg {
-		switch o, ok := old[k]; {
-		case !ok:
-		case redact.Key(k) && v == Hidden:
-			v = o
-		case v != o && v == redact.URL(o):
+		if o, ok := old[k]; ok && v != o && v == redact.Value(k, o) {
 			v = o
 		}
 		out[k] = v

@@ -17,8 +17,26 @@ import (
 	"strings"
 )
 
-// Mask stands for a hidden secret, as net/url's URL.Redacted writes it.
+// Mask stands for a secret inside an address, as net/url's URL.Redacted
+// writes it.
 const Mask = "xxxxx"
+
+// Hidden stands for the whole value of a secret config key: Kafka
+// Connect's word for a PASSWORD value.
+const Hidden = "[hidden]"
+
+// Value returns config value v of key k as it may be shown: Hidden when k
+// names a secret (Key) and v is not empty, else v with the secrets of an
+// address in it hidden (URL).
+func Value(k, v string) string {
+	if Key(k) {
+		if v == "" {
+			return v
+		}
+		return Hidden
+	}
+	return URL(v)
+}
 
 // secretWords make a name secret wherever they appear in it
 // (ssl.key.password, sasl.jaas.config, access_token, client_secret).

@@ -257,23 +257,6 @@ type connectorPage struct {
 	Error        string          `json:"error,omitempty"` // an action Connect refused
 }
 
-// hiddenValue stands for a secret on the pages (Connect's own word).
-const hiddenValue = "[hidden]"
-
-// shownValue is a config value as the pages show it: the value of a
-// secret key (redact.Key) hidden, for a JVM worker returns passwords in
-// clear unless a ConfigProvider is set up; a password inside another value
-// (a URL's user info or parameters) hidden too.
-func shownValue(k, v string) string {
-	if v == "" {
-		return v
-	}
-	if redact.Key(k) {
-		return hiddenValue
-	}
-	return redact.URL(v)
-}
-
 // connector gathers a connector's page: info, status, topics and offsets.
 func (s *Server) connector(r *http.Request) (connectorPage, int, error) {
 	c := s.cfg.Connect
@@ -297,7 +280,7 @@ func (s *Server) connector(r *http.Request) (connectorPage, int, error) {
 		p.Tasks = []connectTask{}
 	}
 	for k, v := range info.Config {
-		p.Config = append(p.Config, configEntry{Key: k, Value: shownValue(k, v)})
+		p.Config = append(p.Config, configEntry{Key: k, Value: redact.Value(k, v)})
 	}
 	slices.SortFunc(p.Config, func(a, b configEntry) int { return strings.Compare(a.Key, b.Key) })
 	// Topics and offsets are newer calls (Connect 2.5 and 3.5): a worker

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // Pipeline gathers the overview: how much is in the topic, stored, lagging
@@ -133,18 +133,14 @@ func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
 const LatencyMetric = "userstream_stream_e2e_latency_seconds"
 
 // scrape reads the latency histograms of one worker's /metrics. Its errors
-// name the URL without its userinfo.
+// name the URL without its secrets.
 func (p *Pipeline) scrape(ctx context.Context, raw string) ([]*dto.Histogram, error) {
-	shown := raw
-	if u, err := url.Parse(raw); err == nil {
-		u.User = nil
-		shown = u.Redacted()
-	}
+	shown := redact.URL(raw)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 	if err != nil {
-		return nil, fmt.Errorf("metrics %s: %w", shown, err)
+		return nil, fmt.Errorf("metrics %s: %w", shown, redact.Error(err, raw))
 	}
 	cl := p.Client
 	if cl == nil {

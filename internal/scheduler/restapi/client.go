@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // Client calls the REST API: of a running scheduler (NewClient), or of a
@@ -39,7 +41,7 @@ func NewClient(base, user, password, token string) (*Client, error) {
 		u.User = nil
 	}
 	base = strings.TrimRight(u.String(), "/")
-	return &Client{base: base, user: user, pass: password, token: token, http: &http.Client{Timeout: 30 * time.Second}, target: base}, nil
+	return &Client{base: base, user: user, pass: password, token: token, http: &http.Client{Timeout: 30 * time.Second}, target: redact.URL(base)}, nil
 }
 
 // LocalClient returns a client that calls a in this process, as the admin,
@@ -112,7 +114,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) ([]
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the scheduler's API at %s: %w", c.target, err)
+		return nil, fmt.Errorf("cannot reach the scheduler's API at %s: %w", c.target, redact.Error(err, c.base))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
