@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/stream"
 )
@@ -41,7 +42,7 @@ func (c *codecFlags) validate() error {
 	}
 	u, err := url.Parse(c.registry)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("--schema-registry: %q is not an http(s) URL (or `none`)", c.registry)
+		return usagef("--schema-registry: %q is not an http(s) URL (or `none`)", redact.URL(c.registry))
 	}
 	return nil
 }

@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // usageError marks errors that exit with status 2 (wrong usage).
@@ -57,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	// cobra's and pflag's errors quote the arguments they choke on: hide
+	// what these carry, as every message does.
+	err = redact.Error(err, argSecrets(args)...)
 	var ue usageError
 	// cobra's own usage errors are plain errors: unknown commands and
 	// subcommands, missing arguments.
@@ -72,6 +77,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// argSecrets returns the command line as redact.Error reads it: each
+// argument (an address), and each flag with its value as name='value', so
+// that the value of a secret flag (--sasl-password x) is found as well.
+func argSecrets(args []string) []string {
+	quote := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	out := slices.Clone(args)
+	for i, a := range args {
+		name, ok := strings.CutPrefix(a, "-")
+		if !ok {
+			continue
+		}
+		name = strings.TrimLeft(name, "-")
+		name, v, hasValue := strings.Cut(name, "=")
+		if !hasValue {
+			if i+1 >= len(args) {
+				continue
+			}
+			v = args[i+1]
+		}
+		out = append(out, name+"='"+quote.Replace(v)+"'")
+	}
+	return out
 }
 
 // app holds what every command shares: output streams and the logger.
@@ -139,7 +168,7 @@ func applyEnv(cmd *cobra.Command) error {
 			return
 		}
 		if e := f.Value.Set(v); e != nil {
-			err = usagef("%s=%q: %v", name, v, e)
+			err = usagef("%s=%q: %v", name, redact.Value(name, v), redact.Error(e, v))
 			return
 		}
 		f.Changed = true

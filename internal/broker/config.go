@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // SASL mechanisms accepted in [Config.SASLMechanism].
@@ -195,7 +196,7 @@ func (c Config) String() string {
 		s += " tls=true"
 	}
 	if c.SASLMechanism != "" {
-		s += fmt.Sprintf(" sasl=%s user=%s password=REDACTED", strings.ToUpper(c.SASLMechanism), c.SASLUser)
+		s += fmt.Sprintf(" sasl=%s user=%s password=%s", strings.ToUpper(c.SASLMechanism), c.SASLUser, redact.Mask)
 	}
 	return s
 }

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // Connector classes.
@@ -284,8 +286,18 @@ func Validate(class string, cfg map[string]string) ConfigInfos {
 			rec = []string{}
 		}
 		out.ErrorCount += len(errs)
+		// Secrets are of type PASSWORD and answered hidden, as the JVM
+		// worker does.
+		typ := "STRING"
+		if redact.Key(k.name) {
+			typ = "PASSWORD"
+		}
+		if v != nil {
+			shown := redact.Value(k.name, *v)
+			v = &shown
+		}
 		out.Configs = append(out.Configs, ConfigInfo{
-			Definition: ConfigDefinition{Name: k.name, Type: "STRING", Required: k.required, DefaultValue: k.def,
+			Definition: ConfigDefinition{Name: k.name, Type: typ, Required: k.required, DefaultValue: k.def,
 				Importance: "MEDIUM", Documentation: k.doc, Group: k.group, Width: "NONE", DisplayName: k.name, Dependents: []string{}},
 			Value: ConfigValue{Name: k.name, Value: v, RecommendedValues: rec, Errors: errs, Visible: true},
 		})

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/member"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/stream"
 )
 
@@ -434,6 +435,8 @@ func (w *Worker) startTask(ctx context.Context, spec Spec, local int) *task {
 		if err == nil {
 			err = errors.New("the task stopped")
 		}
+		// The sink's and the registry's errors may quote their URLs.
+		err = redact.Error(err, spec.SinkURL, spec.RegistryURL)
 		log.Error("task failed", "err", err)
 		t.set(StateFailed, trace(err))
 		go w.publishLater(spec.Name) // not inline: stopTasks waits for done

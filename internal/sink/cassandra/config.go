@@ -146,6 +146,15 @@ func ParseURL(raw string) (Config, error) {
 	if !ok {
 		return bad("must start with cassandra://")
 	}
+	// The user info ends at the last '@' anywhere, so that a password
+	// with an unescaped '/' or '?' is read as one, never as a host or a
+	// keyspace that an error would quote.
+	var userinfo string
+	at := strings.LastIndexByte(rest, '@')
+	hasUser := at >= 0
+	if hasUser {
+		userinfo, rest = rest[:at], rest[at+1:]
+	}
 	authority, tail, _ := strings.Cut(rest, "/")
 	if i := strings.IndexByte(authority, '?'); i >= 0 {
 		authority, tail = authority[:i], "?"+authority[i+1:]
@@ -156,9 +165,7 @@ func ParseURL(raw string) (Config, error) {
 		Retries: 8, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
 		ReconnectInterval: 2 * time.Second, RecreateAfter: 10 * time.Second,
 	}
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		userinfo := authority[:at]
-		authority = authority[at+1:]
+	if hasUser {
 		user, pass, hasPass := strings.Cut(userinfo, ":")
 		var err error
 		if c.Username, err = url.PathUnescape(user); err != nil || c.Username == "" {

@@ -37,6 +37,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/userstream/userstream/internal/closeguard"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/sink"
 	"github.com/userstream/userstream/internal/user"
 )
@@ -194,7 +195,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Sink, error) {
 
 	pcfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		return nil, fmt.Errorf("postgres sink %s: %w", where, err)
+		return nil, fmt.Errorf("postgres sink %s: %w", where, redact.Error(err, rawURL))
 	}
 	if schema != "" {
 		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()

@@ -36,6 +36,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/internal/storesql"
 )
@@ -134,7 +135,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 
 	pcfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", name, where, err) // pgconn redacts the password
+		return nil, fmt.Errorf("%s %s: %w", name, where, redact.Error(err, rawURL))
 	}
 	if schema != "" {
 		pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
