@@ -180,10 +180,16 @@ func Run(t testing.TB, args ...string) (string, string, int) {
 // RunContext is Run bounded by ctx (the process is killed when it ends).
 func RunContext(ctx context.Context, t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
+	return RunContextEnv(ctx, t, nil, args...)
+}
+
+// RunContextEnv is RunContext with extra environment variables (KEY=VALUE).
+func RunContextEnv(ctx context.Context, t testing.TB, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, Binary(t), args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Env = CleanEnv()
+	cmd.Env = append(CleanEnv(), env...)
 	err := cmd.Run()
 	code := 0
 	if err != nil {
