@@ -15,6 +15,7 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // produceFlags are the flags of one ingest run, shared by `produce` and the
@@ -76,7 +77,7 @@ func (p *produceFlags) validate() error {
 	if p.source != "" {
 		u, err := url.Parse(p.source)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return usagef("--source: %q is not an http(s) URL", p.source)
+			return usagef("--source: %q is not an http(s) URL", redact.URL(p.source))
 		}
 	}
 	return nil

@@ -44,11 +44,12 @@ var secretWords = []string{"password", "passwd", "passphrase", "secret", "token"
 
 // Key reports whether a parameter or config key names a secret: it contains
 // password, passwd, passphrase, secret, token, credential, jaas or
-// signature (any case), or one of its words (split at anything but letters
-// and digits) is pwd, pass, auth, authorization or sig, or it is a key of a
-// credential (key, apikey, api_key, access.key, private-key, secret_key).
-// Plain "key" inside a longer name (key.converter, sslkey: a file path) is
-// not secret.
+// signature (any case), or its last word (words split at anything but
+// letters and digits) is pwd, pass, auth, authorization, sig, apikey,
+// accesskey or privatekey, or a key after api, access or private (api_key,
+// access.key, private-key), or the whole name is key. A key word anywhere
+// else (key.converter, sslkey: a file path) and the other settings of an
+// auth (auth.username) are not secret.
 func Key(name string) bool {
 	n := strings.ToLower(name)
 	for _, w := range secretWords {
@@ -57,18 +58,18 @@ func Key(name string) bool {
 		}
 	}
 	words := strings.FieldsFunc(n, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') })
-	if len(words) == 1 && words[0] == "key" {
-		return true
+	if len(words) == 0 {
+		return false
 	}
-	for i, w := range words {
-		switch w {
-		case "pwd", "pass", "auth", "authorization", "sig", "apikey", "accesskey", "privatekey":
+	switch last := words[len(words)-1]; last {
+	case "pwd", "pass", "auth", "authorization", "sig", "apikey", "accesskey", "privatekey":
+		return true
+	case "key":
+		if len(words) == 1 {
 			return true
-		case "key":
-			if i > 0 && (words[i-1] == "api" || words[i-1] == "access" || words[i-1] == "private") {
-				return true
-			}
 		}
+		prev := words[len(words)-2]
+		return prev == "api" || prev == "access" || prev == "private"
 	}
 	return false
 }

@@ -63,6 +63,7 @@ func TestKey(t *testing.T) {
 		"connection.url": false, "connection.user": false, "key.converter": false, "sslkey": false,
 		"sslcert": false, "topics": false, "tasks.max": false, "sslmode": false, "user": false,
 		"key.converter.schemas.enable": false, "pk.fields": false, "author": false, "keyspace": false,
+		"auth.username": false, "http.auth": true, "basic_auth": true, "db_pass": true, "aws.access.key": true, "key.id": false,
 	} {
 		if got := redact.Key(k); got != want {
 			t.Errorf("Key(%q) = %v, want %v", k, got, want)
