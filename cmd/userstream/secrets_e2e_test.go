@@ -444,6 +444,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Fatalf("log in: %s", resp.Status)
 	}
 	pages := []string{"/", "/topics", "/topics/" + broker.Topic, "/topics/" + broker.Topic + "/messages", "/groups", "/groups/userstream-stream",
+		"/topics/" + kconnect.DefaultConfigTopic + "/messages", "/topics/" + kconnect.DefaultConfigTopic + "/export?format=json",
+		"/topics/" + kconnect.DefaultStatusTopic + "/messages",
 		"/schemas", "/schemas/" + broker.Topic + "-value", "/connect", "/connect/sec-jdbc", "/connect/sec-cass", "/connect/sec-jdbc-dead",
 		"/dags", "/users"}
 	for _, p := range pages {

@@ -11,6 +11,8 @@
 package redact
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"regexp"
@@ -72,6 +74,54 @@ func Key(name string) bool {
 		return prev == "api" || prev == "access" || prev == "private"
 	}
 	return false
+}
+
+// JSON returns the JSON document b with its secrets hidden as Value hides
+// a config's (every string under a secret key reads Hidden, every other
+// string has an address's secrets masked), compact, with object keys
+// sorted; changed is false, and b is returned as it is, when nothing was
+// hidden or b is not one JSON document.
+func JSON(b []byte) (out []byte, changed bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil || d.More() {
+		return b, false
+	}
+	v, changed = hideJSON(v, "")
+	if !changed {
+		return b, false
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return b, false
+	}
+	return out, true
+}
+
+// hideJSON hides the secrets of v, the value of key (or an element of
+// key's array).
+func hideJSON(v any, key string) (any, bool) {
+	changed := false
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if h, ok := hideJSON(e, k); ok {
+				x[k], changed = h, true
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if h, ok := hideJSON(e, key); ok {
+				x[i], changed = h, true
+			}
+		}
+	case string:
+		if h := Value(key, x); h != x {
+			return h, true
+		}
+	}
+	return v, changed
 }
 
 // URL returns raw with every secret replaced by Mask. It never fails: a

@@ -100,6 +100,27 @@ func TestError(t *testing.T) {
 	}
 }
 
+func TestJSON(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		changed  bool
+	}{
+		{`{"properties":{"connection.password":"pw","connection.url":"jdbc:postgresql://h/db?password=p2","tasks.max":1,"n":1.50}}`,
+			`{"properties":{"connection.password":"[hidden]","connection.url":"jdbc:postgresql://h/db?password=xxxxx","n":1.50,"tasks.max":1}}`, true},
+		{`{"tokens":["a","b"],"list":["http://u:pw@h/"]}`, `{"list":["http://u:xxxxx@h/"],"tokens":["[hidden]","[hidden]"]}`, true},
+		{`"postgres://u:pw@h/db"`, `"postgres://u:xxxxx@h/db"`, true},
+		{`{"z":1, "a":"http://h/"}`, `{"z":1, "a":"http://h/"}`, false},
+		{`{"password":""}`, `{"password":""}`, false},
+		{`not json`, `not json`, false},
+		{`{"a":1} {"b":2}`, `{"a":1} {"b":2}`, false},
+	} {
+		got, changed := redact.JSON([]byte(tt.in))
+		if string(got) != tt.want || changed != tt.changed {
+			t.Errorf("JSON(%s) = %s, %v; want %s, %v", tt.in, got, changed, tt.want, tt.changed)
+		}
+	}
+}
+
 // FuzzURL: whatever the secret, no form of it survives in a redacted
 // address of any shape that can carry it, nor in an error quoting it.
 func FuzzURL(f *testing.F) {

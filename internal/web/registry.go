@@ -13,6 +13,7 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/userstream/userstream/internal/redact"
 )
 
 // Registry reads a Schema Registry over HTTP (ours or Confluent's) for the
@@ -130,6 +131,8 @@ func decode(ctx context.Context, g *Registry, b []byte) Decoded {
 		}
 		return d
 	case json.Valid(b):
+		// Connect's config topic holds passwords: no page shows them.
+		b, _ = redact.JSON(b)
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, b, "", "  "); err == nil {
 			return Decoded{Format: "json", Text: buf.String()}
