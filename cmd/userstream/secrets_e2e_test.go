@@ -482,7 +482,8 @@ func TestSecretsNeverShown(t *testing.T) {
 	// dev: a password the user gives is never printed (only a generated
 	// one is, once).
 	devWeb, devAdmin := proctest.FreeAddr(t), b.secret("USERSTREAM_ADMIN_PASSWORD (dev)")
-	dev := b.start("dev", []string{"USERSTREAM_ADMIN_PASSWORD=" + devAdmin, "USERSTREAM_VIEWER_PASSWORD=" + b.secret("USERSTREAM_VIEWER_PASSWORD (dev)")},
+	dev := b.start("dev", []string{"USERSTREAM_ADMIN_PASSWORD=" + devAdmin, "USERSTREAM_VIEWER_PASSWORD=" + b.secret("USERSTREAM_VIEWER_PASSWORD (dev)"),
+		"USERSTREAM_SCHEMA_REGISTRY=" + withUser(reg, "reg", b.secret("USERSTREAM_SCHEMA_REGISTRY (dev)"))},
 		"dev", "--data-dir", t.TempDir(), "--kafka-addr", proctest.FreeAddr(t), "--api-addr", proctest.FreeAddr(t),
 		"--registry-addr", proctest.FreeAddr(t), "--web-addr", devWeb, "--metrics-addr", proctest.FreeAddr(t), "--connect-addr", proctest.FreeAddr(t))
 	proctest.WaitListening(t, dev, devWeb)

@@ -21,6 +21,7 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	kconnect "github.com/userstream/userstream/internal/connect"
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/stores"
 	"github.com/userstream/userstream/internal/schema"
@@ -236,7 +237,7 @@ func (r *dev) runScheduler(ctx context.Context, ready chan<- struct{}) error {
 			r.log.Warn("scheduler stop", "err", err)
 		}
 	}()
-	r.log.Info("scheduler started", "dags", scheduler.DAGList(r.d.DAGs), "metadata", safeURL(r.metadata), "hostname", sc.Hostname())
+	r.log.Info("scheduler started", "dags", scheduler.DAGList(r.d.DAGs), "metadata", redact.URL(r.metadata), "hostname", sc.Hostname())
 	r.sched.Store(sc)
 	close(ready)
 	<-ctx.Done()
@@ -311,7 +312,7 @@ func (r *dev) startConnect(ctx context.Context, done chan<- error) error {
 		return fmt.Errorf("connect worker: create connector %s: %w", DefaultConnector, err)
 	}
 	if created {
-		r.log.Info("connector created", "connector", DefaultConnector, "sink", safeURL(r.SinkURL))
+		r.log.Info("connector created", "connector", DefaultConnector, "sink", redact.URL(r.SinkURL))
 	}
 	return nil
 }
@@ -341,8 +342,8 @@ func (r *dev) banner(webLn net.Listener) {
   users             userstream users count --sink %s
   runs              userstream dags runs %s --metadata %s
 Ctrl-C stops; a second start resumes where this one left off.
-`, r.dataDir, brokers, brokers, cmp.Or(r.RegistryURL, "none (plain JSON)"), r.APIURL, dag.DagID, scheduler.ScheduleLabel(dag.Schedule),
-		webURL, connectURL, metricsURL, safeURL(r.SinkURL), dag.DagID, safeURL(r.metadata))
+`, r.dataDir, brokers, brokers, cmp.Or(redact.URL(r.RegistryURL), "none (plain JSON)"), r.APIURL, dag.DagID, scheduler.ScheduleLabel(dag.Schedule),
+		webURL, connectURL, metricsURL, redact.URL(r.SinkURL), dag.DagID, redact.URL(r.metadata))
 }
 
 // statusLines prints the status line every StatusEvery until ctx ends:

@@ -18,9 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -29,6 +27,7 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/schema/registry"
 	"github.com/userstream/userstream/internal/sink"
@@ -269,7 +268,7 @@ func (s *Stack) RunStream(ctx context.Context, cfg stream.Config, extra ...kgo.O
 
 // streamRun is the stack's stream: its Kafka, sink and decoder.
 func (s *Stack) streamRun(cfg stream.Config, extra ...kgo.Opt) StreamRun {
-	return StreamRun{Kafka: s.Kafka, Config: cfg, Partitions: s.partitions, SinkName: safeURL(s.SinkURL), Extra: extra,
+	return StreamRun{Kafka: s.Kafka, Config: cfg, Partitions: s.partitions, SinkName: redact.URL(s.SinkURL), Extra: extra,
 		OpenSink: func(context.Context) (stream.Sink, func() error, error) {
 			return s.Sink, func() error { return nil }, nil
 		},
@@ -286,14 +285,4 @@ func (s *Stack) Close() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
-}
-
-// safeURL is a URL fit for logs and errors: without its password.
-func safeURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		scheme, _, _ := strings.Cut(raw, ":")
-		return scheme + ":..."
-	}
-	return u.Redacted()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/schema"
@@ -69,7 +70,7 @@ func NewUI(ctx context.Context, p UI) (*web.Server, func(), error) {
 	if p.ConnectURL != "" {
 		if cfg.Connect, err = web.NewConnect(p.ConnectURL); err != nil {
 			adm.Close()
-			return nil, nil, fmt.Errorf("web: Kafka Connect URL %q: %w", safeURL(p.ConnectURL), err)
+			return nil, nil, fmt.Errorf("web: Kafka Connect URL %q: %w", redact.URL(p.ConnectURL), err)
 		}
 	}
 	if p.Logins != nil {
