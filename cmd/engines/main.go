@@ -5,8 +5,10 @@
 //
 //	engines start kafka [--nodes 1|3]   # Apache Kafka 4, KRaft; last line BOOTSTRAP=host:port,...
 //	engines start kafka-zk              # Kafka 3.9 on ZooKeeper 3.8; last line BOOTSTRAP=...
+//	engines start cassandra             # Cassandra 5.0, one node; last line CASSANDRA=host:port
 //	engines kill kafka N                # SIGKILL node N (1, 2, 3)
 //	engines restart kafka N             # start node N again on its data
+//	engines kill cassandra | restart cassandra
 //	engines stop [NAME]                 # stop what was started; nothing left running
 //	engines status                      # what runs, its address, pid, log file
 //	engines resolve [NAME...]           # download the pinned jars only (CI does this first)
@@ -21,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -45,9 +48,12 @@ func main() {
 const usage = `usage:
   engines.sh start kafka [--nodes 1|3]   Apache Kafka 4 (KRaft); last line BOOTSTRAP=host:port,...
   engines.sh start kafka-zk              Apache Kafka 3.9 on ZooKeeper; last line BOOTSTRAP=...
+  engines.sh start cassandra             Apache Cassandra 5.0, one node; last line CASSANDRA=host:port
   engines.sh kill kafka N                SIGKILL the broker whose node id is N
   engines.sh restart kafka N             start node N again on its data dir
-  engines.sh stop [NAME]                 stop what was started (all, or kafka, kafka-zk)
+  engines.sh kill cassandra              SIGKILL the Cassandra node
+  engines.sh restart cassandra           start it again on its data dir
+  engines.sh stop [NAME]                 stop what was started (all, or kafka, kafka-zk, cassandra)
   engines.sh status                      what runs: address, pid, log
   engines.sh resolve [NAME...]           resolve the pinned jars with Maven, start nothing
 Data and logs live under ENGINES_DIR (now %s).
@@ -63,6 +69,13 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // ENGINES_DIR.
 var kafkaEngines = []string{"kafka", "kafka-zk"}
 
+// cassandraEngine is Cassandra's directory under ENGINES_DIR and its name
+// on the command line.
+const cassandraEngine = "cassandra"
+
+// allEngines are what stop, status and resolve cover by default.
+var allEngines = append(slices.Clone(kafkaEngines), cassandraEngine)
+
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return usagef("give a command")
@@ -72,6 +85,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "start":
 		return start(ctx, root, args[1:], out)
 	case "kill", "restart":
+		if len(args) >= 2 && args[1] == cassandraEngine {
+			return cassandraKillRestart(ctx, root, args, out)
+		}
 		if len(args) != 3 {
 			return usagef("%s takes an engine and a node id: %s kafka 1", args[0], args[0])
 		}
@@ -96,12 +112,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "restarted %s node %d\nBOOTSTRAP=%s\n", args[1], id, k.Bootstrap())
 		return nil
 	case "stop":
-		names := kafkaEngines
+		names := allEngines
 		if len(args) > 1 {
 			names = args[1:]
 		}
 		var errs []error
 		for _, name := range names {
+			if name == cassandraEngine {
+				c, err := engines.OpenCassandra(filepath.Join(root, name))
+				if err != nil {
+					continue // never started there
+				}
+				if err := c.Stop(); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(out, "stopped %s\n", name)
+				continue
+			}
 			k, err := engines.OpenKafka(filepath.Join(root, name))
 			if err != nil {
 				continue // never started there
@@ -136,6 +164,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				fmt.Fprintf(out, "%-9s %-10s running  addr=%s pid=%d log=%s\n", name, p.Name, p.Addr, p.Pid, p.Log)
 			}
 		}
+		if c, err := engines.OpenCassandra(filepath.Join(root, cassandraEngine)); err == nil {
+			if p := c.Process(); p.Alive() {
+				any = true
+				fmt.Fprintf(out, "%-9s %-10s running  addr=%s pid=%d log=%s\n", cassandraEngine, p.Name, p.Addr, p.Pid, p.Log)
+			}
+		}
 		if !any {
 			fmt.Fprintf(out, "nothing runs (ENGINES_DIR=%s)\n", root)
 		}
@@ -143,7 +177,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "resolve":
 		names := args[1:]
 		if len(names) == 0 {
-			names = kafkaEngines
+			names = allEngines
 		}
 		for _, name := range names {
 			if _, err := engines.Classpath(ctx, name); err != nil {
@@ -161,9 +195,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 func start(ctx context.Context, root string, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return usagef("start what? kafka or kafka-zk")
+		return usagef("start what? kafka, kafka-zk or cassandra")
 	}
 	name := args[0]
+	if name == cassandraEngine {
+		return startCassandra(ctx, root, args[1:], out)
+	}
 	fs := flag.NewFlagSet("start "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	nodes := fs.Int("nodes", 1, "number of nodes (1 or 3)")
@@ -177,7 +214,7 @@ func start(ctx context.Context, root string, args []string, out io.Writer) error
 	case "kafka-zk":
 		opts = append(opts, engines.WithZooKeeper(), engines.WithZooKeeperPort(engines.DefaultZooKeeperPort))
 	default:
-		return usagef("unknown engine %q: kafka or kafka-zk", name)
+		return usagef("unknown engine %q: kafka, kafka-zk or cassandra", name)
 	}
 	if *nodes != 1 && *nodes != 3 {
 		return usagef("--nodes %d: give 1 or 3", *nodes)
@@ -223,4 +260,50 @@ func openKafka(root, name string) (*engines.Kafka, error) {
 		return nil, fmt.Errorf("no kafka was started under %s: engines.sh start kafka", root)
 	}
 	return nil, fmt.Errorf("no %s was started under %s: engines.sh start %s", name, root, name)
+}
+
+func startCassandra(ctx context.Context, root string, args []string, out io.Writer) error {
+	if len(args) > 0 {
+		return usagef("start cassandra takes no arguments (one node on 127.0.0.1:%d)", engines.DefaultCassandraPort)
+	}
+	dir := filepath.Join(root, cassandraEngine)
+	if c, err := engines.OpenCassandra(dir); err == nil && c.Process().Alive() {
+		return fmt.Errorf("cassandra already runs (pid %d); stop it first: engines.sh stop cassandra", c.Process().Pid)
+	}
+	// Every start begins with empty data; restart keeps the node's.
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "starting cassandra in %s; the first start resolves its jars with Maven, a start takes 20-90 s\n", dir)
+	c, err := engines.StartCassandra(ctx, dir, engines.Detached(), engines.WithPort(engines.DefaultCassandraPort))
+	if err != nil {
+		return err
+	}
+	p := c.Process()
+	fmt.Fprintf(out, "%s addr=%s pid=%d log=%s\nCASSANDRA=%s\n", p.Name, p.Addr, p.Pid, p.Log, c.Addr)
+	return nil
+}
+
+// cassandraKillRestart is "kill cassandra" and "restart cassandra" (a node
+// id, if given, must be 1: there is one node).
+func cassandraKillRestart(ctx context.Context, root string, args []string, out io.Writer) error {
+	if len(args) > 3 || (len(args) == 3 && args[2] != "1") {
+		return usagef("%s cassandra: there is one node (1)", args[0])
+	}
+	c, err := engines.OpenCassandra(filepath.Join(root, cassandraEngine))
+	if err != nil {
+		return fmt.Errorf("no cassandra was started under %s: engines.sh start cassandra", root)
+	}
+	if args[0] == "kill" {
+		if err := c.Kill(); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "killed cassandra")
+		return nil
+	}
+	if err := c.Restart(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "restarted cassandra\nCASSANDRA=%s\n", c.Addr)
+	return nil
 }

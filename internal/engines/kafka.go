@@ -39,7 +39,9 @@ const DefaultKafkaPort = 9092
 // DefaultZooKeeperPort is ZooKeeper's client port in ZooKeeper mode.
 const DefaultZooKeeperPort = 2181
 
-type kafkaConfig struct {
+// config is what the options set; StartKafka and StartCassandra share it
+// (the Kafka-only settings are refused by StartCassandra).
+type config struct {
 	mode     KafkaMode
 	nodes    int
 	port     int // 0: a free one
@@ -49,32 +51,36 @@ type kafkaConfig struct {
 	jvm      []string
 }
 
-// KafkaOption configures StartKafka.
-type KafkaOption func(*kafkaConfig)
+// Option configures StartKafka and StartCassandra.
+type Option func(*config)
+
+// KafkaOption is the name the Kafka callers know Option by.
+type KafkaOption = Option
 
 // WithNodes sets the number of nodes (1 or 3; default 1). Node i listens on
 // 127.0.0.i; every node of a KRaft cluster is also a controller voter.
-func WithNodes(n int) KafkaOption { return func(c *kafkaConfig) { c.nodes = n } }
+func WithNodes(n int) KafkaOption { return func(c *config) { c.nodes = n } }
 
 // WithZooKeeper runs Kafka 3.9 on a ZooKeeper server instead of Kafka 4 in
 // KRaft mode.
-func WithZooKeeper() KafkaOption { return func(c *kafkaConfig) { c.mode = ZooKeeper } }
+func WithZooKeeper() KafkaOption { return func(c *config) { c.mode = ZooKeeper } }
 
-// WithPort fixes the clients' port (the controllers take port+1). Without
-// it a free pair is chosen.
-func WithPort(port int) KafkaOption { return func(c *kafkaConfig) { c.port = port } }
+// WithPort fixes the clients' port (Kafka's controllers take port+1;
+// Cassandra's native protocol port, its storage port is port+1). Without it
+// a free pair is chosen.
+func WithPort(port int) KafkaOption { return func(c *config) { c.port = port } }
 
 // WithZooKeeperPort fixes ZooKeeper's client port in ZooKeeper mode.
-func WithZooKeeperPort(port int) KafkaOption { return func(c *kafkaConfig) { c.zkPort = port } }
+func WithZooKeeperPort(port int) KafkaOption { return func(c *config) { c.zkPort = port } }
 
 // Detached starts processes that outlive the caller (scripts/engines.sh);
 // without it they die with the calling process, as a test's should.
-func Detached() KafkaOption { return func(c *kafkaConfig) { c.detached = true } }
+func Detached() KafkaOption { return func(c *config) { c.detached = true } }
 
-// WithJVMOptions adds options to every JVM of the cluster (after the
+// WithJVMOptions adds options to every JVM of the engine (after the
 // defaults, so they win), e.g. QuickStartJVM.
 func WithJVMOptions(opts ...string) KafkaOption {
-	return func(c *kafkaConfig) { c.jvm = append(c.jvm, opts...) }
+	return func(c *config) { c.jvm = append(c.jvm, opts...) }
 }
 
 // QuickStartJVM are JVM options that halve a node's start on a busy small
@@ -82,9 +88,10 @@ func WithJVMOptions(opts ...string) KafkaOption {
 // what tests want, not benchmarks.
 var QuickStartJVM = []string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:CICompilerCount=1"}
 
-// WithStartTimeout bounds how long StartKafka waits for the cluster to
-// answer (default two minutes: a cold JVM on two busy cores is slow).
-func WithStartTimeout(d time.Duration) KafkaOption { return func(c *kafkaConfig) { c.timeout = d } }
+// WithStartTimeout bounds how long StartKafka or StartCassandra waits for
+// the engine to answer (default two minutes for Kafka, three for
+// Cassandra: a cold JVM on two busy cores is slow).
+func WithStartTimeout(d time.Duration) KafkaOption { return func(c *config) { c.timeout = d } }
 
 // Kafka is a running Apache Kafka cluster on this machine.
 type Kafka struct {
@@ -105,7 +112,7 @@ const clusterFile = "cluster.json"
 // returns once every node answers a metadata request and lists all the
 // cluster's brokers. On error nothing it started is left running.
 func StartKafka(ctx context.Context, dir string, opts ...KafkaOption) (*Kafka, error) {
-	c := kafkaConfig{mode: KRaft, nodes: 1, timeout: 2 * time.Minute}
+	c := config{mode: KRaft, nodes: 1, timeout: 2 * time.Minute}
 	for _, o := range opts {
 		o(&c)
 	}

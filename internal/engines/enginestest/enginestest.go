@@ -83,3 +83,33 @@ func StartKafka(t testing.TB, opts ...engines.KafkaOption) *engines.Kafka {
 	})
 	return k
 }
+
+// StartCassandra starts a one-node Cassandra in a temporary directory for
+// the test, on a free port, and kills it when the test ends. It skips the
+// test, saying why, when java or mvn is missing; any other failure to
+// start fails the test with the node's log.
+func StartCassandra(t testing.TB, opts ...engines.Option) *engines.Cassandra {
+	t.Helper()
+	if err := engines.Available(); err != nil {
+		t.Skipf("no real Cassandra here: %v", err)
+	}
+	ctx := context.Background()
+	if tc, ok := t.(interface{ Context() context.Context }); ok {
+		ctx = tc.Context()
+	}
+	opts = append([]engines.Option{engines.WithJVMOptions(engines.QuickStartJVM...)}, opts...)
+	c, err := engines.StartCassandra(ctx, t.TempDir(), opts...)
+	if err != nil {
+		t.Fatalf("start Apache Cassandra: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			p := c.Process()
+			t.Logf("--- %s log (%s):\n%s", p.Name, p.Log, p.LogTail(3000))
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("stop Apache Cassandra: %v", err)
+		}
+	})
+	return c
+}
