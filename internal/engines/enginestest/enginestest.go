@@ -4,9 +4,15 @@ package enginestest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/userstream/userstream/internal/engines"
 )
@@ -112,4 +118,93 @@ func StartCassandra(t testing.TB, opts ...engines.Option) *engines.Cassandra {
 		}
 	})
 	return c
+}
+
+// CassandraEnv names a running Cassandra node (host:port of CQL) that the
+// tests of every package share; scripts/test.sh starts one and sets it.
+// Unset, each test binary starts its own node on first use.
+const CassandraEnv = "USERSTREAM_TEST_CASSANDRA"
+
+var shared struct {
+	once sync.Once
+	node *engines.Cassandra
+	addr string
+	err  error
+	seq  atomic.Int64
+}
+
+// CassandraAddr returns the host:port of a Cassandra node the test binary's
+// tests share: $USERSTREAM_TEST_CASSANDRA when set, else one node started
+// on the first call (one start per test binary, not per test; it dies with
+// the binary, and RunWithCassandra kills it when the tests end). Tests
+// isolate themselves with a keyspace each (Keyspace). It skips when java
+// or mvn is missing and the variable is unset.
+func CassandraAddr(t testing.TB) string {
+	t.Helper()
+	if a := os.Getenv(CassandraEnv); a != "" {
+		return a
+	}
+	if err := engines.Available(); err != nil {
+		t.Skipf("no real Cassandra here (%s is unset): %v", CassandraEnv, err)
+	}
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "userstream-cassandra-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.node, shared.err = engines.StartCassandra(context.Background(), dir,
+			engines.WithJVMOptions(engines.QuickStartJVM...))
+		if shared.err == nil {
+			shared.addr = shared.node.Addr
+		} else {
+			os.RemoveAll(dir)
+		}
+	})
+	if shared.err != nil {
+		t.Fatalf("start Apache Cassandra: %v", shared.err)
+	}
+	return shared.addr
+}
+
+// RunWithCassandra runs the tests (m.Run) and then kills the node
+// CassandraAddr started, if it did, and removes its data. A package whose
+// tests call CassandraAddr uses it as its TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(enginestest.RunWithCassandra(m)) }
+func RunWithCassandra(m *testing.M) int {
+	code := m.Run()
+	if shared.node != nil {
+		_ = shared.node.Close()
+		os.RemoveAll(shared.node.Dir)
+	}
+	return code
+}
+
+// Keyspace returns a keyspace name no other test of any binary sharing the
+// node uses, and drops that keyspace when the test ends.
+func Keyspace(t testing.TB, addr string) string {
+	t.Helper()
+	ks := fmt.Sprintf("t%d_%d", os.Getpid(), shared.seq.Add(1))
+	t.Cleanup(func() {
+		if err := dropKeyspace(addr, ks); err != nil {
+			t.Logf("drop keyspace %s: %v", ks, err)
+		}
+	})
+	return ks
+}
+
+func dropKeyspace(addr, ks string) error {
+	host, port, _ := strings.Cut(addr, ":")
+	c := gocql.NewCluster(host)
+	fmt.Sscan(port, &c.Port)
+	c.Timeout = 30 * time.Second
+	c.DisableInitialHostLookup = true
+	c.Logger = gocql.NewLogger(gocql.LogLevelNone)
+	sess, err := c.CreateSession()
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	return sess.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
 }

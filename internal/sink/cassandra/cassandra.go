@@ -9,8 +9,10 @@
 // hosts available for longer than Config.RecreateAfter the sink replaces
 // its session, so it recovers when nodes come back without a restart.
 //
-// Tests run against cassandratest, a CQL-protocol test double; real Cassandra is
-// met in the Compose stack (docs/cassandra.md).
+// The conformance suite runs on a real Apache Cassandra 5.0 node (started by
+// internal/engines) and on cassandratest, a CQL-protocol test double used
+// for fault injection; docs/cassandra.md says which behaviour was verified
+// where.
 package cassandra
 
 import (

@@ -61,7 +61,8 @@ func open(t testing.TB, rawURL string) *cassandra.Sink {
 }
 
 // TestConformance runs the sink contract suite against the driver and a
-// fresh test double per case (not a real Cassandra: see docs/cassandra.md).
+// fresh test double per case, including the broken-connection case the
+// real node (TestConformanceReal) cannot serve to a shared node.
 func TestConformance(t *testing.T) {
 	doubles := sync.Map{} // sink -> double, for BreakConnection
 	sinktest.Run(t, func(t *testing.T) sink.Sink {
@@ -85,8 +86,8 @@ func TestConformance(t *testing.T) {
 	)
 }
 
-// badUTF8 is a valid record whose last name is not UTF-8: the double, as
-// Cassandra, refuses such a text value.
+// badUTF8 is a valid record whose last name is not UTF-8: Cassandra refuses
+// such a text value (TestConformanceReal), and so does the double.
 func badUTF8() user.Record {
 	r := sinktest.Record(9003)
 	r.LastName = "bad \xff\xfe utf-8"

@@ -1,5 +1,9 @@
 // Package cassandratest is test support, not a driver: a CQL-protocol test
-// double standing in for Cassandra in the cassandra sink's tests.
+// double for the cassandra sink's fault-injection tests. The sink's
+// behaviour is proven on a real Apache Cassandra 5.0 node
+// (internal/engines); the double is for what a real node cannot be made to
+// do on cue (a scripted write timeout, an unavailable error, a dropped
+// connection mid-batch).
 //
 // It is a TCP server on 127.0.0.1 that speaks enough of the native protocol
 // (version 4) for the gocql v2 driver, keeps rows in memory, and checks
@@ -14,8 +18,8 @@
 // refuse without ALLOW FILTERING, or a value of the wrong size for its
 // column is answered with a CQL syntax or invalid-query error, so a bug in
 // the code under test shows up in its tests. Paging is not implemented:
-// every result comes back in one page. Real Cassandra is met in the
-// project's Compose stack.
+// every result comes back in one page (a real node pages, and the sink's
+// suite passes on both).
 //
 // Faults are scripted with FailNext (write timeout, unavailable, dropped
 // connection) and a node outage with Stop and Restart.
