@@ -8,28 +8,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/proctest"
 	"github.com/userstream/userstream/internal/testwait"
 )
 
-// TestDevKill: `userstream dev` (its embedded broker, registry, Connect
-// worker and SQLite sink in one process, so this case has no real-Kafka
-// form) is SIGKILLed while a producer of its own writes to it, and started
-// again at once on its data dir. Nothing it holds blocks the restart (the
-// data dir's and the sink's locks die with the process; its connector's
-// task takes its instance id back, so the group does not wait for the dead
-// member): it is ready and storing again within 2 s, and once the produce
-// ends the sink holds every acknowledged user once.
+// TestDevKill: `userstream dev` is SIGKILLed while a producer of its own
+// writes to it, and started again at once on its data dir. On the embedded
+// broker (the default) dev is its own broker, registry, Connect worker and
+// SQLite sink in one process; on a real Kafka (USERSTREAM_TEST_BROKER) it
+// runs with --brokers and --schema-registry against the cluster, which
+// outlives it. Nothing it holds blocks the restart (the data dir's and the
+// sink's locks die with the process; its connector's task takes its
+// instance id back, so the group does not wait for the dead member): it is
+// ready and storing again within 2 s, and once the produce ends the sink
+// holds every acknowledged user once.
 func TestDevKill(t *testing.T) {
 	skipShort(t)
-	dir := t.TempDir()
-	api := proctest.FreeAddr(t)
-	proctest.WaitListening(t, proctest.Start(t, "api", "api", "--addr", api), api)
-	s := &proctest.Stack{Kafka: proctest.FreeAddr(t), Registry: proctest.FreeAddr(t), API: api, Dir: dir,
-		Sink: "sqlite:" + filepath.Join(dir, "users.db")}
-	args := []string{"dev", "--data-dir", dir, "--kafka-addr", s.Kafka, "--registry-addr", s.Registry,
-		"--api-addr", proctest.FreeAddr(t), "--metrics-addr", proctest.FreeAddr(t), "--web-addr", proctest.FreeAddr(t),
-		"--connect-addr", proctest.FreeAddr(t), "--schedule", "none"}
+	var s *proctest.Stack
+	var brokerArgs []string
+	if enginestest.BrokerKind(t) == enginestest.Embedded {
+		api := proctest.FreeAddr(t)
+		proctest.WaitListening(t, proctest.Start(t, "api", "api", "--addr", api), api)
+		s = &proctest.Stack{Kafka: proctest.FreeAddr(t), Registry: proctest.FreeAddr(t), API: api, Dir: t.TempDir()}
+		brokerArgs = []string{"--kafka-addr", s.Kafka, "--registry-addr", s.Registry}
+	} else {
+		s = proctest.StartStack(t)
+		brokerArgs = []string{"--brokers", s.Kafka, "--schema-registry", s.RegistryURL()}
+	}
+	s.Sink = "sqlite:" + filepath.Join(s.Dir, "users.db") // dev's sink in its data dir
+	args := append([]string{"dev", "--data-dir", s.Dir, "--api-addr", proctest.FreeAddr(t), "--metrics-addr", proctest.FreeAddr(t),
+		"--web-addr", proctest.FreeAddr(t), "--connect-addr", proctest.FreeAddr(t), "--schedule", "none"}, brokerArgs...)
 	env := []string{"USERSTREAM_ADMIN_PASSWORD=chaos-password-1"}
 	ready := func(p *proctest.Proc) {
 		t.Helper()
