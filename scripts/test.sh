@@ -35,12 +35,22 @@ if [ -z "${USERSTREAM_TEST_POSTGRES:-}" ]; then
     echo "test.sh: no PostgreSQL server installed; PostgreSQL tests will skip (apt-get install postgresql)"
   fi
 fi
-trap cleanup EXIT
+trap 'cleanup; cleanup_cassandra' EXIT
+cleanup_cassandra() { :; }
 
 # The real engines' jars (internal/engines/poms), resolved once before the
 # packages that start them run side by side.
 if command -v java >/dev/null && command -v mvn >/dev/null; then
   bash scripts/engines.sh resolve >/dev/null
+  # One Cassandra node for the whole run (a keyspace per test), instead of
+  # one per test binary; unset, each binary starts its own.
+  if [ -z "${USERSTREAM_TEST_CASSANDRA:-}" ]; then
+    cassdir=$(mktemp -d /tmp/userstream-cassandra.XXXXXX)
+    cleanup_cassandra() { ENGINES_DIR=$cassdir bash scripts/engines.sh kill cassandra >/dev/null 2>&1 || true; rm -rf "$cassdir"; }
+    addr=$(ENGINES_DIR=$cassdir bash scripts/engines.sh start cassandra --port 0 | sed -n 's/^CASSANDRA=//p')
+    export USERSTREAM_TEST_CASSANDRA=$addr
+    echo "test.sh: Apache Cassandra on $addr for this run"
+  fi
 fi
 
 go vet ./...

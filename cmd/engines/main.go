@@ -5,7 +5,7 @@
 //
 //	engines start kafka [--nodes 1|3]   # Apache Kafka 4, KRaft; last line BOOTSTRAP=host:port,...
 //	engines start kafka-zk              # Kafka 3.9 on ZooKeeper 3.8; last line BOOTSTRAP=...
-//	engines start cassandra             # Cassandra 5.0, one node; last line CASSANDRA=host:port
+//	engines start cassandra [--port N]  # Cassandra 5.0, one node; last line CASSANDRA=host:port
 //	engines kill kafka N                # SIGKILL node N (1, 2, 3)
 //	engines restart kafka N             # start node N again on its data
 //	engines kill cassandra | restart cassandra
@@ -48,7 +48,7 @@ func main() {
 const usage = `usage:
   engines.sh start kafka [--nodes 1|3]   Apache Kafka 4 (KRaft); last line BOOTSTRAP=host:port,...
   engines.sh start kafka-zk              Apache Kafka 3.9 on ZooKeeper; last line BOOTSTRAP=...
-  engines.sh start cassandra             Apache Cassandra 5.0, one node; last line CASSANDRA=host:port
+  engines.sh start cassandra [--port N]  Apache Cassandra 5.0, one node (CQL on 9042, 0: a free port); last line CASSANDRA=host:port
   engines.sh kill kafka N                SIGKILL the broker whose node id is N
   engines.sh restart kafka N             start node N again on its data dir
   engines.sh kill cassandra              SIGKILL the Cassandra node
@@ -263,8 +263,15 @@ func openKafka(root, name string) (*engines.Kafka, error) {
 }
 
 func startCassandra(ctx context.Context, root string, args []string, out io.Writer) error {
-	if len(args) > 0 {
-		return usagef("start cassandra takes no arguments (one node on 127.0.0.1:%d)", engines.DefaultCassandraPort)
+	fs := flag.NewFlagSet("start cassandra", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	port := fs.Int("port", engines.DefaultCassandraPort, "CQL port (0: a free one); the storage port is the next")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return usagef("start cassandra [--port N]: %v %v", err, fs.Args())
+	}
+	opts := []engines.Option{engines.Detached()}
+	if *port != 0 {
+		opts = append(opts, engines.WithPort(*port))
 	}
 	dir := filepath.Join(root, cassandraEngine)
 	if c, err := engines.OpenCassandra(dir); err == nil && c.Process().Alive() {
@@ -275,7 +282,7 @@ func startCassandra(ctx context.Context, root string, args []string, out io.Writ
 		return err
 	}
 	fmt.Fprintf(out, "starting cassandra in %s; the first start resolves its jars with Maven, a start takes 20-90 s\n", dir)
-	c, err := engines.StartCassandra(ctx, dir, engines.Detached(), engines.WithPort(engines.DefaultCassandraPort))
+	c, err := engines.StartCassandra(ctx, dir, opts...)
 	if err != nil {
 		return err
 	}
