@@ -343,8 +343,10 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	}
 	s.stopping.Store(true)
 	err := s.queue.Stop(ctx)
-	s.stopLoop()
-	<-s.loopDone
+	if s.stopLoop != nil { // nil when River failed to start
+		s.stopLoop()
+		<-s.loopDone
+	}
 	return err
 }
 
