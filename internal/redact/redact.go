@@ -8,12 +8,15 @@
 // jdbc:postgresql://h/db?user=u&password=PW, jdbc:sqlserver://h;password=PW)
 // or in a libpq keyword/value string (host=h password='PW'). User names,
 // hosts, paths and other parameters stay, so a message still says where.
+// Config values and JSON documents (Connect's connector configs) follow the
+// same rule through Value and JSON, the whole value of a secret key read
+// as Hidden; Error hides the secrets of addresses that a library's error
+// quotes.
 package redact
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"regexp"
 	"strings"
@@ -129,15 +132,15 @@ func hideJSON(v any, key string) (any, bool) {
 // the user info is ambiguous (an '@' after a '/', '?' or '#') everything
 // from "://" to the last '@' is hidden, user name included.
 func URL(raw string) string {
-	out, _ := scan(raw, true)
+	out, _ := scan(raw)
 	return out
 }
 
-// Secrets returns the secrets in raw as URL finds them, each also
+// secretsOf returns the secrets in raw as URL finds them, each also
 // unescaped where that differs, for hiding them in text that quotes raw in
 // another form (an error of a library).
-func Secrets(raw string) []string {
-	_, found := scan(raw, false)
+func secretsOf(raw string) []string {
+	_, found := scan(raw)
 	var out []string
 	for _, s := range found {
 		if s == "" {
@@ -154,7 +157,8 @@ func Secrets(raw string) []string {
 	return out
 }
 
-// Error returns err with the secrets of the given addresses (see Secrets)
+// Error returns err with the secrets of the given addresses (as URL finds
+// them, escaped or not)
 // replaced by Mask in its message, and the address itself redacted where
 // it appears whole; errors.Is and errors.As still see err. A nil err stays
 // nil, and err is returned as it is when the addresses carry no secret.
@@ -164,7 +168,7 @@ func Error(err error, addrs ...string) error {
 	}
 	var r redacted
 	for _, a := range addrs {
-		if s := Secrets(a); len(s) > 0 {
+		if s := secretsOf(a); len(s) > 0 {
 			r.whole = append(r.whole, a)
 			r.secrets = append(r.secrets, s...)
 		}
@@ -195,9 +199,6 @@ func (e *redacted) Error() string {
 
 func (e *redacted) Unwrap() error { return e.err }
 
-// Is keeps errors.Is(Error(err), err) true for a sentinel err.
-func (e *redacted) Is(target error) bool { return errors.Is(e.err, target) }
-
 var (
 	// urlParam is a name=value after ?, &, ; or # in a URL; the value
 	// ends at the next separator.
@@ -208,7 +209,7 @@ var (
 )
 
 // scan redacts raw, and returns the secrets it hid.
-func scan(raw string, rewrite bool) (string, []string) {
+func scan(raw string) (string, []string) {
 	var found []string
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
