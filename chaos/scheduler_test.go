@@ -3,18 +3,20 @@ package chaos_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestSchedulerKill: two `userstream scheduler` processes on one
 // PostgreSQL, `@every 1s` with catchup off (the default), for 40 s; at 15 s
-// the one running a try is SIGKILLed, and at 20 s it is started again
-// under the same host name (a restarted pod). Every scheduler ticks, so the
+// River's leader is SIGKILLed while it runs a try, and at 20 s it is
+// started again under the same host name (a restarted pod). Every scheduler ticks, so the
 // survivor goes on creating each slot: every 1-s slot of the window has
 // exactly one run. The killed one's running try is resolved by the
 // survivor within seconds of the kill (its heartbeat stood still), and its
@@ -45,18 +47,17 @@ func TestSchedulerKill(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 
+	// At 15 s, kill River's leader (each process's River client id begins
+	// with its host name), once it runs a try.
 	time.Sleep(time.Until(t0.Add(15 * time.Second)))
-	victim := ""
-	for deadline := time.Now().Add(5 * time.Second); victim == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		var host string
-		err := conn.QueryRow(ctx, `SELECT hostname FROM task_instance_try WHERE state = 'running' ORDER BY start_date DESC LIMIT 1`).Scan(&host)
-		if err == nil && procs[host] != nil {
-			victim = host
-		}
-	}
-	if victim == "" {
-		t.Fatal("no try was running at 15 s: the case cannot kill a scheduler in the middle of one")
-	}
+	victim := testwait.For(t, 5*time.Second, "River's leader running a try", func() (string, bool) {
+		var leader string
+		var running int
+		err := conn.QueryRow(ctx, `SELECT leader_id, (SELECT count(*) FROM task_instance_try t WHERE t.state = 'running'
+			AND t.hostname = split_part(leader_id, '_', 1)) FROM river_leader`).Scan(&leader, &running)
+		host, _, _ := strings.Cut(leader, "_")
+		return host, err == nil && procs[host] != nil && running > 0
+	})
 	procs[victim].Kill(t)
 	killedAt := time.Now()
 	// The killed one's tries: none left running within 10 s of the kill.
