@@ -37,6 +37,34 @@ func (a *Admin) Close() { a.cl.Close() }
 // Topics lists the topics (ListTopics).
 func (a *Admin) Topics(ctx context.Context) ([]TopicSummary, error) { return ListTopics(ctx, a.adm) }
 
+// BrokerSummary is one node of the cluster as its metadata lists it.
+type BrokerSummary struct {
+	NodeID int32  `json:"node_id"`
+	Host   string `json:"host"`
+	Port   int32  `json:"port"`
+	Rack   string `json:"rack,omitempty"`
+}
+
+// Brokers lists the cluster's live brokers by node id (a Metadata
+// request): one for the embedded broker, every node of a real cluster
+// that is up.
+func (a *Admin) Brokers(ctx context.Context) ([]BrokerSummary, error) {
+	m, err := a.adm.BrokerMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("brokers: %w", err)
+	}
+	bs := make([]BrokerSummary, 0, len(m.Brokers))
+	for _, b := range m.Brokers {
+		s := BrokerSummary{NodeID: b.NodeID, Host: b.Host, Port: b.Port}
+		if b.Rack != nil {
+			s.Rack = *b.Rack
+		}
+		bs = append(bs, s)
+	}
+	slices.SortFunc(bs, func(x, y BrokerSummary) int { return int(x.NodeID - y.NodeID) })
+	return bs, nil
+}
+
 // Topic describes one topic (DescribeTopic).
 func (a *Admin) Topic(ctx context.Context, topic string) (TopicDescription, error) {
 	return DescribeTopic(ctx, a.adm, topic)

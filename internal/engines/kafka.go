@@ -263,6 +263,12 @@ func (k *Kafka) prepareNode(ctx context.Context, cp string, id, port int, cluste
 			[2]string{"controller.listener.names", "CONTROLLER"},
 			[2]string{"inter.broker.listener.name", "PLAINTEXT"},
 			[2]string{"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"},
+			// Twice the defaults (1 s, 2 s, 9 s): on two busy cores a JVM
+			// starved for a second made the quorum re-elect and fence
+			// brokers for minutes.
+			[2]string{"controller.quorum.election.timeout.ms", "2000"},
+			[2]string{"controller.quorum.fetch.timeout.ms", "4000"},
+			[2]string{"broker.session.timeout.ms", "12000"},
 			[2]string{"share.coordinator.state.topic.replication.factor", rf},
 			[2]string{"share.coordinator.state.topic.min.isr", minISR},
 		)

@@ -29,11 +29,11 @@ import (
 func (f *fixture) startConnect(t testing.TB, auth *scheduler.Authenticator) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	addr := f.st.Broker.Addr()
+	addrs := f.st.Kafka.Brokers
 	w, err := connect.NewWorker(ctx, connect.WorkerConfig{
 		WorkerID: "connect-1:8083",
 		Dial: func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
-			return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+			return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...)}, opts...)...)
 		},
 		OpenSink: func(ctx context.Context, url string) (stream.Sink, func() error, error) {
 			s, err := sinks.Open(ctx, url)

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/randomuser"
@@ -83,8 +84,14 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	dir := t.TempDir()
 	f := &fixture{errs: &web.ErrorLog{}}
 	f.log = slog.New(f.errs.Handler(slog.DiscardHandler))
-	st, err := stack.Start(ctx, stack.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0",
-		APIAddr: "127.0.0.1:0", Logger: f.log})
+	cfg := stack.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0",
+		APIAddr: "127.0.0.1:0", Logger: f.log}
+	// The pages on the broker USERSTREAM_TEST_BROKER names: the embedded
+	// one by default, else a real Apache Kafka cluster.
+	if kind := enginestest.BrokerKind(t); kind != enginestest.Embedded {
+		cfg.Kafka = broker.Config{Brokers: enginestest.StartKafka(t, enginestest.KafkaOptions(kind)...).Brokers}
+	}
+	st, err := stack.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,12 @@ func (s *Server) loadTopics(r *http.Request) (any, int, error) {
 		st, err := s.kafkaErr(err, "topics")
 		return nil, st, err
 	}
-	return map[string]any{"Topics": ts}, 0, nil
+	bs, err := s.cfg.Kafka.Brokers(r.Context())
+	if err != nil {
+		st, err := s.kafkaErr(err, "brokers")
+		return nil, st, err
+	}
+	return map[string]any{"Topics": ts, "Brokers": bs}, 0, nil
 }
 
 type topicPage struct {

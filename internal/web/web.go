@@ -43,6 +43,7 @@ var staticFS embed.FS
 // Kafka is what the pages read of Kafka and change in it; *broker.Admin
 // is one.
 type Kafka interface {
+	Brokers(ctx context.Context) ([]broker.BrokerSummary, error)
 	Topics(ctx context.Context) ([]broker.TopicSummary, error)
 	Topic(ctx context.Context, topic string) (broker.TopicDescription, error)
 	TopicConfigs(ctx context.Context, topic string) ([]broker.ConfigEntry, error)

@@ -323,9 +323,15 @@ func TestPagesAndTwins(t *testing.T) {
 	})
 	t.Run("topics", func(t *testing.T) {
 		var tp struct {
-			Topics []broker.TopicSummary
+			Topics  []broker.TopicSummary
+			Brokers []broker.BrokerSummary
 		}
 		c.getJSON("/api/ui/topics", &tp)
+		// Every node of the cluster is listed: one embedded broker, or
+		// each node of a real cluster (USERSTREAM_TEST_BROKER).
+		if len(tp.Brokers) != len(f.st.Kafka.Brokers) {
+			t.Errorf("topics page lists brokers %+v, want the cluster's %d", tp.Brokers, len(f.st.Kafka.Brokers))
+		}
 		found := false
 		for _, ts := range tp.Topics {
 			if ts.Topic == broker.Topic {

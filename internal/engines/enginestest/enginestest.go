@@ -67,6 +67,14 @@ func StartKafka(t testing.TB, opts ...engines.KafkaOption) *engines.Kafka {
 		t.Skipf("no real Kafka here: %v", err)
 	}
 	dir := t.TempDir()
+	if os.Getenv("USERSTREAM_ENGINES_KEEP") != "" {
+		// For a post-mortem: the cluster's data and logs stay after the test.
+		var err error
+		if dir, err = os.MkdirTemp("", "enginestest-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("engines: data and logs kept in %s (USERSTREAM_ENGINES_KEEP)", dir)
+	}
 	ctx := context.Background()
 	if tc, ok := t.(interface{ Context() context.Context }); ok {
 		ctx = tc.Context()
