@@ -114,6 +114,10 @@ func OpenConfig(ctx context.Context, cfg Config, opts ...Option) (*Sink, error) 
 	}
 	s.sess = sess
 	if s.readOnly {
+		if err := s.checkTable(ctx); err != nil {
+			sess.Close()
+			return nil, fmt.Errorf("cassandra sink %s: %w", cfg, err)
+		}
 		return s, nil
 	}
 	if err := s.createSchema(ctx); err != nil {
@@ -166,8 +170,17 @@ func (s *Sink) newSession() (*gocql.Session, error) {
 
 func (s *Sink) createSchema(ctx context.Context) error {
 	ks := s.cfg.Keyspace
+	repl := s.cfg.Replication
+	if s.cfg.replicationFromDC {
+		// Three replicas in a data centre of one node would make every
+		// LOCAL_QUORUM request fail as unavailable (what a real node
+		// answers), so the default follows the data centre's size.
+		if n := s.dcNodes(ctx, s.cfg.DataCenter); n > 0 && n < 3 {
+			repl = Replication{Class: repl.Class, DataCenters: map[string]int{s.cfg.DataCenter: n}}
+		}
+	}
 	stmts := []string{
-		"CREATE KEYSPACE IF NOT EXISTS " + ks + " WITH replication = " + s.cfg.Replication.CQL() + " AND durable_writes = true",
+		"CREATE KEYSPACE IF NOT EXISTS " + ks + " WITH replication = " + repl.CQL() + " AND durable_writes = true",
 		`CREATE TABLE IF NOT EXISTS ` + ks + `.created_users (
 			id uuid PRIMARY KEY,
 			first_name text, last_name text, gender text, address text, post_code text,
@@ -190,6 +203,41 @@ func (s *Sink) createSchema(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkTable reads one (absent) row of created_users and returns an error
+// wrapping sink.ErrNoTable when the node answers that the keyspace or the
+// table does not exist (Cassandra 5.0: "table created_users does not
+// exist"; 4.x: "unconfigured table created_users"). Any other failure is
+// left to the first real read.
+func (s *Sink) checkTable(ctx context.Context) error {
+	err := s.sess.Query(s.q.getUser, gocql.UUID{}).WithContext(ctx).Iter().Close()
+	var re gocql.RequestError
+	if errors.As(err, &re) && re.Code() == gocql.ErrCodeInvalid {
+		if msg := re.Message(); strings.Contains(msg, "does not exist") || strings.Contains(msg, "unconfigured table") {
+			return fmt.Errorf("%w: %s", sink.ErrNoTable, msg)
+		}
+	}
+	return nil
+}
+
+// dcNodes counts the nodes of data centre dc from system.local and
+// system.peers, or returns 0 when it cannot tell.
+func (s *Sink) dcNodes(ctx context.Context, dc string) int {
+	n := 0
+	for _, q := range []string{"SELECT data_center FROM system.local", "SELECT data_center FROM system.peers"} {
+		iter := s.sess.Query(q).WithContext(ctx).Iter()
+		var d string
+		for iter.Scan(&d) {
+			if d == dc {
+				n++
+			}
+		}
+		if err := iter.Close(); err != nil {
+			return 0
+		}
+	}
+	return n
 }
 
 // Config returns the sink's configuration (String() hides the password).

@@ -83,6 +83,10 @@ type Config struct {
 	// centre (DC-aware fallback under token-aware routing).
 	DataCenter  string
 	Replication Replication
+	// replicationFromDC says Replication is the default for DataCenter
+	// (3 replicas there), not given by the URL: the sink lowers it to the
+	// number of nodes the data centre has when it creates the keyspace.
+	replicationFromDC bool
 	// Timeout of one request (default 10s); ConnectTimeout of one
 	// connection attempt (default 5s).
 	Timeout        time.Duration
@@ -134,7 +138,7 @@ var identRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
 // local_quorum, each_quorum, local_one; default local_quorum), dc,
 // replication (SimpleStrategy:N or NetworkTopologyStrategy:dc1=N,dc2=M;
 // default SimpleStrategy:1, or NetworkTopologyStrategy:<dc>=3 when dc is
-// set), timeout, connect_timeout, concurrency, retries, retry_min,
+// set, lowered to the data centre's node count when it has fewer), timeout, connect_timeout, concurrency, retries, retry_min,
 // retry_max, reconnect_interval, recreate_after. An unknown parameter is an
 // error, so a typo does not go unnoticed. Errors match ErrBadURL and never
 // contain the password.
@@ -268,6 +272,7 @@ func ParseURL(raw string) (Config, error) {
 		}
 	case c.DataCenter != "":
 		c.Replication = Replication{Class: "NetworkTopologyStrategy", DataCenters: map[string]int{c.DataCenter: 3}}
+		c.replicationFromDC = true
 	default:
 		c.Replication = Replication{Class: "SimpleStrategy", Factor: 1}
 	}
