@@ -10,9 +10,9 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/connect"
 	"github.com/userstream/userstream/internal/engines/enginestest"
+	"github.com/userstream/userstream/internal/sink/cassandra/cassandratest"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/sink/sinktest"
-	"github.com/userstream/userstream/internal/sink/cassandra/cassandratest"
 	"github.com/userstream/userstream/internal/testwait"
 )
 
