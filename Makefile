@@ -1,4 +1,4 @@
-.PHONY: build test chaos fuzz fuzz-quick bench run screenshots
+.PHONY: build test chaos compat fuzz fuzz-quick bench run screenshots
 build:
 	go build -o bin/userstream ./cmd/userstream
 # The whole suite: vet, unit, end-to-end and the quick form of the fault
@@ -10,6 +10,11 @@ test:
 chaos:
 	USERSTREAM_CHAOS=long USERSTREAM_CHAOS_REPORT=$(CURDIR)/chaos-report.jsonl PKGS=./chaos/ ./scripts/test.sh -v -timeout 90m
 	FUZZTIME=10m ./scripts/fuzz.sh
+# The fidelity tests, long form: the originals' own clients and published
+# specs against ours, from the pinned compat/requirements-compat.txt
+# (docs/compatibility.md).
+compat:
+	./scripts/compat.sh long
 fuzz:
 	FUZZTIME=$${FUZZTIME:-10m} ./scripts/fuzz.sh
 fuzz-quick:

@@ -58,6 +58,13 @@ go vet ./...
 # go test.
 go test -count=1 -timeout 20m "$@" ${PKGS:-./...}
 
+# The fidelity tests, quick form (scripts/compat.sh, docs/compatibility.md):
+# the originals' own clients from a pinned virtual environment. Not with PKGS
+# (make chaos); COMPAT=none skips them.
+if [ -z "${PKGS:-}" ] && [ "${COMPAT:-quick}" != none ]; then
+  bash scripts/compat.sh quick
+fi
+
 # The end-to-end matrix: the same cases again on real Apache Kafka
 # (internal/engines runs it from Maven jars; USERSTREAM_TEST_BROKER picks the
 # broker, docs/engines.md). The quick form runs the pipeline's cases on Kafka

@@ -243,7 +243,8 @@ func (s *Service) Delete(ctx context.Context, dagID, runID string) error {
 // try, with the number of tries so far.
 type TaskInstance struct {
 	Try
-	Tries []Try // every try, oldest first
+	Tries       []Try     // every try, oldest first
+	LogicalDate time.Time // the run's (Airflow 2 shows it as the instance's execution_date)
 }
 
 // TaskInstances returns a run's task instances, by task id: one per task of
@@ -287,7 +288,9 @@ func (s *Service) TaskInstances(ctx context.Context, dagID, runID string) ([]Tas
 	}
 	out := make([]TaskInstance, 0, len(order))
 	for _, id := range order {
-		out = append(out, *byTask[id])
+		ti := byTask[id]
+		ti.LogicalDate = r.LogicalDate
+		out = append(out, *ti)
 	}
 	return out, nil
 }

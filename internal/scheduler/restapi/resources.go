@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -344,7 +345,7 @@ func tiJSON(ti scheduler.TaskInstance) map[string]any {
 		dur = ti.Duration().Seconds()
 	}
 	return map[string]any{
-		"task_id": ti.TaskID, "dag_id": ti.DagID, "dag_run_id": ti.RunID, "execution_date": nil,
+		"task_id": ti.TaskID, "dag_id": ti.DagID, "dag_run_id": ti.RunID, "execution_date": ts(ti.LogicalDate),
 		"start_date": ts(ti.StartDate), "end_date": ts(ti.EndDate), "duration": dur, "state": state,
 		"try_number": ti.TryNumber, "map_index": -1, "max_tries": ti.MaxTries, "hostname": hostname, "unixname": "userstream",
 		"pool": "default_pool", "pool_slots": 1, "queue": "default", "priority_weight": 1, "operator": "PythonOperator",
@@ -402,13 +403,46 @@ func (a *API) getLog(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err, "Log")
 		return
 	}
+	// The whole log is served at once. Airflow's answer always carries a
+	// continuation token saying where the log ended (its clients require
+	// one); asked again with it, the API sends only what came after.
+	end := len(text)
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		pos, err := logPos(tok)
+		if err != nil || pos > len(text) {
+			problem(w, http.StatusBadRequest, "Bad Request", "token: not a continuation_token of this log")
+			return
+		}
+		text = text[pos:]
+	}
 	if strings.Contains(r.Header.Get("Accept"), "text/plain") {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte(text))
 		return
 	}
 	host := path.Join(r.PathValue("dag_id"), r.PathValue("run_id"), r.PathValue("task_id"), strconv.Itoa(try))
-	writeJSON(w, http.StatusOK, map[string]any{"continuation_token": nil, "content": text, "log_path": host})
+	writeJSON(w, http.StatusOK, map[string]any{"continuation_token": logToken(end), "content": text, "log_path": host})
+}
+
+// logToken is a continuation token: unsigned, as it grants nothing the
+// caller could not read anyway.
+func logToken(pos int) string {
+	b, _ := json.Marshal(map[string]any{"end_of_log": true, "log_pos": pos})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func logPos(token string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, err
+	}
+	var m struct {
+		Pos *int `json:"log_pos"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil || m.Pos == nil || *m.Pos < 0 {
+		return 0, errors.New("no log_pos")
+	}
+	return *m.Pos, nil
 }
 
 // backfill is POST .../backfill {"from_date", "to_date"}: not in Airflow 2's

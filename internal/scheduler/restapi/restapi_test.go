@@ -1,61 +1,22 @@
 package restapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/scheduler/restapi"
-	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
+	"github.com/userstream/userstream/internal/scheduler/restapi/restapitest"
 	"github.com/userstream/userstream/internal/testwait"
 )
 
-const password = "s3cret-test-password"
+const password = restapitest.Password
 
-// server runs the REST API over a real SQLite store and a running
-// scheduler with one DAG, with an admin and a viewer login.
-func server(t *testing.T) (*httptest.Server, *scheduler.Scheduler) {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	for name, role := range map[string]scheduler.Role{"admin": scheduler.RoleAdmin, "viewer": scheduler.RoleViewer} {
-		if _, err := scheduler.EnsureUser(t.Context(), st, name, role, password); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// No schedule: only the test creates runs.
-	d := &scheduler.DAG{DagID: "user_automation", Owner: "airscholar", Schedule: "none",
-		StartDate: time.Date(2023, 9, 3, 10, 0, 0, 0, time.UTC), Tags: []string{"userstream"},
-		Tasks: []scheduler.Task{{TaskID: "stream_data_from_api", Run: func(_ context.Context, tc scheduler.TaskContext) error {
-			tc.Log.Info("streamed", "users", 3)
-			return nil
-		}}}}
-	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: []*scheduler.DAG{d}, TickEvery: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
-	srv := httptest.NewServer(restapi.New(s.Service(), scheduler.NewAuthenticator(st, 0), restapi.Options{Heartbeat: s.LastTick}))
-	t.Cleanup(srv.Close)
-	return srv, s
-}
+func server(t *testing.T) (*httptest.Server, *scheduler.Scheduler) { return restapitest.Server(t) }
 
 type call struct {
 	method, path, user, pass, body string
@@ -231,5 +192,37 @@ func TestLoginsRateLimited(t *testing.T) {
 	}
 	if code, _ := do(t, srv, call{method: "GET", path: "/api/v1/dags", user: "admin", pass: password}); code != 429 {
 		t.Errorf("after 10 failures: %d, want 429", code)
+	}
+}
+
+// TestLogContinuationToken: a log's answer carries a continuation token
+// (Airflow's clients require one); asked again with it the API sends only
+// what came after, and a token it did not give is a 400. A task instance
+// shows its run's logical date as its execution_date.
+func TestLogContinuationToken(t *testing.T) {
+	srv, _ := server(t)
+	const dagRuns = "/api/v1/dags/user_automation/dagRuns"
+	_, body := do(t, srv, call{method: "POST", path: dagRuns, user: "admin", pass: password, body: `{"logical_date": "2026-02-03T04:05:06Z"}`})
+	runID := body["dag_run_id"].(string)
+	testwait.For(t, 20*time.Second, "run "+runID+" success", func() (map[string]any, bool) {
+		_, body = do(t, srv, call{method: "GET", path: dagRuns + "/" + runID, user: "admin", pass: password})
+		return body, body["state"] == "success"
+	}, testwait.Every(100*time.Millisecond))
+	_, body = do(t, srv, call{method: "GET", path: dagRuns + "/" + runID + "/taskInstances/stream_data_from_api", user: "admin", pass: password})
+	if body["execution_date"] != "2026-02-03T04:05:06.000000+00:00" {
+		t.Errorf("task instance execution_date = %v, want the run's logical date", body["execution_date"])
+	}
+	logPath := dagRuns + "/" + runID + "/taskInstances/stream_data_from_api/logs/1"
+	code, body := do(t, srv, call{method: "GET", path: logPath, user: "admin", pass: password})
+	tok, _ := body["continuation_token"].(string)
+	if code != 200 || tok == "" || !strings.Contains(body["content"].(string), "streamed users=3") {
+		t.Fatalf("log: %d %v, want the content and a continuation_token", code, body)
+	}
+	code, body = do(t, srv, call{method: "GET", path: logPath + "?token=" + tok, user: "admin", pass: password})
+	if code != 200 || body["content"] != "" || body["continuation_token"] != tok {
+		t.Errorf("log after the token: %d %v, want no new content and the same token", code, body)
+	}
+	if code, body := do(t, srv, call{method: "GET", path: logPath + "?token=bogus", user: "admin", pass: password}); code != 400 {
+		t.Errorf("log with a bad token: %d %v, want 400", code, body)
 	}
 }

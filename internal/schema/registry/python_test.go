@@ -13,8 +13,16 @@ import (
 	"github.com/userstream/userstream/internal/schema/schematest"
 )
 
-// python is the interpreter Debian's python3-confluent-kafka installs for.
-const python = "/usr/bin/python3"
+// pythonWithClient is the interpreter that has Confluent's client: the
+// pinned one of scripts/compat.sh (USERSTREAM_COMPAT_PYTHON, the version in
+// compat/requirements-compat.txt) when set, else Debian's, for which
+// python3-confluent-kafka installs.
+func pythonWithClient() string {
+	if py := os.Getenv("USERSTREAM_COMPAT_PYTHON"); py != "" {
+		return py
+	}
+	return "/usr/bin/python3"
+}
 
 // TestConfluentPythonClient runs Confluent's own Python client
 // (confluent_kafka.schema_registry, testdata/confluent_client.py) against
@@ -23,6 +31,7 @@ const python = "/usr/bin/python3"
 // get_compatibility, delete_version and delete_subject soft and permanent,
 // and the error_code of every SchemaRegistryError it must raise.
 func TestConfluentPythonClient(t *testing.T) {
+	python := pythonWithClient()
 	if out, err := exec.Command(python, "-c", "import confluent_kafka.schema_registry").CombinedOutput(); err != nil {
 		t.Skipf("%s cannot import confluent_kafka.schema_registry (%v: %s); install Debian's python3-confluent-kafka to run this test", python, err, out)
 	}
