@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,7 @@ func newWebCmd(a *app) *cobra.Command {
 		metrics  []string
 		connURL  string
 		secure   bool
+		every    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "web",
@@ -69,13 +71,16 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 			if err != nil {
 				return err
 			}
+			if every < 100*time.Millisecond {
+				return usagef("--sample-every %s: want at least 100ms (the charts' interval, e.g. 5s)", every)
+			}
 			for _, m := range metrics {
 				if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 					return usagef("--stream-metrics %q: want an http(s) URL such as http://127.0.0.1:9464/metrics", redact.URL(m))
 				}
 			}
 			ui, closeUI, err := stack.NewUI(ctx, stack.UI{Kafka: kc, RegistryURL: codec.registry, Sink: snk, Service: svc, Logins: st, Group: group,
-				Metrics: metrics, ConnectURL: connURL, Secure: secure, Logger: a.log})
+				Metrics: metrics, SampleEvery: every, ConnectURL: connURL, Secure: secure, Logger: a.log})
 			if err != nil {
 				return kafkaUsage(err)
 			}
@@ -100,6 +105,7 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 		"the stream workers' /metrics URLs (comma-separated), read for the overview's latency; empty: none")
 	fs.StringVar(&connURL, "connect-url", "http://127.0.0.1:8083",
 		"a Kafka Connect worker's REST API (ours or a JVM one), for the Connect page; empty: no Connect page")
+	fs.DurationVar(&every, "sample-every", web.DefaultSampleEvery, "how often the charts sample the pipeline (an hour of points is kept)")
 	fs.BoolVar(&secure, "secure-cookies", false, "mark the session cookie Secure: set it when a TLS proxy serves the UI")
 	fs.StringVar(&group, "group", stream.DefaultGroup, "the stream's consumer group, for the overview")
 	fs.StringVar(&password, "admin-password", "", "the admin login's password (prefer USERSTREAM_ADMIN_PASSWORD)")

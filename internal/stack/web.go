@@ -34,6 +34,9 @@ type UI struct {
 	Group   string // the stream's consumer group, for the overview
 	Latency prometheus.Histogram
 	Metrics []string // stream workers' /metrics URLs, for the latency
+	// SampleEvery is how often the charts' series are sampled; 0:
+	// web.DefaultSampleEvery.
+	SampleEvery time.Duration
 	// ConnectURL is a Kafka Connect REST API's URL, for the Connect page;
 	// "": none.
 	ConnectURL string
@@ -43,8 +46,9 @@ type UI struct {
 	Logger     *slog.Logger // [discard]
 }
 
-// NewUI connects to Kafka and the registry and returns the UI's handler
-// and what to close after it.
+// NewUI connects to Kafka and the registry, starts sampling the charts'
+// series, and returns the UI's handler and what to close after it (which
+// stops the sampling).
 func NewUI(ctx context.Context, p UI) (*web.Server, func(), error) {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
@@ -77,12 +81,16 @@ func NewUI(ctx context.Context, p UI) (*web.Server, func(), error) {
 		cfg.Service, cfg.Auth = p.Service, scheduler.NewAuthenticator(p.Logins, 0)
 		cfg.API = restapi.New(p.Service, cfg.Auth, restapi.Options{Logger: p.Logger, Heartbeat: p.Heartbeat})
 	}
+	cfg.Series = web.NewSeries(cfg.Pipeline, p.SampleEvery, 0)
 	s, err := web.New(cfg)
 	if err != nil {
 		adm.Close()
 		return nil, nil, err
 	}
-	return s, adm.Close, nil
+	sctx, stop := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); cfg.Series.Run(sctx) }()
+	return s, func() { stop(); <-sampled; adm.Close() }, nil
 }
 
 // Serve serves h on ln until ctx ends, then shuts down within 2 s.

@@ -17,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/redact"
 )
 
@@ -60,12 +62,25 @@ type Snapshot struct {
 	Problems     []string   `json:"problems,omitempty"` // sources that failed
 }
 
-// Snapshot takes a look. Rates are over the time since the previous look
-// (at least a second apart; closer looks reuse the previous rates).
-func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
-	s := Snapshot{At: time.Now().UTC(), Topic: p.Topic, DLQ: p.DLQ, Group: p.Group, LatencyP50: -1, LatencyP99: -1, Workers: []string{}}
+// reading is one look at the sources, before rates: the overview's
+// figures and what the time series need beside them.
+type reading struct {
+	Snapshot
+	topics    []broker.TopicSummary // nil: Kafka did not answer
+	groupOK   bool                  // the group was described: Lag and committed hold
+	committed int64                 // the group's committed offsets, summed
+	usersOK   bool                  // the sink answered: Stored holds
+	hist      *dto.Histogram        // the workers' latency, added up; nil: none
+}
+
+// read takes a look at every source; a source that fails is named in
+// Problems and its figures stay zero.
+func (p *Pipeline) read(ctx context.Context) reading {
+	r := reading{Snapshot: Snapshot{At: time.Now().UTC(), Topic: p.Topic, DLQ: p.DLQ, Group: p.Group, LatencyP50: -1, LatencyP99: -1, Workers: []string{}}}
+	s := &r.Snapshot
 	if p.Kafka != nil {
 		if ts, err := p.Kafka.Topics(ctx); err == nil {
+			r.topics = ts
 			for _, t := range ts {
 				switch t.Topic {
 				case p.Topic:
@@ -78,15 +93,21 @@ func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
 			s.Problems = append(s.Problems, "kafka: "+err.Error())
 		}
 		if g, err := p.Kafka.Group(ctx, p.Group); err == nil {
+			r.groupOK = true
 			s.Lag, s.GroupState = g.Lag, g.State
 			for _, m := range g.Members {
 				s.Workers = append(s.Workers, m.ClientID+"@"+m.Host)
+			}
+			for _, pl := range g.Partitions {
+				if pl.Committed > 0 {
+					r.committed += pl.Committed
+				}
 			}
 		}
 	}
 	if p.Users != nil {
 		if st, err := p.Users.Stats(ctx); err == nil {
-			s.Stored = st.Total
+			s.Stored, r.usersOK = st.Total, true
 		} else {
 			s.Problems = append(s.Problems, "sink: "+err.Error())
 		}
@@ -106,12 +127,19 @@ func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
 		}
 		hs = append(hs, h...)
 	}
-	if h := addHistograms(hs); h != nil {
-		s.LatencyP50, s.LatencyP99 = quantileMS(h, 0.5), quantileMS(h, 0.99)
+	if r.hist = addHistograms(hs); r.hist != nil {
+		s.LatencyP50, s.LatencyP99 = quantileMS(r.hist, 0.5), quantileMS(r.hist, 0.99)
 	}
 	if p.Errors != nil {
 		s.Errors = p.Errors.Last(10)
 	}
+	return r
+}
+
+// Snapshot takes a look. Rates are over the time since the previous look
+// (at least a second apart; closer looks reuse the previous rates).
+func (p *Pipeline) Snapshot(ctx context.Context) Snapshot {
+	s := p.read(ctx).Snapshot
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if prev := p.prev; prev != nil {
@@ -306,11 +334,13 @@ func (s *Server) loadOverview(r *http.Request) (any, int, error) {
 	if s.cfg.Pipeline == nil {
 		return nil, http.StatusServiceUnavailable, errNotConnected("the pipeline")
 	}
-	return s.cfg.Pipeline.Snapshot(r.Context()), 0, nil
+	return overview{Snapshot: s.cfg.Pipeline.Snapshot(r.Context()), Charts: s.overviewCharts()}, 0, nil
 }
 
-// events streams the overview as server-sent events, one snapshot every
-// 2 s, until the client goes.
+// events streams the overview as server-sent events until the client
+// goes: a snapshot every 2 s ("snapshot") and, when the UI keeps series,
+// the pipeline's series points not sent yet ("series": all of them first,
+// then each new sample as it is taken).
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Pipeline == nil {
 		http.Error(w, "the pipeline is not connected", http.StatusServiceUnavailable)
@@ -325,16 +355,48 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
-	for {
+	var sent int64 // the newest series point sent, Unix ms
+	var changed <-chan struct{}
+	sendSeries := func() error {
+		if s.cfg.Series == nil {
+			return nil
+		}
+		changed = s.cfg.Series.Changed()
+		lines := s.cfg.Series.Lines(SeriesQuery{Names: fixedOrder, Since: sent})
+		for _, l := range lines {
+			for _, p := range l.Points {
+				sent = max(sent, p.At)
+			}
+		}
+		b, _ := json.Marshal(lines)
+		_, err := fmt.Fprintf(w, "event: series\ndata: %s\n\n", b)
+		return err
+	}
+	snapshot := func() error {
 		b, _ := json.Marshal(s.cfg.Pipeline.Snapshot(r.Context()))
-		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
+		_, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b)
+		return err
+	}
+	if err := sendSeries(); err != nil {
+		return
+	}
+	for {
+		if err := snapshot(); err != nil {
 			return
 		}
 		fl.Flush()
-		select {
-		case <-r.Context().Done():
-			return
-		case <-t.C:
+		for waiting := true; waiting; {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-t.C:
+				waiting = false
+			case <-changed:
+				if err := sendSeries(); err != nil {
+					return
+				}
+				fl.Flush()
+			}
 		}
 	}
 }

@@ -72,6 +72,9 @@ type Config struct {
 	API     *restapi.API
 	// Pipeline feeds the overview (rates, lag, latency, errors).
 	Pipeline *Pipeline
+	// Series is the pipeline over time (the charts, /api/ui/series); the
+	// caller runs it. nil: no charts.
+	Series *Series
 	// Connect is a Kafka Connect worker's REST API (the Connect pages);
 	// nil: no Connect page.
 	Connect *Connect
@@ -157,7 +160,10 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.0f", 100*float64(a)/float64(b))
 	},
 	"add": func(a, b int) int { return a + b },
-	"sub": func(a, b int64) int64 { return a - b },
+	// charts is the argument of the "charts" template: the charts and the
+	// series URL the page polls ("" on the overview: its events).
+	"charts": func(cs []*chart, src string) map[string]any { return map[string]any{"Charts": cs, "Src": src} },
+	"sub":    func(a, b int64) int64 { return a - b },
 	"path": func(segs ...string) string {
 		var b strings.Builder
 		for _, s := range segs {
@@ -292,6 +298,7 @@ func (s *Server) routes() {
 	}
 	get("/{$}", "overview", "Overview", s.loadOverview)
 	s.mux.Handle("GET /events", s.viewer(http.HandlerFunc(s.events)))
+	s.mux.Handle("GET /api/ui/series", s.viewer(http.HandlerFunc(s.series)))
 	get("/topics", "topics", "Topics", s.loadTopics)
 	get("/topics/{topic}", "topic", "Topic", s.loadTopic)
 	get("/topics/{topic}/messages", "messages", "Messages", s.loadMessages)

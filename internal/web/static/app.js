@@ -40,6 +40,10 @@ document.addEventListener("DOMContentLoaded", function () {
   var ov = document.getElementById("overview");
   if (!ov || !window.EventSource) { return; }
   var es = new EventSource(ov.getAttribute("data-events"));
+  // The series' new points go to charts.js.
+  es.addEventListener("series", function (ev) {
+    document.dispatchEvent(new CustomEvent("userstream:series", {detail: JSON.parse(ev.data)}));
+  });
   es.addEventListener("snapshot", function (ev) {
     var s = JSON.parse(ev.data);
     setText("produced-rate", fmt(s.produced_per_second));
