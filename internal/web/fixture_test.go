@@ -33,6 +33,9 @@ import (
 	"github.com/userstream/userstream/internal/web"
 )
 
+// sampleEvery is the fixture's interval of the charts' series.
+const sampleEvery = 500 * time.Millisecond
+
 const (
 	adminPassword  = "admin-secret-1"
 	viewerPassword = "viewer-secret-1"
@@ -160,10 +163,17 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 			t.Fatal(err)
 		}
 	}
+	pipe := &web.Pipeline{Kafka: adm, Users: st.Sink, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: stream.DefaultGroup, Latency: f.metrics.Latency, Errors: f.errs}
+	// Sampled every 500 ms, so that charts fill within seconds.
+	series := web.NewSeries(pipe, sampleEvery, 0)
+	sctx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); series.Run(sctx) }()
+	t.Cleanup(func() { stopSampling(); <-sampled })
 	ui, err := web.New(web.Config{Kafka: adm, Connect: conn, Registry: web.NewRegistry(cl), Users: st.Sink, Service: svc, Auth: auth,
 		API:      restapi.New(svc, auth, restapi.Options{Logger: f.log, Heartbeat: f.sched.LastTick}),
-		Pipeline: &web.Pipeline{Kafka: adm, Users: st.Sink, Topic: broker.Topic, DLQ: broker.DLQTopic, Group: stream.DefaultGroup, Latency: f.metrics.Latency, Errors: f.errs},
-		Topic:    broker.Topic, DLQ: broker.DLQTopic, Group: stream.DefaultGroup, Logger: f.log})
+		Pipeline: pipe, Series: series,
+		Topic: broker.Topic, DLQ: broker.DLQTopic, Group: stream.DefaultGroup, Logger: f.log})
 	if err != nil {
 		t.Fatal(err)
 	}

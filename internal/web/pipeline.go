@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/redact"
@@ -66,11 +68,12 @@ type Snapshot struct {
 // figures and what the time series need beside them.
 type reading struct {
 	Snapshot
-	topics    []broker.TopicSummary // nil: Kafka did not answer
-	groupOK   bool                  // the group was described: Lag and committed hold
-	committed int64                 // the group's committed offsets, summed
-	usersOK   bool                  // the sink answered: Stored holds
-	hist      *dto.Histogram        // the workers' latency, added up; nil: none
+	topics      []broker.TopicSummary // nil: Kafka did not answer
+	groupOK     bool                  // the group was described: Lag holds
+	committedOK bool                  // committed holds (0 for a group not made yet)
+	committed   int64                 // the group's committed offsets, summed
+	usersOK     bool                  // the sink answered: Stored holds
+	hist        *dto.Histogram        // the workers' latency, added up; nil: none
 }
 
 // read takes a look at every source; a source that fails is named in
@@ -92,8 +95,10 @@ func (p *Pipeline) read(ctx context.Context) reading {
 		} else {
 			s.Problems = append(s.Problems, "kafka: "+err.Error())
 		}
-		if g, err := p.Kafka.Group(ctx, p.Group); err == nil {
-			r.groupOK = true
+		if g, err := p.Kafka.Group(ctx, p.Group); errors.Is(err, kerr.GroupIDNotFound) {
+			r.committedOK = true // nothing committed yet
+		} else if err == nil {
+			r.groupOK, r.committedOK = true, true
 			s.Lag, s.GroupState = g.Lag, g.State
 			for _, m := range g.Members {
 				s.Workers = append(s.Workers, m.ClientID+"@"+m.Host)
@@ -339,8 +344,8 @@ func (s *Server) loadOverview(r *http.Request) (any, int, error) {
 
 // events streams the overview as server-sent events until the client
 // goes: a snapshot every 2 s ("snapshot") and, when the UI keeps series,
-// the pipeline's series points not sent yet ("series": all of them first,
-// then each new sample as it is taken).
+// the pipeline's series points not sent yet ("series": all of them after
+// the first snapshot, then each new sample as it is taken).
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Pipeline == nil {
 		http.Error(w, "the pipeline is not connected", http.StatusServiceUnavailable)
@@ -377,8 +382,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		_, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b)
 		return err
 	}
-	if err := sendSeries(); err != nil {
-		return
+	if s.cfg.Series != nil { // the first wait sends every point kept
+		first := make(chan struct{})
+		close(first)
+		changed = first
 	}
 	for {
 		if err := snapshot(); err != nil {

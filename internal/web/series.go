@@ -221,14 +221,14 @@ func (s *Series) record(cur reading, groups []groupLag) {
 		return math.Max(0, float64(b-a)/dt*per)
 	}
 	kafkaOK := cur.topics != nil
-	var prevKafka, prevGroup, prevUsers bool
+	var prevKafka, prevCommitted, prevUsers bool
 	var p reading
 	if prev != nil {
 		p = *prev
-		prevKafka, prevGroup, prevUsers = p.topics != nil, p.groupOK, p.usersOK
+		prevKafka, prevCommitted, prevUsers = p.topics != nil, p.committedOK, p.usersOK
 	}
 	s.fixed[SeriesProduced].add(at, rate(prevKafka, kafkaOK, p.InTopic, cur.InTopic, 1))
-	s.fixed[SeriesConsumed].add(at, rate(prevGroup, cur.groupOK, p.committed, cur.committed, 1))
+	s.fixed[SeriesConsumed].add(at, rate(prevCommitted, cur.committedOK, p.committed, cur.committed, 1))
 	s.fixed[SeriesStored].add(at, rate(prevUsers, cur.usersOK, p.Stored, cur.Stored, 1))
 	s.fixed[SeriesDeadLetters].add(at, rate(prevKafka, kafkaOK, p.DeadLettered, cur.DeadLettered, 60))
 	lag := nan

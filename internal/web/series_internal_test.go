@@ -19,8 +19,8 @@ func at(sec int, inTopic, dead, stored, committed, lag int64, hist *dto.Histogra
 	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	return reading{
 		Snapshot: Snapshot{At: t0.Add(time.Duration(sec) * time.Second), InTopic: inTopic, DeadLettered: dead, Stored: stored, Lag: lag},
-		topics: []broker.TopicSummary{{Topic: "users_created", EndOffsets: inTopic}, {Topic: "users_created.dlq", EndOffsets: dead}},
-		groupOK: true, committed: committed, usersOK: true, hist: hist,
+		topics:   []broker.TopicSummary{{Topic: "users_created", EndOffsets: inTopic}, {Topic: "users_created.dlq", EndOffsets: dead}},
+		groupOK:  true, committedOK: true, committed: committed, usersOK: true, hist: hist,
 	}
 }
 
@@ -72,7 +72,7 @@ func TestSeriesRecord(t *testing.T) {
 	// letters; four fast observations (the slow ones before do not count).
 	s.record(at(5, 600, 2, 490, 540, 60, latencies(h, .003, .003, .003, .003)), []groupLag{{"g1", 60}, {"g2", 0}})
 	failed := at(10, 0, 0, 0, 0, 0, latencies(h))
-	failed.topics, failed.groupOK, failed.usersOK = nil, false, false
+	failed.topics, failed.groupOK, failed.committedOK, failed.usersOK = nil, false, false, false
 	s.record(failed, nil)
 
 	nan := math.NaN()

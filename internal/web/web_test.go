@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -89,7 +90,7 @@ func TestAccessControl(t *testing.T) {
 		}
 	})
 	t.Run("anonymous JSON twins answer 401", func(t *testing.T) {
-		for _, p := range []string{"/api/ui", "/api/ui/topics", "/api/ui/users", "/api/ui/dags"} {
+		for _, p := range []string{"/api/ui", "/api/ui/topics", "/api/ui/users", "/api/ui/dags", "/api/ui/series"} {
 			resp := anon.get(p)
 			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("GET %s: %d, want 401 with WWW-Authenticate", p, resp.StatusCode)
@@ -315,10 +316,76 @@ func TestPagesAndTwins(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		buf := make([]byte, 4096)
-		n, _ := resp.Body.Read(buf)
-		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" || !strings.HasPrefix(string(buf[:n]), "event: snapshot\ndata: {") {
-			t.Errorf("events: %s %q", ct, buf[:n])
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		var events []string
+		for len(events) < 2 && sc.Scan() {
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok && sc.Scan() {
+				events = append(events, ev+" "+sc.Text())
+			}
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" || len(events) != 2 ||
+			!strings.HasPrefix(events[0], "snapshot data: {") || !strings.HasPrefix(events[1], `series data: [{"name":"produced_per_s"`) {
+			t.Errorf("events: %s %.300q", ct, events)
+		}
+	})
+	t.Run("series", func(t *testing.T) {
+		type line struct {
+			Name, Unit, Group string
+			Points            [][2]*float64
+		}
+		var lines []line
+		byName := map[string]line{}
+		// The 300 users went through while the fixture sampled: some point
+		// of each rate is above zero, and the latency was observed.
+		testwait.For(t, 20*time.Second, "series with the 300 users", func() (any, bool) {
+			lines = nil
+			c.getJSON("/api/ui/series", &lines)
+			for _, l := range lines {
+				byName[l.Name+l.Group] = l
+			}
+			peak := func(name string) float64 {
+				m := -1.0
+				for _, p := range byName[name].Points {
+					if p[1] != nil {
+						m = max(m, *p[1])
+					}
+				}
+				return m
+			}
+			peaks := map[string]float64{}
+			for _, n := range []string{"produced_per_s", "consumed_per_s", "stored_per_s", "lag", "latency_p50_ms", "latency_p99_ms",
+				"dead_letters_per_min", "group_lag" + stream.DefaultGroup} {
+				peaks[n] = peak(n)
+			}
+			return peaks, peaks["produced_per_s"] > 0 && peaks["stored_per_s"] > 0 && peaks["consumed_per_s"] > 0 &&
+				peaks["latency_p50_ms"] > 0 && peaks["latency_p99_ms"] >= peaks["latency_p50_ms"] && peaks["dead_letters_per_min"] > 0 &&
+				peaks["lag"] >= 0 && peaks["group_lag"+stream.DefaultGroup] >= 0
+		})
+		for name, unit := range map[string]string{"produced_per_s": "messages/s", "stored_per_s": "rows/s", "lag": "messages",
+			"latency_p50_ms": "ms", "dead_letters_per_min": "messages/min"} {
+			if byName[name].Unit != unit {
+				t.Errorf("%s unit %q, want %q", name, byName[name].Unit, unit)
+			}
+		}
+		var lag []line
+		c.getJSON("/api/ui/series?name=lag,stored_per_s&since=1", &lag)
+		if len(lag) != 2 || lag[0].Name != "stored_per_s" || lag[1].Name != "lag" || len(lag[1].Points) == 0 {
+			t.Errorf("name=lag,stored_per_s: %+v", lag)
+		}
+		var group []line
+		c.getJSON("/api/ui/series?group="+stream.DefaultGroup, &group)
+		if len(group) != 1 || group[0].Name != "group_lag" || group[0].Group != stream.DefaultGroup {
+			t.Errorf("group=%s: %+v", stream.DefaultGroup, group)
+		}
+		if st := c.getJSON("/api/ui/series?since=yesterday", nil); st != http.StatusBadRequest {
+			t.Errorf("since=yesterday: %d, want 400", st)
+		}
+		page := c.get("/")
+		for _, id := range []string{"chart-throughput", "chart-lag", "chart-latency", "chart-dead"} {
+			if !strings.Contains(page.body, `id="`+id+`"`) {
+				t.Errorf("the overview has no %s", id)
+			}
 		}
 	})
 	t.Run("topics", func(t *testing.T) {
