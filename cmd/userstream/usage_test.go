@@ -48,6 +48,7 @@ func TestUsageErrors(t *testing.T) {
 		{"connect bad metadata", []string{"connect", "--metadata", "mysql://x"}, nil, "--metadata"},
 		{"connect registry not a URL", []string{"connect", "--schema-registry", "127.0.0.1:8081"}, nil, "--schema-registry"},
 		{"web connect URL without a scheme", []string{"web", "--connect-url", "127.0.0.1:8083"}, nil, "--connect-url"},
+		{"web sampling too often", []string{"web", "--sample-every", "1ms"}, nil, "--sample-every 1ms: want at least 100ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

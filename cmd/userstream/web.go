@@ -51,6 +51,9 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 			if err := checkSinkURL(sinkURL); err != nil {
 				return err
 			}
+			if every < 100*time.Millisecond {
+				return usagef("--sample-every %s: want at least 100ms (the charts' interval, e.g. 5s)", every)
+			}
 			if connURL != "" {
 				if _, err := web.NewConnect(connURL); err != nil {
 					return usagef("--connect-url %q: %v", redact.URL(connURL), err)
@@ -70,9 +73,6 @@ Logins are the scheduler's (admin, viewer), kept in the metadata store.`,
 			svc, err := scheduler.NewService(st, nil)
 			if err != nil {
 				return err
-			}
-			if every < 100*time.Millisecond {
-				return usagef("--sample-every %s: want at least 100ms (the charts' interval, e.g. 5s)", every)
 			}
 			for _, m := range metrics {
 				if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -227,17 +228,56 @@ func TestBrowser(t *testing.T) {
 		stop := f.startStream(t)
 		defer stop()
 		done := make(chan struct{})
-		go func() { defer close(done); f.produce(t, 1000) }()
+		go func() { // in five steps, so that the charts show a flow
+			defer close(done)
+			for i := range int64(5) {
+				f.produce(t, 200)
+				f.waitStored(t, 200*(i+1), 30*time.Second)
+			}
+		}()
 		// The counters change without a reload: the marker survives.
 		admin.wait("stored moves", `Number(document.getElementById("stored").textContent) > 0`, 30*time.Second)
 		admin.wait("in-topic moves", `Number(document.getElementById("in-topic").textContent) > 0`, 30*time.Second)
+		// The charts' tables show the flow as numbers while it lasts.
+		positive := func(chart string) string {
+			return `[...document.querySelectorAll("#` + chart + ` table.numbers tbody td")].some(td => Number(td.textContent) > 0)`
+		}
+		admin.wait("the throughput chart shows messages/s", positive("chart-throughput"), 30*time.Second)
 		<-done
 		admin.wait("all stored", `Number(document.getElementById("stored").textContent) === 1000`, 30*time.Second)
 		admin.wait("a worker and a latency", `document.getElementById("workers").textContent === "1" && /ms$/.test(document.getElementById("p50").textContent)`, 30*time.Second)
+		// Each chart is drawn (a canvas) and gains points as the sampler
+		// takes them, without a reload.
+		points := func(chart string) string { return `Number(document.getElementById("` + chart + `").dataset.points)` }
+		for _, c := range []string{"chart-throughput", "chart-lag", "chart-latency", "chart-dead"} {
+			admin.wait(c+" drawn with 10 points", `document.querySelector("#`+c+` .plot canvas") && `+points(c)+` >= 10`, 30*time.Second)
+			n := admin.eval(points(c))
+			admin.wait(c+" moving on", points(c)+` > `+n, 10*time.Second)
+			if rows := admin.eval(`document.querySelectorAll("#` + c + ` table.numbers tbody tr").length`); rows != "10" {
+				t.Errorf("%s's table has %s rows, want the newest 10", c, rows)
+			}
+		}
 		if admin.eval(`window.__same_page`) != "1" {
 			t.Error("the overview reloaded instead of updating in place")
 		}
 		admin.shot("overview")
+	})
+
+	t.Run("a group's and a topic's charts fill by themselves", func(t *testing.T) {
+		for _, pg := range []struct{ path, chart string }{
+			{"/groups/" + stream.DefaultGroup, "chart-group-lag"},
+			{"/topics/" + broker.Topic, "chart-topic-rate"},
+		} {
+			admin.open(pg.path)
+			points := `Number(document.getElementById("` + pg.chart + `").dataset.points)`
+			admin.wait(pg.chart+" drawn", `document.querySelector("#`+pg.chart+` .plot canvas") && `+points+` >= 10`, 20*time.Second)
+			n := admin.eval(points)
+			admin.wait(pg.chart+" moving on", points+` > `+n, 10*time.Second)
+		}
+		row := admin.eval(`[...document.querySelectorAll("#chart-topic-rate table.numbers tbody tr:first-child td")].map(td => td.textContent).join("|")`)
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\|(\d+(\.\d)?|–)$`).MatchString(row) {
+			t.Errorf("the topic chart's newest row is %q, want a UTC time and a rate", row)
+		}
 	})
 
 	t.Run("a message decoded from Avro with its schema id, and a dead letter with its reason", func(t *testing.T) {

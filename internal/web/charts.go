@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -111,20 +112,27 @@ func number(v float64) string {
 	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
+// chartSet is the charts of a page and the series URL it polls for their
+// new points ("" on the overview: its event stream brings them).
+type chartSet struct {
+	Src    string
+	Charts []*chart
+}
+
 // overview is the overview page: the snapshot (its JSON twin as it was)
 // and the charts.
 type overview struct {
 	Snapshot
-	Charts []*chart `json:"-"`
+	Charts *chartSet `json:"-"`
 }
 
 // overviewCharts are the overview's charts: throughput, lag, latency and
 // dead letters.
-func (s *Server) overviewCharts() []*chart {
+func (s *Server) overviewCharts() *chartSet {
 	if s.cfg.Series == nil {
 		return nil
 	}
-	return []*chart{
+	return &chartSet{Charts: []*chart{
 		s.chart("chart-throughput", "Throughput", "messages/s",
 			chartLine{Name: SeriesProduced, Label: "produced/s"}, chartLine{Name: SeriesConsumed, Label: "consumed/s"},
 			chartLine{Name: SeriesStored, Label: "stored/s"}),
@@ -132,5 +140,26 @@ func (s *Server) overviewCharts() []*chart {
 		s.chart("chart-latency", "End-to-end latency", "ms",
 			chartLine{Name: SeriesLatencyP50, Label: "p50 ms"}, chartLine{Name: SeriesLatencyP99, Label: "p99 ms"}),
 		s.chart("chart-dead", "Dead letters", "per minute", chartLine{Name: SeriesDeadLetters, Label: "dead letters/min"}),
+	}}
+}
+
+// groupCharts is a consumer group's lag over time (its page, and a sink
+// connector's, whose tasks are a group).
+func (s *Server) groupCharts(group string) *chartSet {
+	if s.cfg.Series == nil {
+		return nil
 	}
+	return &chartSet{Src: "/api/ui/series?group=" + url.QueryEscape(group), Charts: []*chart{
+		s.chart("chart-group-lag", "Lag of "+group, "messages", chartLine{Name: SeriesGroupLag, Group: group, Label: "lag"}),
+	}}
+}
+
+// topicCharts is a topic's messages per second over time.
+func (s *Server) topicCharts(topic string) *chartSet {
+	if s.cfg.Series == nil {
+		return nil
+	}
+	return &chartSet{Src: "/api/ui/series?topic=" + url.QueryEscape(topic), Charts: []*chart{
+		s.chart("chart-topic-rate", "Messages into "+topic, "messages/s", chartLine{Name: SeriesTopicRate, Topic: topic, Label: "messages/s"}),
+	}}
 }

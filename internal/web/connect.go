@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/userstream/userstream/internal/connect"
 	"github.com/userstream/userstream/internal/redact"
 )
 
@@ -255,6 +256,7 @@ type connectorPage struct {
 	Offsets      []connectOffset `json:"offsets"`
 	OffsetsError string          `json:"offsets_error,omitempty"`
 	Error        string          `json:"error,omitempty"` // an action Connect refused
+	Charts       *chartSet       `json:"-"`               // its consumer group's lag
 }
 
 // connector gathers a connector's page: info, status, topics and offsets.
@@ -276,6 +278,9 @@ func (s *Server) connector(r *http.Request) (connectorPage, int, error) {
 		return p, connectStatusOf(err), fmt.Errorf("connector %s: %w", name, err)
 	}
 	p.connectorRow, p.Tasks = newConnectorRow(name, info, st), st.Tasks
+	if p.Type == "sink" {
+		p.Charts = s.groupCharts(connect.GroupOf(name))
+	}
 	if p.Tasks == nil {
 		p.Tasks = []connectTask{}
 	}

@@ -47,6 +47,7 @@ type topicPage struct {
 	Configs []broker.ConfigEntry    `json:"configs"`
 	Records int64                   `json:"records"`
 	IsDLQ   bool                    `json:"is_dlq"`
+	Charts  *chartSet               `json:"-"`
 }
 
 func (s *Server) loadTopic(r *http.Request) (any, int, error) {
@@ -64,7 +65,7 @@ func (s *Server) loadTopic(r *http.Request) (any, int, error) {
 		st, err := s.kafkaErr(err, "configs of "+name)
 		return nil, st, err
 	}
-	p := topicPage{Topic: d, Configs: cfgs, IsDLQ: name == s.cfg.DLQ}
+	p := topicPage{Topic: d, Configs: cfgs, IsDLQ: name == s.cfg.DLQ, Charts: s.topicCharts(name)}
 	for _, pd := range d.Partitions {
 		p.Records += pd.End - pd.Start
 	}
@@ -259,6 +260,7 @@ type groupPage struct {
 	Reset   resetForm               `json:"reset"`
 	Applied bool                    `json:"applied"`
 	Error   string                  `json:"error,omitempty"`
+	Charts  *chartSet               `json:"-"`
 }
 
 type resetForm struct {
@@ -278,7 +280,7 @@ func (s *Server) group(r *http.Request) (groupPage, int, error) {
 		st, err := s.kafkaErr(err, "group "+name)
 		return groupPage{}, st, err
 	}
-	p := groupPage{Group: g}
+	p := groupPage{Group: g, Charts: s.groupCharts(name)}
 	seen := map[string]bool{}
 	for _, pl := range g.Partitions {
 		if !seen[pl.Topic] {

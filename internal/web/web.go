@@ -160,10 +160,7 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.0f", 100*float64(a)/float64(b))
 	},
 	"add": func(a, b int) int { return a + b },
-	// charts is the argument of the "charts" template: the charts and the
-	// series URL the page polls ("" on the overview: its events).
-	"charts": func(cs []*chart, src string) map[string]any { return map[string]any{"Charts": cs, "Src": src} },
-	"sub":    func(a, b int64) int64 { return a - b },
+	"sub": func(a, b int64) int64 { return a - b },
 	"path": func(segs ...string) string {
 		var b strings.Builder
 		for _, s := range segs {

@@ -16,7 +16,7 @@ function Chart(fig) {
   this.max = Number(fig.getAttribute("data-max")) || 720;
   this.keys = [];
   this.labels = [];
-  var ths = fig.querySelectorAll("thead th[data-key]");
+  var ths = fig.querySelectorAll("table.numbers th[data-key]");
   for (var i = 0; i < ths.length; i++) {
     this.keys.push(ths[i].getAttribute("data-key"));
     this.labels.push(ths[i].textContent);
@@ -65,7 +65,7 @@ Chart.prototype.draw = function (times) {
       });
       this.plot = new window.uPlot({
         width: Math.max(box.clientWidth, 280), height: 200, series: series,
-        scales: {x: {time: true}},
+        scales: {x: {time: true}}, legend: {live: false},
         axes: [{}, {label: this.fig.getAttribute("data-unit") || "", size: 60}],
       }, data, box);
     } else {
@@ -78,7 +78,7 @@ Chart.prototype.draw = function (times) {
 
 // table shows the newest points, newest first, as text.
 Chart.prototype.table = function (times) {
-  var body = this.fig.querySelector("tbody");
+  var body = this.fig.querySelector("table.numbers tbody");
   if (!body) { return; }
   body.textContent = "";
   for (var i = times.length - 1; i >= 0 && times.length - i <= chartRows; i--) {
