@@ -487,11 +487,15 @@ func (k *Kafka) waitNode(ctx context.Context, id int) error {
 		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	// Asked of the node itself, not through the client's metadata, which
+	// kept the first answer (one broker) for minutes.
+	seed := cl.SeedBrokers()[0]
 	var last string
 	for {
 		mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		m, err := adm.BrokerMetadata(mctx)
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{} // brokers only
+		m, err := req.RequestWith(mctx, seed)
 		cancel()
 		if err == nil {
 			got := 0
@@ -500,10 +504,10 @@ func (k *Kafka) waitNode(ctx context.Context, id int) error {
 					got++
 				}
 			}
-			if got == len(want) && (k.Mode == ZooKeeper || m.Controller >= 0) {
+			if got == len(want) && (k.Mode == ZooKeeper || m.ControllerID >= 0) {
 				return nil
 			}
-			last = fmt.Sprintf("metadata lists %d of %d brokers, controller %d", got, len(want), m.Controller)
+			last = fmt.Sprintf("metadata lists %d of %d brokers, controller %d", got, len(want), m.ControllerID)
 		} else {
 			last = err.Error()
 		}
