@@ -330,12 +330,9 @@ func (a *API) clearRun(w http.ResponseWriter, r *http.Request) {
 
 // tiJSON is a task instance as Airflow's API shows it.
 func tiJSON(ti scheduler.TaskInstance) map[string]any {
-	var state, hostname, errText any
+	var state, errText any
 	if ti.State != "" {
 		state = ti.State
-	}
-	if ti.Hostname != "" {
-		hostname = ti.Hostname
 	}
 	if ti.Error != "" {
 		errText = ti.Error
@@ -347,7 +344,7 @@ func tiJSON(ti scheduler.TaskInstance) map[string]any {
 	return map[string]any{
 		"task_id": ti.TaskID, "dag_id": ti.DagID, "dag_run_id": ti.RunID, "execution_date": ts(ti.LogicalDate),
 		"start_date": ts(ti.StartDate), "end_date": ts(ti.EndDate), "duration": dur, "state": state,
-		"try_number": ti.TryNumber, "map_index": -1, "max_tries": ti.MaxTries, "hostname": hostname, "unixname": "userstream",
+		"try_number": ti.TryNumber, "map_index": -1, "max_tries": ti.MaxTries, "hostname": ti.Hostname, "unixname": "userstream",
 		"pool": "default_pool", "pool_slots": 1, "queue": "default", "priority_weight": 1, "operator": "PythonOperator",
 		"queued_when": ts(ti.QueuedAt), "pid": nil, "executor_config": "{}", "sla_miss": nil, "rendered_fields": map[string]any{},
 		"trigger": nil, "triggerer_job": nil, "note": errText,
