@@ -60,7 +60,7 @@ func TestPostgresStopped(t *testing.T) {
 		resumeAfter.Seconds(), before, resumed, rssAtStop>>20, peak>>20))
 }
 
-// TestSilentServers: a PostgreSQL, a Kafka broker and a Schema Registry that
+// TestSilentServers: a PostgreSQL, a Cassandra, a Kafka broker and a Schema Registry that
 // accept connections and never answer. Each command fails within a bounded,
 // documented time (docs/reliability.md) and names the server; none hangs.
 func TestSilentServers(t *testing.T) {
@@ -76,6 +76,9 @@ func TestSilentServers(t *testing.T) {
 		{"postgres: users count", []string{"users", "count", "--sink", "postgres://u@" + silent + "/db?sslmode=disable"}, 15 * time.Second, silent},
 		{"postgres: stream", []string{"stream", "--brokers", s.Kafka, "--schema-registry", "none", "--metrics-addr", "",
 			"--sink", "postgres://u@" + silent + "/db?sslmode=disable"}, 15 * time.Second, silent},
+		{"cassandra: users count", []string{"users", "count", "--sink", "cassandra://" + silent + "/spark_streams"}, 15 * time.Second, silent},
+		{"cassandra: stream", []string{"stream", "--brokers", s.Kafka, "--schema-registry", "none", "--metrics-addr", "",
+			"--sink", "cassandra://" + silent + "/spark_streams"}, 15 * time.Second, silent},
 		{"kafka: produce", []string{"produce", "--brokers", silent, "--source", s.SourceURL(), "--users", "10"}, 15 * time.Second, silent},
 		{"kafka: stream", []string{"stream", "--brokers", silent, "--sink", s.Sink, "--metrics-addr", ""}, 15 * time.Second, silent},
 		{"kafka: topics list", []string{"topics", "list", "--brokers", silent}, 15 * time.Second, silent},
