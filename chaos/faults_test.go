@@ -61,18 +61,28 @@ func TestBrokerRestart(t *testing.T) {
 // docs/reliability.md.)
 func TestWorkerKills(t *testing.T) {
 	skipShort(t)
-	for _, backend := range []string{"sqlite", "postgres"} {
+	// "sqlite-consumer": the same with KIP-848 groups (--group-protocol
+	// consumer), measured against the classic protocol in the long form.
+	backends := []string{"sqlite", "postgres"}
+	if long() {
+		backends = append(backends, "sqlite-consumer")
+	}
+	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			s := proctest.StartStack(t)
 			sinkURL := s.Sink
 			if backend == "postgres" {
 				sinkURL = postgresSink(t)
 			}
+			var extra []string
+			if backend == "sqlite-consumer" {
+				extra = []string{"--group-protocol", "consumer"}
+			}
 			n, kills, rate := size(40_000, 200_000), size(3, 5), size(4000, 10_000)
 			metrics := proctest.FreeAddr(t)
-			worker(t, s, "survivor", sinkURL, "--metrics-addr", metrics)
+			worker(t, s, "survivor", sinkURL, append([]string{"--metrics-addr", metrics}, extra...)...)
 			rates := sampleStored(t, metrics)
-			w := worker(t, s, "stream-0", sinkURL)
+			w := worker(t, s, "stream-0", sinkURL, extra...)
 			prod := produceUsers(t, s, n, rate)
 			every := time.Duration(float64(n) / float64(rate) / float64(kills+1) * float64(time.Second))
 			last := 0
@@ -80,7 +90,7 @@ func TestWorkerKills(t *testing.T) {
 				last = waitAbove(t, sinkURL, last, 60*time.Second)
 				time.Sleep(every)
 				w.Kill(t)
-				w = worker(t, s, fmt.Sprintf("stream-%d", i+1), sinkURL)
+				w = worker(t, s, fmt.Sprintf("stream-%d", i+1), sinkURL, extra...)
 			}
 			conv := converge(t, s, prod, sinkURL, 0, fmt.Sprintf("%d SIGKILLs, %s apart; the other worker's rows/s: %s",
 				kills, every.Round(100*time.Millisecond), rates.String()))

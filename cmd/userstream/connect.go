@@ -19,6 +19,7 @@ func newConnectCmd(a *app) *cobra.Command {
 		addr, groupID, workerID  string
 		configTopic, statusTopic string
 		metadata, password       string
+		protocol                 string
 		failAfter, session       time.Duration
 	)
 	cmd := &cobra.Command{
@@ -46,6 +47,9 @@ See docs/connect.md.`,
 			if failAfter <= 0 {
 				return usagef("--task-failed-after: %s must be positive", failAfter)
 			}
+			if err := stream.CheckGroupProtocol(protocol); err != nil {
+				return usagef("--group-protocol: %q: give classic or consumer", protocol)
+			}
 			if session < time.Second {
 				return usagef("--session-timeout: %s is too short (at least 1s)", session)
 			}
@@ -61,7 +65,7 @@ See docs/connect.md.`,
 			}
 			w, err := stack.NewConnectWorker(ctx, stack.ConnectWorker{Listener: ln, Logins: st, Kafka: kc, RegistryURL: codec.registry, Logger: a.log,
 				Config: kconnect.WorkerConfig{WorkerID: workerID, GroupID: groupID, ConfigTopic: configTopic, StatusTopic: statusTopic,
-					FailAfter: failAfter, SessionTimeout: session}})
+					FailAfter: failAfter, SessionTimeout: session, GroupProtocol: protocol}})
 			if err != nil {
 				return kafkaUsage(err)
 			}
@@ -80,5 +84,6 @@ See docs/connect.md.`,
 	fs.StringVar(&password, "admin-password", "", "the admin login's password when it is created (prefer USERSTREAM_ADMIN_PASSWORD)")
 	fs.DurationVar(&failAfter, "task-failed-after", stream.DefaultFailAfter, "a task whose sink, commits or registry keep failing this long turns FAILED")
 	fs.DurationVar(&session, "session-timeout", stream.DefaultSessionTimeout, "how long a connector's group waits for a silent worker before moving its partitions")
+	fs.StringVar(&protocol, "group-protocol", stream.GroupProtocolClassic, "the connectors' consumer group protocol: classic, or consumer (KIP-848; Kafka 4+, else classic)")
 	return cmd
 }

@@ -27,6 +27,7 @@ type streamFlags struct {
 	partitions  int32
 	instanceID  string
 	session     time.Duration
+	protocol    string
 	failAfter   time.Duration
 	stallAfter  time.Duration
 }
@@ -40,6 +41,7 @@ func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
 	fs.StringVar(&s.metricsAddr, "metrics-addr", stream.DefaultMetricsAddr, "serve Prometheus /metrics and /healthz here (empty: off)")
 	fs.Int32Var(&s.partitions, "partitions", broker.DefaultPartitions, "partitions of users_created when it has to be created")
 	fs.StringVar(&s.instanceID, "instance-id", "", "static group membership: a worker restarted with the same id takes its partitions back at once (unique per live worker; empty: HOST-uUID-N, the lowest N no live worker of the group on this host holds; "+member.Dynamic+": dynamic membership)")
+	fs.StringVar(&s.protocol, "group-protocol", stream.GroupProtocolClassic, "consumer group protocol: classic, or consumer (KIP-848: the broker assigns partitions; Kafka 4+, else classic)")
 	fs.DurationVar(&s.session, "session-timeout", stream.DefaultSessionTimeout, "how long the group waits for a silent worker before moving its partitions")
 	fs.DurationVar(&s.failAfter, "unhealthy-after", stream.DefaultFailAfter, "/healthz turns 503 when a sink write, commit, fetch or registry call keeps failing this long")
 	fs.DurationVar(&s.stallAfter, "stalled-after", stream.DefaultStallAfter, "/healthz turns 503 when the group has lag and commits nothing this long")
@@ -48,7 +50,7 @@ func (s *streamFlags) addFlags(cmd *cobra.Command, sinkDefault string) {
 // config returns the stream.Config these flags describe.
 func (s *streamFlags) config(a *app, m *stream.Metrics) stream.Config {
 	return stream.Config{Group: s.group, BatchSize: s.batchSize, BatchWait: s.batchWait, InstanceID: s.instanceID,
-		SessionTimeout: s.session, Logger: a.log, Metrics: m, Health: stream.NewHealth(s.stallAfter, s.failAfter)}
+		SessionTimeout: s.session, GroupProtocol: s.protocol, Logger: a.log, Metrics: m, Health: stream.NewHealth(s.stallAfter, s.failAfter)}
 }
 
 func (s *streamFlags) validate() error {
@@ -60,6 +62,9 @@ func (s *streamFlags) validate() error {
 	}
 	if s.group == "" {
 		return usagef("--group must not be empty")
+	}
+	if err := stream.CheckGroupProtocol(s.protocol); err != nil {
+		return usagef("--group-protocol: %q: give classic or consumer", s.protocol)
 	}
 	if s.batchSize < 1 {
 		return usagef("--batch-size: %d must be at least 1", s.batchSize)

@@ -27,6 +27,8 @@ func TestUsageErrors(t *testing.T) {
 		{"stream unknown sink", []string{"stream", "--sink", "mysql://db"}, nil, "unknown scheme \"mysql\""},
 		{"stream empty sink", []string{"stream", "--sink", ""}, nil, "--sink is required"},
 		{"stream zero batch", []string{"stream", "--batch-size", "0"}, nil, "--batch-size"},
+		{"stream unknown group protocol", []string{"stream", "--group-protocol", "eager"}, nil, "--group-protocol: \"eager\": give classic or consumer"},
+		{"connect unknown group protocol", []string{"connect", "--group-protocol", "eager"}, map[string]string{"USERSTREAM_ADMIN_PASSWORD": "pw"}, "--group-protocol"},
 		{"dev bad interval", []string{"dev", "--interval", "0s"}, nil, "--interval"},
 		{"dev bad format", []string{"dev", "--format", "xml"}, nil, "--format"},
 		{"dev avro without registry", []string{"dev", "--schema-registry", "none", "--format", "avro"}, nil, "--format avro needs a Schema Registry"},

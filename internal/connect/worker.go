@@ -69,6 +69,7 @@ type WorkerConfig struct {
 	// failing before the task turns FAILED; default 30s.
 	FailAfter      time.Duration
 	SessionTimeout time.Duration // of each task's group membership; default stream's
+	GroupProtocol  string        // of each task's group (stream.Config.GroupProtocol); default classic
 	BatchSize      int
 	// Metrics, when set, counts every task's work (shared by all tasks).
 	Metrics *stream.Metrics
@@ -450,7 +451,7 @@ func trace(err error) string {
 
 func (w *Worker) runTask(ctx context.Context, spec Spec, local int, h *stream.Health, log *slog.Logger) error {
 	scfg := stream.Config{Topic: cmp.Or(spec.TopicRegex, strings.Join(spec.Topics, ",")), DLQ: spec.DLQ,
-		Group: GroupOf(spec.Name), BatchSize: w.cfg.BatchSize, SessionTimeout: w.cfg.SessionTimeout,
+		Group: GroupOf(spec.Name), BatchSize: w.cfg.BatchSize, SessionTimeout: w.cfg.SessionTimeout, GroupProtocol: w.cfg.GroupProtocol,
 		Logger: log, Health: h, Metrics: w.cfg.Metrics, DeadLetter: deadLetter(spec, local)}
 	// A stable instance id: a worker restarted after a crash takes its
 	// tasks' partitions back at once (docs/decisions.md).

@@ -85,8 +85,15 @@ type Config struct {
 	// member's session to time out. Two live workers must never share one.
 	InstanceID string
 	// SessionTimeout is how long the group waits for a silent member before
-	// giving its partitions to the others; default 10s.
+	// giving its partitions to the others; default 10s. Under
+	// GroupProtocolConsumer the broker's group.consumer.session.timeout.ms
+	// applies instead.
 	SessionTimeout time.Duration
+	// GroupProtocol is the consumer group protocol: GroupProtocolClassic
+	// (the default, client-side assignment) or GroupProtocolConsumer
+	// (KIP-848, the broker assigns). A broker without KIP-848 (before
+	// Kafka 4, or on ZooKeeper) gets the classic protocol either way.
+	GroupProtocol string
 	// RetryMin and RetryMax bound the backoff between retries of a sink
 	// write, a dead-letter produce or a commit; defaults 100ms and 2s. A
 	// failing sink is retried until it works or the stream is stopped:
@@ -158,6 +165,26 @@ func (c *Config) defaults() {
 // rebalance reaches the session. The options are for one client at a
 // time, as a Dialer dials: call ConsumerOpts again for a client that runs
 // beside another.
+// The consumer group protocols of Config.GroupProtocol, named as Kafka's
+// group.protocol setting names them.
+const (
+	GroupProtocolClassic  = "classic"
+	GroupProtocolConsumer = "consumer"
+)
+
+// ErrGroupProtocol is returned (wrapped) for a GroupProtocol that is neither.
+var ErrGroupProtocol = errors.New("stream: unknown group protocol (want classic or consumer)")
+
+// CheckGroupProtocol returns an error wrapping ErrGroupProtocol unless p
+// is "", GroupProtocolClassic or GroupProtocolConsumer.
+func CheckGroupProtocol(p string) error {
+	switch p {
+	case "", GroupProtocolClassic, GroupProtocolConsumer:
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrGroupProtocol, p)
+}
+
 func ConsumerOpts(cfg Config) []kgo.Opt {
 	cfg.defaults()
 	opts := []kgo.Opt{
@@ -175,6 +202,11 @@ func ConsumerOpts(cfg Config) []kgo.Opt {
 	opts = append(opts, signalOpts()...)
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	if cfg.GroupProtocol == GroupProtocolConsumer {
+		// With the cooperative-sticky balancer above, franz-go asks the
+		// broker's "uniform" assignor.
+		opts = append(opts, kgo.ServerSideBalancer())
 	}
 	return opts
 }
