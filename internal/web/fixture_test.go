@@ -65,7 +65,11 @@ type fixtureConfig struct {
 	source     func(ingest.Source) ingest.Source
 	sourceName string
 	connect    bool
+	sinkURL    string
 }
+
+// withSink stores the users in the sink at url instead of SQLite.
+func withSink(url string) fixtureOption { return func(c *fixtureConfig) { c.sinkURL = url } }
 
 // withConnect runs a real Kafka Connect worker on the stack's broker, its
 // REST API checking the metadata store's logins, and the UI's Connect
@@ -88,7 +92,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	f := &fixture{errs: &web.ErrorLog{}}
 	f.log = slog.New(f.errs.Handler(slog.DiscardHandler))
 	cfg := stack.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0",
-		APIAddr: "127.0.0.1:0", Logger: f.log}
+		APIAddr: "127.0.0.1:0", Logger: f.log, SinkURL: fc.sinkURL}
 	// The pages on the broker USERSTREAM_TEST_BROKER names: the embedded
 	// one by default, else a real Apache Kafka cluster.
 	if kind := enginestest.BrokerKind(t); kind != enginestest.Embedded {
