@@ -185,16 +185,6 @@ func OpenCassandra(dir string) (*Cassandra, error) {
 	return &cs, nil
 }
 
-// Host and Port split Addr.
-func (cs *Cassandra) Host() string { h, _, _ := net.SplitHostPort(cs.Addr); return h }
-
-// Port is the native protocol port.
-func (cs *Cassandra) Port() int {
-	_, p, _ := net.SplitHostPort(cs.Addr)
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
 // Process is the node's process.
 func (cs *Cassandra) Process() *Process { return cs.node }
 
@@ -248,20 +238,29 @@ func (cs *Cassandra) wait(ctx context.Context) error {
 	}
 }
 
-// CassandraVersion asks the node at addr for its release_version, in one
-// short-lived session (what readiness means here: CQL answers).
-func CassandraVersion(ctx context.Context, addr string) (string, error) {
+// CassandraSession opens a driver session to the one node at addr
+// (host:port), without discovering peers, with timeout per request; the
+// caller closes it.
+func CassandraSession(addr string, timeout time.Duration) (*gocql.Session, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	c := gocql.NewCluster(host)
-	c.Port, _ = strconv.Atoi(port)
-	c.Timeout, c.ConnectTimeout = 5*time.Second, 2*time.Second
+	if c.Port, err = strconv.Atoi(port); err != nil {
+		return nil, fmt.Errorf("engines: cassandra address %q: %w", addr, err)
+	}
+	c.Timeout, c.ConnectTimeout = timeout, 2*time.Second
 	c.DisableInitialHostLookup = true
 	c.NumConns = 1
 	c.Logger = gocql.NewLogger(gocql.LogLevelNone)
-	sess, err := c.CreateSession()
+	return c.CreateSession()
+}
+
+// CassandraVersion asks the node at addr for its release_version, in one
+// short-lived session (what readiness means here: CQL answers).
+func CassandraVersion(ctx context.Context, addr string) (string, error) {
+	sess, err := CassandraSession(addr, 5*time.Second)
 	if err != nil {
 		return "", err
 	}

@@ -13,10 +13,7 @@ import (
 
 func cqlSession(t *testing.T, c *engines.Cassandra) *gocql.Session {
 	t.Helper()
-	cl := gocql.NewCluster(c.Host())
-	cl.Port = c.Port()
-	cl.Timeout = 10 * time.Second
-	sess, err := cl.CreateSession()
+	sess, err := engines.CassandraSession(c.Addr, 10*time.Second)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", c.Addr, err)
 	}

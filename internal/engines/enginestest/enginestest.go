@@ -6,13 +6,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/userstream/userstream/internal/engines"
 )
@@ -203,13 +200,7 @@ func Keyspace(t testing.TB, addr string) string {
 }
 
 func dropKeyspace(addr, ks string) error {
-	host, port, _ := strings.Cut(addr, ":")
-	c := gocql.NewCluster(host)
-	fmt.Sscan(port, &c.Port)
-	c.Timeout = 30 * time.Second
-	c.DisableInitialHostLookup = true
-	c.Logger = gocql.NewLogger(gocql.LogLevelNone)
-	sess, err := c.CreateSession()
+	sess, err := engines.CassandraSession(addr, 30*time.Second)
 	if err != nil {
 		return err
 	}
