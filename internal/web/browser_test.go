@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -277,6 +278,55 @@ func TestBrowser(t *testing.T) {
 		row := admin.eval(`[...document.querySelectorAll("#chart-topic-rate table.numbers tbody tr:first-child td")].map(td => td.textContent).join("|")`)
 		if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\|(\d+(\.\d)?|–)$`).MatchString(row) {
 			t.Errorf("the topic chart's newest row is %q, want a UTC time and a rate", row)
+		}
+	})
+
+	t.Run("the workers page: two stream workers with their partitions and rows, one stopped shows as gone", func(t *testing.T) {
+		stop1, stop2 := f.startStream(t), f.startStream(t)
+		defer stop1()
+		defer stop2()
+		group := `document.querySelector("section[data-group='` + stream.DefaultGroup + `']")`
+		rows := group + `.querySelectorAll("tr.active")`
+		admin.open("/workers")
+		admin.wait("two active workers sharing the 3 partitions", group+` && `+group+`.querySelector(".active").textContent === "2" && `+
+			`[...`+rows+`].map(r => r.querySelector(".partitions").textContent.split(", ").filter(Boolean).length).sort().join() === "1,2"`, 30*time.Second)
+		stored, err := f.st.Sink.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Rows count per worker since it was first seen (a static member
+		// restarted under its instance id goes on counting).
+		sum := `[...` + rows + `].map(r => Number(r.querySelector(".rows").textContent)).reduce((a, b) => a + b, 0)`
+		before := admin.eval(sum)
+		f.produce(t, 600)
+		f.waitStored(t, stored+600, 60*time.Second)
+		// The rows each committed while it held its partitions add up to
+		// the 600, and each shows a rate.
+		admin.wait("the 600 rows shared by the two", sum+` === `+before+` + 600 && `+
+			`[...`+rows+`].every(r => Number(r.querySelector(".rows").textContent) > 0 && /^\d+\.\d$/.test(r.querySelector(".rate").textContent))`, 30*time.Second)
+		stop2()
+		admin.wait("one gone, the other with every partition", group+`.querySelector(".active").textContent === "1" && `+
+			group+`.querySelector("tr.gone .state").textContent.startsWith("gone at ") && `+
+			rows+`[0].querySelector(".partitions").textContent.split(", ").length === 3`, 30*time.Second)
+		admin.shot("workers")
+		var ws struct {
+			Groups []struct {
+				Group   string
+				Active  int
+				Workers []struct {
+					Partitions []string
+					Gone       time.Time
+				}
+			}
+		}
+		body := admin.eval(`(() => { const x = new XMLHttpRequest(); x.open("GET", "/api/ui/workers", false); x.send(); return x.responseText; })()`)
+		if err := json.Unmarshal([]byte(body), &ws); err != nil {
+			t.Fatalf("/api/ui/workers: %v: %.300s", err, body)
+		}
+		for _, g := range ws.Groups {
+			if g.Group == stream.DefaultGroup && (g.Active != 1 || len(g.Workers) < 2 || g.Workers[1].Gone.IsZero()) {
+				t.Errorf("/api/ui/workers: %+v, want one active and one gone", g)
+			}
 		}
 	})
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/userstream/userstream/internal/broker"
 )
 
 // The series the process keeps (GET /api/ui/series). Rates are over the
@@ -127,6 +129,11 @@ type Series struct {
 	topics  map[string]*ring
 	prev    *reading
 	changed chan struct{} // closed at the next sample
+	// workers are the members of the groups with members (workers.go),
+	// committed the offsets of their partitions at the last sample.
+	workers   map[string]*Worker
+	committed map[string]int64
+	listed    map[string]bool // the groups of the last look; nil before one
 }
 
 // NewSeries keeps the pipeline's figures every `every` for `span` (at
@@ -187,15 +194,35 @@ func (s *Series) sample(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, max(s.every, 2*time.Second))
 	defer cancel()
 	cur := s.p.read(ctx)
-	var groups []groupLag
+	var gl groupsLook
 	if s.p.Kafka != nil {
 		if gs, err := s.p.Kafka.Groups(ctx); err == nil {
+			gl.ok = true
 			for _, g := range gs {
-				groups = append(groups, groupLag{g.Group, g.Lag})
+				gl.lags = append(gl.lags, groupLag{g.Group, g.Lag})
+				if g.Members == 0 {
+					gl.empty = append(gl.empty, g.Group)
+					continue
+				}
+				if len(gl.descs) >= maxKeyed {
+					continue
+				}
+				if d, err := s.p.Kafka.Group(ctx, g.Group); err == nil {
+					gl.descs = append(gl.descs, d)
+				}
 			}
 		}
 	}
-	s.record(cur, groups)
+	s.record(cur, gl)
+}
+
+// groupsLook is what a sample saw of the consumer groups: each one's lag,
+// the description of those with members, and those without.
+type groupsLook struct {
+	ok    bool // Kafka answered: the workers not seen are gone
+	lags  []groupLag
+	descs []broker.GroupDescription
+	empty []string
 }
 
 type groupLag struct {
@@ -204,7 +231,7 @@ type groupLag struct {
 }
 
 // record adds one sample; split from sample so that tests can feed it.
-func (s *Series) record(cur reading, groups []groupLag) {
+func (s *Series) record(cur reading, gl groupsLook) {
 	nan := math.NaN()
 	at := cur.At.UnixMilli()
 	s.mu.Lock()
@@ -246,7 +273,7 @@ func (s *Series) record(cur reading, groups []groupLag) {
 	s.fixed[SeriesLatencyP99].add(at, p99)
 
 	s.evict(at) // first, so that a gone group makes room for a new one
-	for _, g := range groups {
+	for _, g := range gl.lags {
 		s.keyed(s.groups, g.group, "messages").addOrDrop(at, float64(g.lag))
 	}
 	if kafkaOK {
@@ -262,6 +289,13 @@ func (s *Series) record(cur reading, groups []groupLag) {
 				r.addOrDrop(at, nan)
 			}
 		}
+	}
+	if gl.ok {
+		listed := map[string]bool{}
+		for _, g := range gl.lags {
+			listed[g.group] = true
+		}
+		s.recordWorkers(cur.At, gl.descs, gl.empty, listed)
 	}
 	kept := cur
 	kept.Errors, kept.Problems, kept.Workers = nil, nil, nil

@@ -67,13 +67,13 @@ func same(a, b []float64) bool {
 func TestSeriesRecord(t *testing.T) {
 	s := NewSeries(&Pipeline{}, 5*time.Second, time.Hour)
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "x", Buckets: []float64{.005, .01, .02, .05, .1, .2, .5, 1}})
-	s.record(at(0, 100, 0, 90, 90, 10, latencies(h, 1, 1, 1, 1)), []groupLag{{"g1", 10}})
+	s.record(at(0, 100, 0, 90, 90, 10, latencies(h, 1, 1, 1, 1)), groupsLook{lags: []groupLag{{"g1", 10}}})
 	// 5 s later: 500 more produced, 400 stored, 450 committed, 2 dead
 	// letters; four fast observations (the slow ones before do not count).
-	s.record(at(5, 600, 2, 490, 540, 60, latencies(h, .003, .003, .003, .003)), []groupLag{{"g1", 60}, {"g2", 0}})
+	s.record(at(5, 600, 2, 490, 540, 60, latencies(h, .003, .003, .003, .003)), groupsLook{lags: []groupLag{{"g1", 60}, {"g2", 0}}})
 	failed := at(10, 0, 0, 0, 0, 0, latencies(h))
 	failed.topics, failed.groupOK, failed.committedOK, failed.usersOK = nil, false, false, false
-	s.record(failed, nil)
+	s.record(failed, groupsLook{})
 
 	nan := math.NaN()
 	for name, want := range map[string][]float64{
@@ -134,7 +134,7 @@ func TestSeriesBounded(t *testing.T) {
 	for i := range 2 * size {
 		r := at(i*5, int64(i), 0, int64(i), int64(i), 0, nil)
 		r.topics = topics
-		s.record(r, groups)
+		s.record(r, groupsLook{lags: groups})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -164,8 +164,78 @@ func TestSeriesBounded(t *testing.T) {
 	}
 	// A group gone for a span is dropped, making room.
 	last := at(2*size*5+int(span.Seconds())+5, 0, 0, 0, 0, 0, nil)
-	s.record(last, []groupLag{{"new", 1}})
+	s.record(last, groupsLook{lags: []groupLag{{"new", 1}}})
 	if g := s.Lines(SeriesQuery{Names: []string{SeriesGroupLag}}); len(g) != 1 || g[0].Group != "new" {
 		t.Errorf("after a span without them, groups %+v, want only the new one", g)
+	}
+}
+
+// TestSeriesWorkers: each member of a group with its partitions, lag and
+// the growth of its partitions' committed offsets; one that a sample
+// misses is gone from then, and a static member back under its instance
+// id is active again.
+func TestSeriesWorkers(t *testing.T) {
+	s := NewSeries(&Pipeline{}, 5*time.Second, time.Hour)
+	member := func(id, instance string, parts ...int32) broker.MemberDescription {
+		return broker.MemberDescription{MemberID: id, InstanceID: instance, ClientID: "stream", Host: "10.0.0." + id,
+			Assigned: map[string][]int32{"users_created": parts}}
+	}
+	group := func(committed [3]int64, members ...broker.MemberDescription) groupsLook {
+		d := broker.GroupDescription{Group: "g", Members: members}
+		for p, c := range committed {
+			d.Partitions = append(d.Partitions, broker.PartitionLag{Topic: "users_created", Partition: int32(p), Committed: c, End: 100, Lag: 100 - c})
+		}
+		return groupsLook{ok: true, descs: []broker.GroupDescription{d}}
+	}
+	s.record(at(0, 0, 0, 0, 0, 0, nil), group([3]int64{10, 10, 10}, member("1", "", 0, 1), member("2", "w2", 2)))
+	// 5 s: worker 1 committed 40+10 rows, worker 2 25.
+	s.record(at(5, 0, 0, 0, 0, 0, nil), group([3]int64{50, 20, 35}, member("1", "", 0, 1), member("2", "w2", 2)))
+	ws := s.Workers()
+	if len(ws) != 1 || ws[0].Active != 2 || len(ws[0].Workers) != 2 {
+		t.Fatalf("workers %+v, want group g with 2 active", ws)
+	}
+	w1, w2 := ws[0].Workers[0], ws[0].Workers[1]
+	if w1.MemberID != "1" || fmt.Sprint(w1.Partitions) != "[users_created/0 users_created/1]" || w1.Lag != 130 ||
+		w1.RowsPerS == nil || *w1.RowsPerS != 10 || w1.Committed != 50 {
+		t.Errorf("worker 1: %+v, want partitions 0 and 1, lag 130, 10 rows/s, 50 rows", *w1)
+	}
+	if w2.InstanceID != "w2" || w2.Lag != 65 || w2.RowsPerS == nil || *w2.RowsPerS != 5 || !w2.Gone.IsZero() {
+		t.Errorf("worker 2: %+v, want lag 65, 5 rows/s, active", *w2)
+	}
+	// 10 s: worker 2 is missing (killed, its session over): gone; worker 1
+	// took its partition.
+	s.record(at(10, 0, 0, 0, 0, 0, nil), group([3]int64{60, 20, 35}, member("1", "", 0, 1, 2)))
+	ws = s.Workers()
+	if ws[0].Active != 1 || ws[0].Workers[1].MemberID != "2" || ws[0].Workers[1].Gone != at(10, 0, 0, 0, 0, 0, nil).At || ws[0].Workers[1].RowsPerS != nil {
+		t.Errorf("after worker 2 left: %+v %+v, want it gone at 10 s", *ws[0].Workers[0], *ws[0].Workers[1])
+	}
+	// 15 s: the group is empty (Kafka says so): worker 1 is gone too.
+	s.record(at(15, 0, 0, 0, 0, 0, nil), groupsLook{ok: true, empty: []string{"g"}})
+	if ws = s.Workers(); ws[0].Active != 0 {
+		t.Errorf("an empty group has %d active workers", ws[0].Active)
+	}
+	// A sample where Kafka did not answer changes nothing.
+	s.record(at(17, 0, 0, 0, 0, 0, nil), groupsLook{})
+	// 20 s: worker 2 restarted with its instance id and a new member id:
+	// active again, its rate unknown until the next sample.
+	s.record(at(20, 0, 0, 0, 0, 0, nil), group([3]int64{60, 20, 35}, member("9", "w2", 0, 1, 2)))
+	ws = s.Workers()
+	if ws[0].Active != 1 || ws[0].Workers[0].InstanceID != "w2" || ws[0].Workers[0].MemberID != "9" || ws[0].Workers[0].RowsPerS != nil {
+		t.Errorf("after worker 2 came back: %+v", *ws[0].Workers[0])
+	}
+	// A group that appears after a look without it: everything it
+	// committed is its workers' (at the first look ever, nothing is).
+	s2 := NewSeries(&Pipeline{}, 5*time.Second, time.Hour)
+	s2.record(at(0, 0, 0, 0, 0, 0, nil), groupsLook{ok: true, lags: []groupLag{{"other", 0}}})
+	fresh := group([3]int64{5, 5, 5}, member("1", "", 0, 1, 2))
+	fresh.lags = []groupLag{{"g", 285}}
+	s2.record(at(5, 0, 0, 0, 0, 0, nil), fresh)
+	if ws := s2.Workers(); len(ws) != 1 || ws[0].Workers[0].Committed != 15 {
+		t.Errorf("a new group's worker: %+v, want the 15 rows it committed", ws)
+	}
+	// A gone worker is forgotten a span after it went.
+	s.record(at(20+3600+10, 0, 0, 0, 0, 0, nil), group([3]int64{60, 20, 35}, member("9", "w2", 0, 1, 2)))
+	if ws = s.Workers(); len(ws[0].Workers) != 1 {
+		t.Errorf("an hour later %d workers are remembered, want the active one", len(ws[0].Workers))
 	}
 }

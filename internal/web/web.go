@@ -301,6 +301,7 @@ func (s *Server) routes() {
 	get("/topics/{topic}/messages", "messages", "Messages", s.loadMessages)
 	s.mux.Handle("GET /topics/{topic}/export", s.viewer(http.HandlerFunc(s.exportMessages)))
 	get("/groups", "groups", "Consumer groups", s.loadGroups)
+	get("/workers", "workers", "Workers", s.loadWorkers)
 	get("/groups/{group}", "group", "Consumer group", s.loadGroup)
 	s.mux.Handle("POST /groups/{group}/reset", s.admin(http.HandlerFunc(s.resetGroup)))
 	get("/schemas", "schemas", "Schemas", s.loadSchemas)

@@ -67,7 +67,7 @@ func TestAccessControl(t *testing.T) {
 	}
 	anon := f.client(t)
 	pages := []string{"/", "/topics", "/topics/users_created", "/topics/users_created/messages", "/topics/users_created/export?format=csv",
-		"/groups", "/groups/" + stream.DefaultGroup, "/schemas", "/schemas/users_created-value", "/dags", "/dags/user_automation",
+		"/groups", "/groups/" + stream.DefaultGroup, "/workers", "/schemas", "/schemas/users_created-value", "/dags", "/dags/user_automation",
 		"/dags/user_automation/runs/" + run.RunID, "/users"}
 
 	t.Run("anonymous pages redirect to the login", func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestAccessControl(t *testing.T) {
 		}
 	})
 	t.Run("anonymous JSON twins answer 401", func(t *testing.T) {
-		for _, p := range []string{"/api/ui", "/api/ui/topics", "/api/ui/users", "/api/ui/dags", "/api/ui/series"} {
+		for _, p := range []string{"/api/ui", "/api/ui/topics", "/api/ui/users", "/api/ui/dags", "/api/ui/series", "/api/ui/workers"} {
 			resp := anon.get(p)
 			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("GET %s: %d, want 401 with WWW-Authenticate", p, resp.StatusCode)
@@ -381,6 +381,27 @@ func TestPagesAndTwins(t *testing.T) {
 		if st := c.getJSON("/api/ui/series?since=yesterday", nil); st != http.StatusBadRequest {
 			t.Errorf("since=yesterday: %d, want 400", st)
 		}
+		var ws struct {
+			Groups []struct {
+				Group   string
+				Active  int
+				Workers []struct {
+					ClientID   string `json:"client_id"`
+					Partitions []string
+					Committed  int64
+				}
+			}
+		}
+		testwait.For(t, 10*time.Second, "the stream worker on /api/ui/workers", func() (any, bool) {
+			c.getJSON("/api/ui/workers", &ws)
+			for _, g := range ws.Groups {
+				if g.Group == stream.DefaultGroup && g.Active == 1 && len(g.Workers) == 1 {
+					w := g.Workers[0]
+					return ws, len(w.Partitions) == 3 && w.ClientID != "" && w.Committed > 0
+				}
+			}
+			return ws, false
+		})
 		page := c.get("/")
 		for _, id := range []string{"chart-throughput", "chart-lag", "chart-latency", "chart-dead"} {
 			if !strings.Contains(page.body, `id="`+id+`"`) {

@@ -1,0 +1,195 @@
+package web
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/userstream/userstream/internal/broker"
+)
+
+// maxWorkers bounds the workers remembered (active and gone).
+const maxWorkers = 256
+
+// Worker is one member of a consumer group as the sampler saw it (the
+// Spark master's worker list): a stream worker, or a Connect task.
+type Worker struct {
+	Group      string   `json:"group"`
+	MemberID   string   `json:"member_id"`
+	InstanceID string   `json:"instance_id,omitempty"`
+	ClientID   string   `json:"client_id"`
+	Host       string   `json:"host"`
+	Partitions []string `json:"partitions"` // topic/partition
+	Lag        int64    `json:"lag"`        // over its partitions
+	// RowsPerS is how fast its partitions' committed offsets grew over
+	// the last interval; null until two samples saw it.
+	RowsPerS  *float64  `json:"rows_per_s"`
+	Committed int64     `json:"committed"` // rows committed while it owned the partitions
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Gone is when a sample first missed it (it left, or Kafka dropped
+	// it after its session timed out: killed); zero while active.
+	Gone time.Time `json:"gone,omitzero"`
+}
+
+// Rate shows RowsPerS: an en dash while unknown.
+func (w Worker) Rate() string {
+	if w.RowsPerS == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", *w.RowsPerS)
+}
+
+// workerKey names a worker across samples: its static instance id when it
+// has one (it keeps it across restarts), else its member id.
+func workerKey(group string, m broker.MemberDescription) string {
+	return group + "\x00" + cmp.Or(m.InstanceID, m.MemberID)
+}
+
+// recordWorkers updates the workers from the groups described at this
+// sample; empty lists the groups that have no member now, listed every
+// group Kafka listed. Called with s.mu held.
+func (s *Series) recordWorkers(now time.Time, descs []broker.GroupDescription, empty []string, listed map[string]bool) {
+	if s.workers == nil {
+		s.workers, s.committed = map[string]*Worker{}, map[string]int64{}
+	}
+	seen := map[string]bool{}
+	described := map[string]bool{}
+	for _, g := range empty {
+		described[g] = true
+	}
+	for _, d := range descs {
+		described[d.Group] = true
+		parts := map[string]broker.PartitionLag{}
+		for _, p := range d.Partitions {
+			parts[fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p
+		}
+		for _, m := range d.Members {
+			key := workerKey(d.Group, m)
+			w := s.workers[key]
+			if w == nil {
+				if len(s.workers) >= maxWorkers {
+					continue
+				}
+				w = &Worker{Group: d.Group, FirstSeen: now}
+				s.workers[key] = w
+			}
+			dt := now.Sub(w.LastSeen).Seconds()
+			fresh := w.LastSeen.IsZero() || !w.Gone.IsZero()
+			w.MemberID, w.InstanceID, w.ClientID, w.Host = m.MemberID, m.InstanceID, m.ClientID, m.Host
+			w.LastSeen, w.Gone, w.Lag, w.Partitions = now, time.Time{}, 0, w.Partitions[:0]
+			var grew int64
+			for _, t := range sortedKeys(m.Assigned) {
+				for _, p := range m.Assigned[t] {
+					name := fmt.Sprintf("%s/%d", t, p)
+					w.Partitions = append(w.Partitions, name)
+					pl, ok := parts[name]
+					if !ok {
+						continue
+					}
+					w.Lag += max(pl.Lag, 0)
+					ck := d.Group + "\x00" + name
+					was, ok := s.committed[ck]
+					if !ok && s.listed != nil && !s.listed[d.Group] {
+						was, ok = 0, true // a group new since the last look: all of it is its workers'
+					}
+					if ok && pl.Committed > was {
+						grew += pl.Committed - was
+					}
+				}
+			}
+			w.Committed += grew
+			if fresh || dt <= 0 {
+				w.RowsPerS = nil
+			} else {
+				r := math.Round(float64(grew)/dt*10) / 10
+				w.RowsPerS = &r
+			}
+			seen[key] = true
+		}
+		for _, p := range d.Partitions {
+			if p.Committed >= 0 {
+				s.committed[d.Group+"\x00"+fmt.Sprintf("%s/%d", p.Topic, p.Partition)] = p.Committed
+			}
+		}
+	}
+	s.listed = listed
+	span := time.Duration(s.size) * s.every
+	for key, w := range s.workers {
+		switch {
+		case seen[key]:
+		case !w.Gone.IsZero():
+			if now.Sub(w.Gone) > span {
+				delete(s.workers, key)
+			}
+		case described[w.Group]:
+			w.Gone, w.RowsPerS = now, nil
+		}
+	}
+}
+
+// WorkerGroup is the workers of one group, active first.
+type WorkerGroup struct {
+	Group   string    `json:"group"`
+	Active  int       `json:"active"`
+	Workers []*Worker `json:"workers"`
+}
+
+// Workers returns a copy of the workers by group, active ones first (by
+// client id), then the gone ones, most recently gone first.
+func (s *Series) Workers() []WorkerGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	by := map[string]*WorkerGroup{}
+	for _, w := range s.workers {
+		g := by[w.Group]
+		if g == nil {
+			g = &WorkerGroup{Group: w.Group}
+			by[w.Group] = g
+		}
+		cp := *w
+		cp.Partitions = slices.Clone(w.Partitions)
+		if w.RowsPerS != nil {
+			r := *w.RowsPerS
+			cp.RowsPerS = &r
+		}
+		g.Workers = append(g.Workers, &cp)
+		if w.Gone.IsZero() {
+			g.Active++
+		}
+	}
+	out := make([]WorkerGroup, 0, len(by))
+	for _, k := range sortedKeys(by) {
+		g := by[k]
+		slices.SortFunc(g.Workers, func(a, b *Worker) int {
+			if ag, bg := !a.Gone.IsZero(), !b.Gone.IsZero(); ag != bg {
+				if ag {
+					return 1
+				}
+				return -1
+			}
+			if !a.Gone.IsZero() {
+				return b.Gone.Compare(a.Gone)
+			}
+			return cmp.Or(strings.Compare(a.ClientID, b.ClientID), strings.Compare(a.MemberID, b.MemberID))
+		})
+		out = append(out, *g)
+	}
+	return out
+}
+
+type workersPage struct {
+	Every  time.Duration `json:"-"`
+	Groups []WorkerGroup `json:"groups"`
+}
+
+func (s *Server) loadWorkers(r *http.Request) (any, int, error) {
+	if s.cfg.Series == nil || s.cfg.Kafka == nil {
+		return nil, http.StatusServiceUnavailable, errNotConnected("the sampling of Kafka's groups")
+	}
+	return workersPage{Every: s.cfg.Series.Every(), Groups: s.cfg.Series.Workers()}, 0, nil
+}
