@@ -375,6 +375,10 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("trigger a DAG run: it appears in the grid, succeeds, and its log opens", func(t *testing.T) {
+		before, err := f.st.Sink.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
 		stop := f.startStream(t)
 		defer stop()
 		admin.open("/dags")
@@ -397,6 +401,18 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the log does not tell the 100 users: %q", l)
 		}
 		admin.shot("log")
+		// Lineage: from the newest user (of that run), two clicks reach the
+		// log of the run that fetched it.
+		f.waitStored(t, before+100, 30*time.Second)
+		admin.open("/users")
+		admin.do("open the newest user's lineage", chromedp.Click(chromedp.CSS(`#users a.lineage`)))
+		admin.wait("its message and run", `document.getElementById("message-offset") && document.getElementById("lineage-run")`, 20*time.Second)
+		if h := admin.text("#message dl.headers"); !strings.Contains(h, "userstream.run_id") {
+			t.Errorf("the message's headers: %q", h)
+		}
+		admin.shot("lineage")
+		admin.do("open the log", chromedp.Click(chromedp.CSS(`a.log-link`)))
+		admin.wait("the log of the run", `document.getElementById("log") && document.getElementById("log").textContent.includes("produced 100")`, 10*time.Second)
 	})
 
 	t.Run("an offset reset of the empty group: preview, confirm, and the stream re-reads without duplicates", func(t *testing.T) {

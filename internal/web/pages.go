@@ -276,6 +276,9 @@ func (s *Server) loadDAG(r *http.Request) (any, int, error) {
 type runPage struct {
 	Run   scheduler.Run            `json:"run"`
 	Tasks []scheduler.TaskInstance `json:"task_instances"`
+	// Messages is the message browser filtered by the run's id (the
+	// producer's run id header).
+	Messages string `json:"messages"`
 }
 
 func (s *Server) loadRun(r *http.Request) (any, int, error) {
@@ -293,7 +296,7 @@ func (s *Server) loadRun(r *http.Request) (any, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return runPage{Run: run, Tasks: tis}, 0, nil
+	return runPage{Run: run, Tasks: tis, Messages: s.runMessages(run.RunID)}, 0, nil
 }
 
 type logPage struct {

@@ -32,6 +32,7 @@ import (
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/user"
 )
 
 //go:embed templates/*.html
@@ -53,8 +54,9 @@ type Kafka interface {
 	ResetOffsets(ctx context.Context, group, topic string, to broker.ResetTarget, apply bool) ([]broker.OffsetChange, error)
 }
 
-// Users is what the Users page reads of the sink.
+// Users is what the Users page and a user's lineage read of the sink.
 type Users interface {
+	Get(ctx context.Context, id string) (user.Record, error)
 	Page(ctx context.Context, q sink.PageQuery) (sink.Page, error)
 	Stats(ctx context.Context) (sink.Stats, error)
 }
@@ -320,6 +322,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /dags/{dag}/runs/{run}/clear", s.admin(http.HandlerFunc(s.clearRun)))
 	s.mux.Handle("POST /dags/{dag}/runs/{run}/mark", s.admin(http.HandlerFunc(s.markRun)))
 	get("/users", "users", "Users", s.loadUsers)
+	get("/users/{id}", "lineage", "User", s.loadLineage)
 }
 
 // errNotConnected is what a page of a part the UI was started without says.
