@@ -54,8 +54,8 @@ func TestLineage(t *testing.T) {
 				Offset    int64
 				Headers   map[string]string
 			}
-			Note  string `json:"message_note"`
-			Run *struct {
+			Note string `json:"message_note"`
+			Run  *struct {
 				DagID string `json:"dag_id"`
 				RunID string `json:"dag_run_id"`
 			}
