@@ -17,6 +17,7 @@ import (
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/schema/registry"
 	"github.com/userstream/userstream/internal/schema/schematest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestRegistryRestartKeepsIDs writes messages, restarts the embedded
@@ -193,18 +194,13 @@ func TestRegistryStopsWithContext(t *testing.T) {
 	addr := strings.TrimPrefix(reg.URL(), "http://")
 	cancel()
 	// Without Close, the listener goes away once the context has ended.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.For(t, 5*time.Second, "the registry to refuse connections on "+addr+" after its context ended", func() (error, bool) {
 		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			break
+		if err == nil {
+			c.Close()
 		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("registry still accepts connections on %s 5s after its context ended", addr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err, err != nil
+	}, testwait.Every(10*time.Millisecond))
 	if err := reg.Close(); err != nil {
 		t.Fatalf("Close after the context ended: %v", err)
 	}

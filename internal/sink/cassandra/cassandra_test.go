@@ -78,7 +78,7 @@ func TestConformance(t *testing.T) {
 			v, _ := doubles.Load(s)
 			d := v.(*cassandratest.Double)
 			d.Stop()
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond) // the outage: a deliberate fault
 			if err := d.Restart(); err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +202,7 @@ func TestNodeRestart(t *testing.T) {
 	d.Stop()
 	done := make(chan error, 1)
 	go func() { done <- s.Upsert(t.Context(), sinktest.Records(50, 50)) }()
-	time.Sleep(1500 * time.Millisecond) // long enough for "no hosts available"
+	time.Sleep(1500 * time.Millisecond) // the outage (a deliberate fault), long enough for "no hosts available"
 	if err := d.Restart(); err != nil {
 		t.Fatal(err)
 	}

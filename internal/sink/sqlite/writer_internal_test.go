@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/userstream/userstream/internal/sink/sinktest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestWriterKeepsItsConnection upserts batches while a reader polls Count,
@@ -91,16 +93,12 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := pages * pageSize
-	var size int64
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		st, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if size = st.Size(); size >= want {
-			return
-		}
-	}
-	t.Fatalf("database file %d bytes 10 s after the last batch; the database is %d pages of %d bytes (%d): the WAL was not checkpointed",
-		size, pages, pageSize, want)
+	testwait.For(t, 10*time.Second, fmt.Sprintf("the WAL checkpointed: a database file of %d pages of %d bytes (%d)", pages, pageSize, want),
+		func() (string, bool) {
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%d bytes", st.Size()), st.Size() >= want
+		}, testwait.Every(20*time.Millisecond))
 }
