@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestConnectWorkerKill: two `userstream connect` workers in one cluster
@@ -79,23 +81,18 @@ func connectWorkerKill(t *testing.T, restart bool) {
 	converge(t, s, prod, sinkURL, 10*time.Second, "2 Connect workers, tasks.max=3, one SIGKILLed")
 
 	// The dead worker's status goes stale (8 s) and leaves the list.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.For(t, 20*time.Second, "the survivor's ("+survivor+") 3 tasks alone in the status, RUNNING", func() (connStatus, bool) {
 		status, ok := connectorStatus(t, survivor, "chaos-jdbc")
-		if ok && status.Connector.State == "RUNNING" && len(status.Tasks) == 3 {
-			only := true
-			for _, task := range status.Tasks {
-				only = only && task.State == "RUNNING" && task.WorkerID == survivor
-			}
-			if only {
-				break
+		if !ok || status.Connector.State != "RUNNING" || len(status.Tasks) != 3 {
+			return status, false
+		}
+		for _, task := range status.Tasks {
+			if task.State != "RUNNING" || task.WorkerID != survivor {
+				return status, false
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status 20 s after the kill: %+v; want the survivor's (%s) 3 tasks, RUNNING", status, survivor)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return status, true
+	}, testwait.Every(250*time.Millisecond))
 }
 
 // createJDBCConnector creates, through the REST API of the worker at addr,
@@ -153,22 +150,23 @@ func holder(t *testing.T, kafka, group string, workers []string) int {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	held := -1
+	testwait.For(t, 20*time.Second, fmt.Sprintf("a member of %s with partitions and a client id naming one of %v", group, workers), func() (any, bool) {
 		groups, err := kadm.NewClient(cl).DescribeGroups(context.Background(), group)
-		if err == nil {
-			for _, m := range groups[group].Members {
-				if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 {
-					for i, w := range workers {
-						if strings.HasSuffix(m.ClientID, "-"+w) {
-							return i
-						}
+		if err != nil {
+			return err, false
+		}
+		for _, m := range groups[group].Members {
+			if a, ok := m.Assigned.AsConsumer(); ok && len(a.Topics) > 0 {
+				for i, w := range workers {
+					if strings.HasSuffix(m.ClientID, "-"+w) {
+						held = i
+						return m.ClientID, true
 					}
 				}
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("no member of %s with partitions and a client id naming one of %v", group, workers)
-	return -1
+		return groups[group].Members, false
+	}, testwait.Every(200*time.Millisecond))
+	return held
 }

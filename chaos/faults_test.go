@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestBrokerRestart: the broker is SIGKILLed during a produce and started
@@ -25,7 +26,7 @@ func TestBrokerRestart(t *testing.T) {
 	prod := produceUsers(t, s, n, 10000)
 	waitAbove(t, s.Sink, n/5, 60*time.Second)
 	s.KillBroker(t)
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // the outage: a deliberate fault
 	s.StartBroker(t, "broker-2")
 	faultEnd := time.Now()
 	if code := prod.Wait(t, 120*time.Second); code != 0 {
@@ -88,7 +89,7 @@ func TestWorkerKills(t *testing.T) {
 			last := 0
 			for i := range kills {
 				last = waitAbove(t, sinkURL, last, 60*time.Second)
-				time.Sleep(every)
+				time.Sleep(every) // paces the kills over the run
 				w.Kill(t)
 				w = worker(t, s, fmt.Sprintf("stream-%d", i+1), sinkURL, extra...)
 			}
@@ -199,19 +200,14 @@ func TestNULRecord(t *testing.T) {
 			conv := waitCount(t, sinkURL, want, start, 60*time.Second)
 			var dead int64
 			if backend == "postgres" {
-				deadline := time.Now().Add(20 * time.Second)
-				var dl []string
-				for time.Now().Before(deadline) {
-					dl = dl[:0]
+				dl := testwait.For(t, 20*time.Second, "a dead letter", func() ([]string, bool) {
+					var dl []string
 					for _, r := range deadLetters(t, s.Kafka) {
 						h := headers(r)
 						dl = append(dl, h["userstream.error_kind"]+": "+h["userstream.error"])
 					}
-					if len(dl) > 0 {
-						break
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
+					return dl, len(dl) > 0
+				}, testwait.Every(200*time.Millisecond))
 				if len(dl) != 1 || !strings.HasPrefix(dl[0], "sink: ") || !strings.Contains(dl[0], "22021") {
 					t.Fatalf("dead letters = %q, want one of kind sink with SQLSTATE 22021", dl)
 				}

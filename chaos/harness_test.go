@@ -37,6 +37,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // long reports whether the long form runs.
@@ -222,33 +223,18 @@ func postgresSink(t *testing.T) string {
 // that took from since; it fails after within.
 func waitCount(t *testing.T, sinkURL string, want int, since time.Time, within time.Duration) time.Duration {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	last := -1
-	for time.Now().Before(deadline) {
-		if last = proctest.Count(t, sinkURL); last == want {
-			return time.Since(since)
-		}
-		if last > want {
-			t.Fatalf("the sink holds %d users, more than the %d expected", last, want)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("the sink holds %d users %s after the fault ended, want %d", last, within, want)
-	return 0
+	proctest.WaitCount(t, sinkURL, want, within)
+	return time.Since(since)
 }
 
-// waitAbove waits until the sink holds more than n users.
+// waitAbove waits until the sink holds more than n users and returns how
+// many it holds.
 func waitAbove(t *testing.T, sinkURL string, n int, within time.Duration) int {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if c := proctest.Count(t, sinkURL); c > n {
-			return c
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the sink did not pass %d users within %s", n, within)
-	return 0
+	return testwait.For(t, within, fmt.Sprintf("more than %d users in the sink", n), func() (int, bool) {
+		c := proctest.Count(t, sinkURL)
+		return c, c > n
+	}, testwait.Every(100*time.Millisecond))
 }
 
 // converge waits, after a run's produce has ended, for the sink to hold

@@ -20,6 +20,7 @@ import (
 
 	"github.com/userstream/userstream/internal/proctest"
 	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestPoison: 1% poison among the messages of a run (random bytes,
@@ -81,7 +82,7 @@ func TestPoison(t *testing.T) {
 	// Poison goes in while the valid users flow, in ten slices.
 	for i := range 10 {
 		produceRaw(t, s.Kafka, values[i*len(values)/10:(i+1)*len(values)/10]...)
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // paces the slices over the produce
 	}
 	if code := prod.Wait(t, 120*time.Second); code != 0 {
 		t.Fatalf("produce exited %d:\n%s", code, prod.Output())
@@ -90,12 +91,10 @@ func TestPoison(t *testing.T) {
 	acked := produced(t, prod.Output())
 	conv := waitCount(t, s.Sink, int(acked)+nul, end, 30*time.Second)
 	wantDead := poison - nul
-	var dl []*kgo.Record
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if dl = deadLetters(t, s.Kafka); len(dl) >= wantDead {
-			break
-		}
-	}
+	dl := testwait.For(t, 20*time.Second, fmt.Sprintf("%d dead letters", wantDead), func() ([]*kgo.Record, bool) {
+		dl := deadLetters(t, s.Kafka)
+		return dl, len(dl) >= wantDead
+	}, testwait.Every(200*time.Millisecond))
 	got := map[string]int{}
 	for _, r := range dl {
 		got[headers(r)["userstream.error_kind"]]++
@@ -136,7 +135,7 @@ func hostile(t *testing.T, mode string) string {
 			for i := 0; i < 600 && r.Context().Err() == nil; i++ {
 				_, _ = w.Write([]byte(" "))
 				w.(http.Flusher).Flush()
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // the drip: a deliberately slow body
 			}
 		case "100 MB body":
 			w.Header().Set("Content-Type", "application/json")
@@ -242,19 +241,18 @@ func TestDiskFull(t *testing.T) {
 	if code := prod.Wait(t, 120*time.Second); code != 0 {
 		t.Fatalf("produce exited %d:\n%s", code, prod.Output())
 	}
-	// Wait until the stream reports the full disk.
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(w.Output(), "full") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the stream never said the disk is full:\n%s", proctest.Tail(w.Output(), 3000))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second)
-	stored := proctest.Count(t, sinkURL)
-	if c := committedOffsets(t, s.Kafka, "userstream-stream"); c > int64(stored) {
-		t.Errorf("committed %d offsets with only %d users stored: the offsets passed what the disk holds", c, stored)
-	}
+	testwait.For(t, 60*time.Second, "the stream to say the disk is full", func() (string, bool) {
+		out := w.Output()
+		return proctest.Tail(out, 3000), strings.Contains(out, "full")
+	}, testwait.Every(200*time.Millisecond))
+	// While the disk stays full, the offsets never pass what it holds (the
+	// offsets are read first: a commit follows its write).
+	stored := 0
+	testwait.Holds(t, 2*time.Second, "committed offsets within the users stored on the full disk", func() (string, bool) {
+		c := committedOffsets(t, s.Kafka, "userstream-stream")
+		stored = proctest.Count(t, sinkURL)
+		return fmt.Sprintf("%d offsets committed, %d users stored", c, stored), c <= int64(stored)
+	}, testwait.Every(500*time.Millisecond))
 	if stored >= n {
 		t.Fatalf("stored %d of %d: the disk never filled; the test proves nothing", stored, n)
 	}

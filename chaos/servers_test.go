@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestPostgresStopped: the PostgreSQL server (a throwaway cluster the test
@@ -37,7 +38,7 @@ func TestPostgresStopped(t *testing.T) {
 		if code, body := healthz(t, metrics); code == 503 {
 			unhealthy = body
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // paces the sampling through the outage
 	}
 	if !strings.Contains(unhealthy, "sink upsert failing") {
 		t.Errorf("/healthz never said the sink is failing while PostgreSQL was down (last 503 body %q)", unhealthy)
@@ -135,19 +136,22 @@ func TestRegistryDown(t *testing.T) {
 	// through the proxy and must fetch the writer schema to decode.
 	prod := produceUsers(t, s, n, size(4000, 5000))
 	w := worker(t, s, "stream-1", s.Sink, "--schema-registry", "http://"+px.addr)
-	time.Sleep(3 * time.Second)
-	if got := proctest.Count(t, s.Sink); got != 0 {
-		t.Fatalf("the worker stored %d users without a registry", got)
-	}
-	if w.Exited() {
-		t.Fatalf("the worker gave up on the registry at start:\n%s", w.Output())
-	}
+	// The registry stays away for 3 s (the fault); all along the worker
+	// stores nothing and does not give up.
+	testwait.Holds(t, 3*time.Second, "a running worker storing nothing without a registry", func() (string, bool) {
+		if w.Exited() {
+			t.Fatalf("the worker gave up on the registry at start:\n%s", w.Output())
+		}
+		got := proctest.Count(t, s.Sink)
+		return fmt.Sprintf("%d users stored", got), got == 0
+	}, testwait.Every(500*time.Millisecond))
 	px.resume()
 	waitAbove(t, s.Sink, n/4, 60*time.Second)
 	px.pause()
 	w.Kill(t)
 	worker(t, s, "stream-2", s.Sink, "--schema-registry", "http://"+px.addr)
 	produceRaw(t, s.Kafka, []byte{0, 0, 0, 0x27, 0x0f, 2, 'x'}) // Confluent header, schema id 9999
+	// The outage mid-stream: a deliberate fault.
 	time.Sleep(5 * time.Second)
 	px.resume()
 	converge(t, s, prod, s.Sink, 0, "registry away at start (3 s) and mid-stream (5 s, worker replaced)")

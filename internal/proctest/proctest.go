@@ -29,6 +29,7 @@ import (
 
 	"github.com/userstream/userstream/internal/engines"
 	"github.com/userstream/userstream/internal/engines/enginestest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 var (
@@ -215,23 +216,20 @@ func FreeAddr(t testing.TB) string {
 }
 
 // WaitListening waits until addr accepts connections, failing the test if
-// p exits first or 30 s pass.
+// p exits first or 30 s (scaled by testwait) pass.
 func WaitListening(t testing.TB, p *Proc, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.For(t, 30*time.Second, p.Name+" listening on "+addr, func() (error, bool) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return nil, true
 		}
-		select {
-		case <-p.done:
+		if p.Exited() {
 			t.Fatalf("%s exited before listening on %s:\n%s", p.Name, addr, p.Output())
-		case <-time.After(50 * time.Millisecond):
 		}
-	}
-	t.Fatalf("%s is not listening on %s", p.Name, addr)
+		return err, false
+	})
 }
 
 // Count is `userstream users count --sink URL`; a SQLite file the stream
@@ -253,21 +251,16 @@ func Count(t testing.TB, sinkURL string) int {
 }
 
 // WaitCount waits until the sink holds want users, failing when it holds
-// more or within passes first.
+// more or within (scaled by testwait) passes first.
 func WaitCount(t testing.TB, sinkURL string, want int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	last := -1
-	for time.Now().Before(deadline) {
-		if last = Count(t, sinkURL); last == want {
-			return
+	testwait.For(t, within, fmt.Sprintf("%d users in the sink", want), func() (int, bool) {
+		n := Count(t, sinkURL)
+		if n > want {
+			t.Fatalf("the sink holds %d users, more than the %d produced", n, want)
 		}
-		if last > want {
-			t.Fatalf("the sink holds %d users, more than the %d produced", last, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the sink holds %d users after %s, want %d", last, within, want)
+		return n, n == want
+	}, testwait.Every(200*time.Millisecond))
 }
 
 // Stack is a broker with a Schema Registry and `userstream api` on free
