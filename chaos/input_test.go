@@ -241,10 +241,7 @@ func TestDiskFull(t *testing.T) {
 	if code := prod.Wait(t, 120*time.Second); code != 0 {
 		t.Fatalf("produce exited %d:\n%s", code, prod.Output())
 	}
-	testwait.For(t, 60*time.Second, "the stream to say the disk is full", func() (string, bool) {
-		out := w.Output()
-		return proctest.Tail(out, 3000), strings.Contains(out, "full")
-	}, testwait.Every(200*time.Millisecond))
+	w.WaitOutput(t, "full", 60*time.Second)
 	// While the disk stays full, the offsets never pass what it holds (the
 	// offsets are read first: a commit follows its write).
 	stored := 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/randomuser"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // apiOut is a goroutine-safe buffer for a command running in the background.
@@ -88,19 +90,15 @@ func TestAPIServe(t *testing.T) {
 
 	url := "http://" + addr + "/api/?results=7&seed=abc&nat=fr"
 	var body []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, "the API to answer", func() (string, bool) {
 		resp, err := http.Get(url)
-		if err == nil {
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			break
+		if err != nil {
+			return fmt.Sprintf("%v; stderr: %s", err, errb.String()), false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never answered: %v; stderr: %s", err, errb.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.Status, true
+	}, testwait.Every(20*time.Millisecond))
 	var resp randomuser.Response
 	if err := json.Unmarshal(body, &resp); err != nil || len(resp.Results) != 7 || resp.Results[0].Nat != "FR" {
 		t.Fatalf("GET %s: %d users, err %v", url, len(resp.Results), err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a command writing while the test
@@ -46,22 +47,19 @@ func TestBrokerCommand(t *testing.T) {
 		go func() {
 			done <- run(ctx, []string{"broker", "--addr", "127.0.0.1:0", "--data-dir", dir}, new(bytes.Buffer), &stderr)
 		}()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
+		testwait.For(t, 10*time.Second, "the broker to log its address", func() (string, bool) {
+			out := stderr.String()
+			if m := addrRE.FindStringSubmatch(out); m != nil {
 				addr = m[1]
-				break
+				return out, true
 			}
 			select {
 			case code := <-done:
-				t.Fatalf("broker exited with %d: %s", code, stderr.String())
+				t.Fatalf("broker exited with %d: %s", code, out)
 			default:
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("broker did not log its address: %s", stderr.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return out, false
+		}, testwait.Every(10*time.Millisecond))
 		return addr, func() int { cancel(); return <-done }
 	}
 	topics := func(args ...string) (int, string, string) {

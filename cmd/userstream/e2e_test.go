@@ -20,6 +20,7 @@ import (
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // The end-to-end tests run the real binary as separate processes, the way a
@@ -57,13 +58,13 @@ func TestEndToEndKilledStreamLosesNothing(t *testing.T) {
 		"--source", "http://"+s.API+"/api/", "--users", "20000", "--batch-size", "1000", "--rate", "8000")
 
 	// Kill the stream once it has stored some users but not all.
-	deadline := time.Now().Add(60 * time.Second)
-	for n := count(t, s.Sink); n == 0 || n >= 20000; n = count(t, s.Sink) {
-		if time.Now().After(deadline) || n >= 20000 {
+	testwait.For(t, 60*time.Second, "the stream midway: some users stored, not all", func() (int, bool) {
+		n := count(t, s.Sink)
+		if n >= 20000 {
 			t.Fatalf("could not catch the stream midway (count %d)", n)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return n, n > 0
+	}, testwait.Every(100*time.Millisecond))
 	st.Signal(syscall.SIGKILL)
 	st.Wait(t, 10*time.Second)
 	killedAt := count(t, s.Sink)
@@ -134,20 +135,15 @@ func TestStreamStopsCleanlyOnSIGTERM(t *testing.T) {
 	// The commit follows the sink write, so give it a moment.
 	wants := []string{"userstream_stream_stored_total 3000", "userstream_stream_committed_total 3000",
 		"userstream_stream_batch_seconds_count", "userstream_kafka_"}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		m, missing := get("/metrics"), ""
+	testwait.For(t, 10*time.Second, fmt.Sprintf("/metrics to show %q", wants), func() (string, bool) {
+		m := get("/metrics")
 		for _, want := range wants {
 			if !strings.Contains(m, want) {
-				missing = want
+				return fmt.Sprintf("no %q in:\n%s", want, tail(m, 3000)), false
 			}
 		}
-		if missing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics lacks %q:\n%s", missing, tail(m, 3000))
-		}
-	}
+		return "", true
+	}, testwait.Every(100*time.Millisecond))
 	st.Signal(syscall.SIGTERM)
 	if code := st.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("stream exited %d on SIGTERM, want 0:\n%s", code, st.Output())
@@ -198,13 +194,13 @@ func TestDevRunsAndResumes(t *testing.T) {
 	}
 	dev := start(t, "dev-1", args("@every 1s")...)
 	began := time.Now()
-	deadline := began.Add(30 * time.Second)
-	for count(t, sinkURL) < 1000 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 1000 users in the sink 30s after dev started:\n%s", dev.Output())
+	testwait.For(t, 30*time.Second, "1000 users in the sink after dev started", func() (int, bool) {
+		if dev.Exited() {
+			t.Fatalf("dev exited:\n%s", dev.Output())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		n := count(t, sinkURL)
+		return n, n >= 1000
+	}, testwait.Every(100*time.Millisecond))
 	t.Logf("first 1000 users stored %.1fs after start", time.Since(began).Seconds())
 
 	// They were stored by the Connect worker's default connector, which a
@@ -279,12 +275,7 @@ func TestDevRunsAndResumes(t *testing.T) {
 	// can catch up with everything in the topic, including what the first
 	// run left.
 	dev2 := start(t, "dev-2", args("none")...)
-	for !strings.Contains(dev2.Output(), "userstream dev is running") {
-		if dev2.Exited() {
-			t.Fatalf("dev-2 exited:\n%s", dev2.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	dev2.WaitOutput(t, "userstream dev is running", 60*time.Second)
 	if out, errOut, code := runCmd(t, "dags", "trigger", "user_automation", "--metadata", "sqlite:"+filepath.Join(dir, "meta.db")); code != 0 {
 		t.Fatalf("dags trigger: exit %d: %s%s", code, out, errOut)
 	}
@@ -292,20 +283,14 @@ func TestDevRunsAndResumes(t *testing.T) {
 	if code := getJSON(t, connectURL+"/connectors", &names); code != 200 || len(names) != 1 || names[0] != "users-sqlite" {
 		t.Errorf("connectors after the second start: %d %v, want [users-sqlite]", code, names)
 	}
-	deadline = time.Now().Add(60 * time.Second)
-	for {
+	testwait.For(t, 60*time.Second, fmt.Sprintf("the sink to hold every message of the topic, more than the %d kept", kept), func() (string, bool) {
 		n := count(t, sinkURL)
 		if n < kept {
 			t.Fatalf("the second run lost users: %d before, %d now", kept, n)
 		}
-		if msgs := topicMessages(t, kafka); msgs > int64(kept) && int64(n) == msgs {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sink has %d users, topic %d messages:\n%s", n, topicMessages(t, kafka), dev2.Output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		msgs := topicMessages(t, kafka)
+		return fmt.Sprintf("%d users, %d messages", n, msgs), msgs > int64(kept) && int64(n) == msgs
+	}, testwait.Every(200*time.Millisecond))
 }
 
 // TestDevConnectorTakesOverAndStaysDeleted: a data dir whose users dev's
@@ -338,38 +323,42 @@ func TestDevConnectorTakesOverAndStaysDeleted(t *testing.T) {
 	dev = start(t, "dev-connect", args("none", connectAddr)...)
 	connectURL := "http://" + connectAddr
 	var names []string
-	for deadline := time.Now().Add(20 * time.Second); len(names) == 0; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) || dev.Exited() {
-			t.Fatalf("no default connector:\n%s", dev.Output())
+	testwait.For(t, 20*time.Second, "the default connector", func() (any, bool) {
+		if dev.Exited() {
+			t.Fatalf("dev exited:\n%s", dev.Output())
 		}
-		getJSONQuiet(connectURL+"/connectors", &names)
-	}
+		code, err := getJSONQuiet(connectURL+"/connectors", &names)
+		return fmt.Sprintf("%d %v %v", code, err, names), len(names) > 0
+	}, testwait.Every(100*time.Millisecond))
 	if !strings.Contains(dev.Output(), "connector takes over the stream's offsets") {
 		t.Errorf("dev did not hand the stream's offsets to the connector:\n%s", dev.Output())
 	}
-	// Caught up with nothing to do: the connector read nothing again.
-	time.Sleep(2 * time.Second)
-	resp, err := http.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// Caught up with nothing to do (lag 0), and over 2 s the connector
+	// reads nothing again.
+	metricsText := func() string {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.Status + "\n" + string(body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "userstream_stream_consumed_total 0") || !strings.Contains(string(body), "userstream_stream_lag 0") {
-		t.Errorf("the connector re-read what the stream stored, or lags (%d):\n%s", resp.StatusCode, tail(string(body), 3000))
-	}
+	testwait.For(t, 20*time.Second, "the connector's lag at 0", func() (string, bool) {
+		m := metricsText()
+		return tail(m, 3000), strings.Contains(m, "userstream_stream_lag 0")
+	}, testwait.Every(100*time.Millisecond))
+	testwait.Holds(t, 2*time.Second, "the connector reading nothing the stream stored", func() (string, bool) {
+		m := metricsText()
+		return tail(m, 3000), strings.Contains(m, "userstream_stream_consumed_total 0")
+	}, testwait.Every(200*time.Millisecond))
 	if code := connectCall(t, "DELETE", connectURL+"/connectors/users-sqlite", "admin", "pw"); code != 204 {
 		t.Fatalf("DELETE the default connector: %d", code)
 	}
 	stop(dev)
 
 	dev = start(t, "dev-again", args("none", connectAddr)...)
-	for !strings.Contains(dev.Output(), "userstream dev is running") {
-		if dev.Exited() {
-			t.Fatalf("dev exited:\n%s", dev.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	dev.WaitOutput(t, "userstream dev is running", 60*time.Second)
 	if code := getJSON(t, connectURL+"/connectors", &names); code != 200 || len(names) != 0 {
 		t.Errorf("connectors after a start that follows the deletion: %d %v, want none", code, names)
 	}

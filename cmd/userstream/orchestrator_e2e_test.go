@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 const e2ePassword = "e2e-admin-password"
@@ -53,34 +55,39 @@ func TestDevSchedulesRuns(t *testing.T) {
 	} else if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("POST /connectors without a login: %d, want 401", resp.StatusCode)
 	}
-	began := time.Now()
-	var first int
-	for time.Since(began) < 20*time.Second {
-		if first == 0 {
-			first = count(t, sinkURL)
-		}
-		time.Sleep(time.Second)
-	}
-	out, errOut, code := runCmd(t, "dags", "runs", "user_automation", "--metadata", meta, "--json")
-	if code != 0 {
-		t.Fatalf("dags runs: exit %d: %s", code, errOut)
-	}
-	var res struct {
+	first := testwait.For(t, 20*time.Second, "users in the sink", func() (int, bool) {
+		n := count(t, sinkURL)
+		return n, n > 0
+	}, testwait.Every(time.Second))
+	type runsOut struct {
 		Runs []struct {
 			ID    string `json:"dag_run_id"`
 			State string `json:"state"`
 			Type  string `json:"run_type"`
 		} `json:"dag_runs"`
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatalf("dags runs --json printed %q: %v", out, err)
-	}
-	success := 0
+	var res runsOut
+	testwait.For(t, 20*time.Second, "4 successful runs of @every 3s", func() (string, bool) {
+		out, errOut, code := runCmd(t, "dags", "runs", "user_automation", "--metadata", meta, "--json")
+		if code != 0 {
+			t.Fatalf("dags runs: exit %d: %s", code, errOut)
+		}
+		res = runsOut{}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("dags runs --json printed %q: %v", out, err)
+		}
+		success := 0
+		for _, r := range res.Runs {
+			if r.State == "success" {
+				success++
+			}
+		}
+		return out, success >= 4
+	}, testwait.Every(time.Second))
 	for _, r := range res.Runs {
 		if r.State != "success" {
 			continue
 		}
-		success++
 		logOut, errOut, code := runCmd(t, "dags", "logs", r.ID, "--metadata", meta)
 		if code != 0 || !strings.Contains(logOut, "Marking task as SUCCESS") || !strings.Contains(logOut, "produced 1000") {
 			t.Errorf("logs of %s: exit %d %s\n%s", r.ID, code, errOut, logOut)
@@ -88,9 +95,6 @@ func TestDevSchedulesRuns(t *testing.T) {
 		if r.Type != "scheduled" || !strings.HasPrefix(r.ID, "scheduled__") {
 			t.Errorf("run %s has type %s", r.ID, r.Type)
 		}
-	}
-	if success < 4 {
-		t.Fatalf("%d successful runs in 20 s of @every 3s, want at least 4:\n%s", success, out)
 	}
 	if last := count(t, sinkURL); last <= first {
 		t.Errorf("the sink did not grow: %d then %d", first, last)
@@ -186,53 +190,46 @@ func TestTwoSchedulersOnePostgres(t *testing.T) {
 		"sched-a": proctest.StartEnv(t, "sched-a", env, args("sched-a", freeAddr(t))...),
 		"sched-b": proctest.StartEnv(t, "sched-b", env, args("sched-b", freeAddr(t))...),
 	}
-	time.Sleep(12 * time.Second)
-
-	// Kill the one that holds a running try (each try takes ~4 s); it
-	// comes back under the same host name, as a restarted pod does.
 	conn, err := pgx.Connect(context.Background(), base+sep+"search_path="+schemaName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
 	ctx := context.Background()
-	victim := ""
-	for deadline := time.Now().Add(10 * time.Second); victim == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+
+	// Kill, once runs succeed, the one that holds a running try (each try
+	// takes ~4 s); it comes back under the same host name, as a restarted
+	// pod does.
+	victim := testwait.For(t, 60*time.Second, "2 successful runs and a try running on one of the schedulers", func() (string, bool) {
+		var done int
 		var host string
-		err := conn.QueryRow(ctx, `SELECT hostname FROM task_instance_try WHERE state = 'running' ORDER BY start_date DESC LIMIT 1`).Scan(&host)
-		if err == nil && procs[host] != nil {
-			victim = host
+		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM dag_run WHERE state = 'success'),
+			coalesce((SELECT hostname FROM task_instance_try WHERE state = 'running' ORDER BY start_date DESC LIMIT 1), '')`).Scan(&done, &host)
+		if err != nil {
+			return err.Error(), false // the schedulers have not made their tables yet
 		}
-	}
-	if victim == "" {
-		t.Fatal("no try was running in 10 s: the test cannot kill a scheduler in the middle of one")
-	}
+		if done < 2 || procs[host] == nil {
+			return fmt.Sprintf("%d successful runs, newest running try on %q", done, host), false
+		}
+		return host, true
+	}, testwait.Every(50*time.Millisecond))
 	killedAt := time.Now()
 	procs[victim].Kill(t)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the killed one stays down 2 s: part of the fault
 	proctest.StartEnv(t, victim+"-again", env, args(victim, freeAddr(t))...)
 	// Every scheduler ticks (no leader): the survivor goes on creating
 	// slots; the restarted one joins in.
-	for time.Since(killedAt) < 35*time.Second {
-		time.Sleep(time.Second)
-	}
 	// Slots are created at most --max-active-runs ahead of the runs still
-	// going, so the catchup after the failover drains at the runs' pace,
-	// slower on a loaded machine: wait, bounded, for the newest slot to come
-	// within 5 s of now. A scheduler that stopped creating slots never does.
-	var last time.Time
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+	// going, so the catchup drains at the runs' pace, slower on a loaded
+	// machine. Wait for slots 30 s past the kill: a scheduler that stopped
+	// creating slots never makes them.
+	last := testwait.For(t, 65*time.Second, "scheduled runs 30 s past the kill, through the failover", func() (time.Time, bool) {
+		var last time.Time
 		if err := conn.QueryRow(ctx, `SELECT max(logical_date) FROM dag_run WHERE dag_id = 'user_automation' AND run_type = 'scheduled'`).Scan(&last); err != nil {
 			t.Fatal(err)
 		}
-		if time.Since(last) <= 5*time.Second {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the last run is at %v, %s ago, 30 s after the failover's catchup should have ended: slots stopped being created",
-				last, time.Since(last).Round(time.Millisecond))
-		}
-	}
+		return last, !last.Before(killedAt.Add(30 * time.Second))
+	}, testwait.Every(500*time.Millisecond))
 
 	var dup int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT dag_id, logical_date FROM dag_run GROUP BY 1, 2 HAVING count(*) > 1) d`).Scan(&dup); err != nil {
@@ -264,30 +261,29 @@ func TestTwoSchedulersOnePostgres(t *testing.T) {
 	}
 	// The killed process's running try: resolved by the survivor once the
 	// killed one's heartbeat has stood still for 5 s, and its task retried.
-	resolveBy := time.Now().Add(40 * time.Second)
-	for {
-		var stuck int
+	stuck := 0
+	defer func() {
+		if stuck == 0 {
+			return
+		}
+		// The wait below failed: show River's side of the stuck tries.
+		rows, _ := conn.Query(ctx, `SELECT id, state, attempt, max_attempts, attempted_at, coalesce(attempted_by::text, '') FROM river_job WHERE kind = 'userstream_task' AND state NOT IN ('completed') ORDER BY id`)
+		for rows.Next() {
+			var id int64
+			var st, by string
+			var at, max int
+			var when any
+			_ = rows.Scan(&id, &st, &at, &max, &when, &by)
+			t.Logf("river job %d %s attempt %d/%d at %v by %s", id, st, at, max, when, by)
+		}
+		rows.Close()
+	}()
+	testwait.For(t, 40*time.Second, "no try started before the kill still running", func() (string, bool) {
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM task_instance_try WHERE state = 'running' AND start_date < $1`, killedAt).Scan(&stuck); err != nil {
 			t.Fatal(err)
 		}
-		if stuck == 0 {
-			break
-		}
-		if time.Now().After(resolveBy) {
-			rows, _ := conn.Query(ctx, `SELECT id, state, attempt, max_attempts, attempted_at, coalesce(attempted_by::text, '') FROM river_job WHERE kind = 'userstream_task' AND state NOT IN ('completed') ORDER BY id`)
-			for rows.Next() {
-				var id int64
-				var st, by string
-				var at, max int
-				var when any
-				_ = rows.Scan(&id, &st, &at, &max, &when, &by)
-				t.Logf("river job %d %s attempt %d/%d at %v by %s", id, st, at, max, when, by)
-			}
-			rows.Close()
-			t.Fatalf("%d tries started before the kill are still running", stuck)
-		}
-		time.Sleep(time.Second)
-	}
+		return fmt.Sprintf("%d running", stuck), stuck == 0
+	}, testwait.Every(time.Second))
 	var rescued int
 	_ = conn.QueryRow(ctx, `SELECT count(*) FROM task_instance_try WHERE error LIKE '%stopped without finishing%'`).Scan(&rescued)
 	if rescued == 0 {

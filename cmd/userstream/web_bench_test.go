@@ -92,11 +92,11 @@ func BenchmarkWebRSS(b *testing.B) {
 			p := pages[i%len(pages)]
 			run("open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS(`main h1`)))
 			if p == "/" {
-				time.Sleep(6 * time.Second) // three server-sent snapshots
+				time.Sleep(6 * time.Second) // paces the browse: a dwell of three server-sent snapshots
 			}
 			last = rssMB(b, web.Pid())
 			peak = max(peak, last)
-			time.Sleep(time.Second)
+			time.Sleep(time.Second) // paces the browse: a page a second
 		}
 	}
 	b.ReportMetric(peak, "web-peak-MiB")

@@ -158,6 +158,22 @@ func (p *Proc) Wait(t testing.TB, d time.Duration) int {
 	}
 }
 
+// WaitOutput waits until the process has printed want, failing the test
+// when it exits first or within (scaled by testwait) passes.
+func (p *Proc) WaitOutput(t testing.TB, want string, within time.Duration) {
+	t.Helper()
+	testwait.For(t, within, fmt.Sprintf("%s to print %q", p.Name, want), func() (string, bool) {
+		out := p.Output()
+		if strings.Contains(out, want) {
+			return "", true
+		}
+		if p.Exited() {
+			t.Fatalf("%s exited before printing %q:\n%s", p.Name, want, Tail(out, 4000))
+		}
+		return Tail(out, 3000), false
+	}, testwait.Every(100*time.Millisecond))
+}
+
 // Kill sends SIGKILL and waits for the process to go.
 func (p *Proc) Kill(t testing.TB) {
 	t.Helper()
