@@ -35,6 +35,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/user"
 )
 
@@ -642,21 +643,15 @@ func testBroken(t *testing.T, h *harness) {
 	first, second := Records(0, 100), Records(100, 100)
 	h.upsert(t, first)
 	h.cfg.breakConn(t, h.Sink)
-	var err error
 	tries := 0
-	for tries < 50 {
+	testwait.For(t, 30*time.Second, "an Upsert to succeed after the connection broke", func() (error, bool) {
 		tries++
-		if err = h.Upsert(t.Context(), second); err == nil {
-			break
-		}
+		err := h.Upsert(t.Context(), second)
 		if errors.Is(err, sink.ErrClosed) {
 			t.Fatalf("Upsert after a broken connection = %v: the sink is not closed, it must reconnect", err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("Upsert still fails after %d tries since the connection broke: %v", tries, err)
-	}
+		return err, err == nil
+	}, testwait.Every(100*time.Millisecond))
 	t.Logf("Upsert succeeded on try %d after the connection broke", tries)
 	h.wantCount(t, 200)
 	h.wantStored(t, first...)

@@ -188,6 +188,7 @@ func (d *Double) Restart() error {
 	}
 	d.mu.Unlock()
 	var err error
+	// Paces the retries while the old socket releases the port.
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", d.addr); err == nil {
