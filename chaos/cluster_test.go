@@ -66,7 +66,7 @@ func TestClusterLeaderKill(t *testing.T) {
 		if err := s.Cluster.Kill(leader); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(outage)
+		time.Sleep(outage) // the outage: a deliberate fault
 		if err := s.Cluster.Restart(ctx, leader); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestClusterControllerKill(t *testing.T) {
 		if err := s.Cluster.Kill(c); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(outage)
+		time.Sleep(outage) // the outage: a deliberate fault
 		if err := s.Cluster.Restart(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +135,7 @@ func TestClusterTwoOfThreeDown(t *testing.T) {
 			}
 		}
 		before := endOffsets(t, s.Kafka, broker.Topic)
-		time.Sleep(2 * outage)
+		time.Sleep(2 * outage) // the outage: a deliberate fault, over which the offsets must stand still
 		// With one replica in sync nothing can be acknowledged: the end
 		// offsets (the high watermark) stand still.
 		if after := endOffsets(t, s.Kafka, broker.Topic); after != before {
