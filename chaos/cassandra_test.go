@@ -37,7 +37,7 @@ func TestCassandraKilled(t *testing.T) {
 		if code, body := healthz(t, metrics); code == 503 {
 			unhealthy = body
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // paces the sampling through the outage
 	}
 	if !strings.Contains(unhealthy, "sink upsert failing") {
 		t.Errorf("/healthz never said the sink is failing while Cassandra was down (last 503 body %q)", unhealthy)
