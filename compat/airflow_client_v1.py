@@ -8,42 +8,15 @@ Usage: airflow_client_v1.py BASE_URL USER PASSWORD
 Prints one JSON object of what the calls returned; TestAirflowClientV1 checks it.
 """
 import datetime
-import json
-import sys
-import time
 
 import airflow_client.client as client
 from airflow_client.client.api import dag_api, dag_run_api, monitoring_api, task_instance_api
-from airflow_client.client.exceptions import ApiException
 from airflow_client.client.model.clear_dag_run import ClearDagRun
 from airflow_client.client.model.dag import DAG
 from airflow_client.client.model.dag_run import DAGRun
-from airflow_client.client.model.dag_state import DagState
 from airflow_client.client.model.update_dag_run_state import UpdateDagRunState
 
-base, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
-DAG_ID, TASK_ID = "user_automation", "stream_data_from_api"
-out = {"errors": {}}
-
-
-def status(name, fn):
-    """Records the HTTP status of a call that must fail."""
-    try:
-        fn()
-    except ApiException as e:
-        out["errors"][name] = e.status
-        return
-    out["errors"][name] = None
-
-
-def wait_state(runs, run_id, want):
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        run = runs.get_dag_run(DAG_ID, run_id)
-        if str(run.state) == want:
-            return run
-        time.sleep(0.1)
-    sys.exit("run %s is %s after 30 s, want %s" % (run_id, run.state, want))
+from airflow_common import DAG_ID, TASK_ID, base, done, out, password, status, user, wait_state
 
 
 conf = client.Configuration(host=base + "/api/v1", username=user, password=password)
@@ -71,8 +44,9 @@ with client.ApiClient(conf) as api:
     status("trigger_taken_run_id", lambda: runs.post_dag_run(DAG_ID, DAGRun(dag_run_id="compat_named")))
     status("trigger_unknown_dag", lambda: runs.post_dag_run("nope", DAGRun()))
 
-    done = wait_state(runs, run_id, "success")
-    out["run_done"] = {"state": str(done.state), "has_end_date": done.end_date is not None}
+    wait_state(lambda r: str(runs.get_dag_run(DAG_ID, r).state), run_id, "success")
+    finished = runs.get_dag_run(DAG_ID, run_id)
+    out["run_done"] = {"state": str(finished.state), "has_end_date": finished.end_date is not None}
     listed = runs.get_dag_runs(DAG_ID, order_by="-execution_date")
     out["runs_total"] = listed.total_entries
     out["runs_listed"] = sorted(r.dag_run_id for r in listed.dag_runs) == sorted([run_id, "compat_named"])
@@ -90,11 +64,11 @@ with client.ApiClient(conf) as api:
     # The spec gives this answer no model (a run, or with dry_run the task
     # instances): the client returns the JSON as a dict.
     out["cleared"] = cleared["state"]
-    wait_state(runs, run_id, "success")
+    wait_state(lambda r: str(runs.get_dag_run(DAG_ID, r).state), run_id, "success")
     marked = runs.update_dag_run_state(DAG_ID, run_id, UpdateDagRunState(state="failed"))
     out["marked"] = str(marked.state)
     runs.delete_dag_run(DAG_ID, "compat_named")
     status("deleted_run", lambda: runs.get_dag_run(DAG_ID, "compat_named"))
     out["runs_total_after"] = runs.get_dag_runs(DAG_ID).total_entries
 
-print(json.dumps(out, sort_keys=True))
+done()

@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/userstream/userstream/internal/scheduler/restapi/restapitest"
@@ -39,14 +38,5 @@ func TestAirflowClientV1(t *testing.T) {
 		"errors": map[string]any{"trigger_taken_run_id": 409.0, "trigger_unknown_dag": 404.0,
 			"log_missing_try": 404.0, "unknown_run": 404.0, "deleted_run": 404.0},
 	}
-	for k, w := range want {
-		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
-			t.Errorf("%s = %#v, want %#v", k, g, w)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unchecked result %s = %v", k, got[k])
-		}
-	}
+	checkResults(t, got, want)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"reflect"
 	"testing"
 )
 
@@ -13,21 +14,57 @@ import (
 // the clients it drives are not installed anywhere else.
 func compatPython(t *testing.T) string {
 	t.Helper()
-	py := os.Getenv("USERSTREAM_COMPAT_PYTHON")
+	return venvPython(t, "USERSTREAM_COMPAT_PYTHON", "requirements-compat.txt")
+}
+
+// airflow3Python is the interpreter of the second environment
+// scripts/compat.sh builds, for Airflow 3's client and airflowctl (they
+// share a module name with Airflow 2's client, so they cannot live in one).
+func airflow3Python(t *testing.T) string {
+	t.Helper()
+	return venvPython(t, "USERSTREAM_COMPAT_AIRFLOW3_PYTHON", "requirements-airflow3.txt")
+}
+
+// venvPython is the interpreter the environment variable env names.
+func venvPython(t *testing.T, env, requirements string) string {
+	t.Helper()
+	py := os.Getenv(env)
 	if py == "" {
-		t.Skip("USERSTREAM_COMPAT_PYTHON is not set: run scripts/compat.sh (make compat), which installs the pinned clients of compat/requirements-compat.txt")
+		t.Skipf("%s is not set: run scripts/compat.sh (make compat), which installs the pinned clients of compat/%s", env, requirements)
 	}
 	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("USERSTREAM_COMPAT_PYTHON: %v", err)
+		t.Fatalf("%s: %v", env, err)
 	}
 	return py
+}
+
+// checkResults compares what a script printed with what it must have,
+// key by key, and fails on any key the test does not check.
+func checkResults(t *testing.T, got, want map[string]any) {
+	t.Helper()
+	for k, w := range want {
+		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
+			t.Errorf("%s = %#v, want %#v", k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unchecked result %s = %v", k, got[k])
+		}
+	}
 }
 
 // runPython runs a script of this folder with the compat interpreter and
 // decodes the JSON it prints into out; a failure shows its stderr.
 func runPython(t *testing.T, out any, args ...string) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), compatPython(t), args...)
+	runPythonWith(t, compatPython(t), out, args...)
+}
+
+// runPythonWith is runPython with another interpreter.
+func runPythonWith(t *testing.T, py string, out any, args ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), py, args...)
 	b, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError

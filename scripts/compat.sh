@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The fidelity tests (compat/, docs/compatibility.md): the originals' own
 # clients and specs against userstream. Installs the pinned Python packages of
-# compat/requirements-compat.txt once, in a virtual environment under
-# ~/.cache/userstream named by the file's hash (never in the tree), and runs
-# the tests with it.
+# compat/requirements-compat.txt and compat/requirements-airflow3.txt once
+# each, in virtual environments under ~/.cache/userstream named by the
+# file's hash (never in the tree), and runs the tests with them.
 #   scripts/compat.sh        the long form (make compat)
 #   scripts/compat.sh quick  the quick form scripts/test.sh runs (CI)
-# Without python3's venv and pip the quick form says so and passes; the long
-# form fails.
+# Without python3's venv and pip (or PyPI) the quick form says so and passes;
+# the long form fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-long}
@@ -20,25 +20,33 @@ missing() {
 command -v python3 >/dev/null || missing "no python3"
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing "python3 has no venv or ensurepip module"
 
-req=compat/requirements-compat.txt
-hash=$(sha256sum "$req" | cut -c1-16)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/userstream
-venv=$cache/venv-$hash
 mkdir -p "$cache"
-# One install at a time; .complete marks a finished one, so an interrupted
-# install is removed and done again rather than used.
-exec 9>"$cache/venv.lock"
-flock 9
-if [ ! -e "$venv/.complete" ]; then
-  echo "compat: installing $req into $venv (once; about two minutes)"
-  rm -rf "$venv"
-  python3 -m venv "$venv" || missing "python3 -m venv failed"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" \
-    || { echo "compat: pip could not install $req (is PyPI reachable?)"; exit 1; }
-  touch "$venv/.complete"
-fi
-flock -u 9
-export USERSTREAM_COMPAT_PYTHON=$venv/bin/python
+
+# venv REQ prints the interpreter of the environment of REQ, installing it
+# once under $cache, named by REQ's hash. One install at a time; .complete
+# marks a finished one, so an interrupted install is redone, not used.
+venv() {
+  local req=$1 dir
+  dir=$cache/venv-$(sha256sum "$req" | cut -c1-16)
+  (
+    flock 9
+    if [ ! -e "$dir/.complete" ]; then
+      echo "compat: installing $req into $dir (once; a minute or two)" >&2
+      rm -rf "$dir"
+      python3 -m venv "$dir" >&2 || exit 1
+      "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$req" >&2 || exit 1
+      touch "$dir/.complete"
+    fi
+  ) 9>"$cache/venv.lock" || return 1
+  echo "$dir/bin/python"
+}
+USERSTREAM_COMPAT_PYTHON=$(venv compat/requirements-compat.txt) \
+  || missing "python3 -m venv or pip could not install compat/requirements-compat.txt (is PyPI reachable?)"
+# Airflow 3's client has the module name of Airflow 2's: its own environment.
+USERSTREAM_COMPAT_AIRFLOW3_PYTHON=$(venv compat/requirements-airflow3.txt) \
+  || missing "python3 -m venv or pip could not install compat/requirements-airflow3.txt (is PyPI reachable?)"
+export USERSTREAM_COMPAT_PYTHON USERSTREAM_COMPAT_AIRFLOW3_PYTHON
 export USERSTREAM_COMPAT=$mode
 
 go test -count=1 -timeout 20m ./compat/

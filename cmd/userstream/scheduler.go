@@ -228,6 +228,7 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 	api := restapi.New(s.Service(), scheduler.NewAuthenticator(st, 0), restapi.Options{Logger: a.log, Heartbeat: s.LastTick})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api)
+	mux.Handle("/api/v2/", api)
 	mux.Handle("/auth/token", api)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	addr := r.addr

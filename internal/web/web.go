@@ -288,6 +288,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /logout", s.logout)
 	if s.cfg.API != nil {
 		s.mux.Handle("/api/v1/", s.cfg.API)
+		s.mux.Handle("/api/v2/", s.cfg.API)
 		s.mux.Handle("/auth/token", s.cfg.API)
 	}
 	get := func(pattern, name, title string, load loader) {

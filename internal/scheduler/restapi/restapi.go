@@ -65,6 +65,7 @@ func New(svc *scheduler.Service, auth *scheduler.Authenticator, opts Options) *A
 	a.mux.Handle("GET /api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances", read(a.listTIs))
 	a.mux.Handle("GET /api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", read(a.getTI))
 	a.mux.Handle("GET /api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try}", read(a.getLog))
+	a.routesV2()
 	a.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "Not Found", fmt.Sprintf("%s %s is not a path of this API", r.Method, r.URL.Path))
 	})

@@ -1,6 +1,7 @@
 package restapi_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -224,5 +225,60 @@ func TestLogContinuationToken(t *testing.T) {
 	}
 	if code, body := do(t, srv, call{method: "GET", path: logPath + "?token=bogus", user: "admin", pass: password}); code != 400 {
 		t.Errorf("log with a bad token: %d %v, want 400", code, body)
+	}
+}
+
+// TestV2: Airflow 3's /api/v2 beside v1: bearer tokens only, {"detail"}
+// errors, 422 for a body that does not validate, run_after and no
+// execution_date, RFC 3339 times, total_entries.
+func TestV2(t *testing.T) {
+	srv, _ := server(t)
+	_, body := do(t, srv, call{method: "POST", path: "/auth/token", body: `{"username": "admin", "password": "` + password + `"}`})
+	tok := body["access_token"].(string)
+	v2 := func(method, path, auth, reqBody string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(reqBody))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	bearer := "Bearer " + tok
+	if code, m := v2("GET", "/api/v2/dags", "", ""); code != 401 || m["detail"] != "Not authenticated" {
+		t.Errorf("no token: %d %v, want 401 Not authenticated", code, m)
+	}
+	if code, m := v2("GET", "/api/v2/dags", "Basic "+base64.StdEncoding.EncodeToString([]byte("admin:"+password)), ""); code != 401 {
+		t.Errorf("basic auth: %d %v, want 401 (v2 takes tokens only)", code, m)
+	}
+	code, m := v2("POST", "/api/v2/dags/user_automation/dagRuns", bearer, `{"logical_date": null, "run_after": "2026-01-01T00:00:00Z", "conf": {"users": 2}}`)
+	if code != 200 || m["run_after"] == nil || m["dag_versions"] == nil || m["conf"].(map[string]any)["users"] != 2.0 {
+		t.Fatalf("trigger: %d %v", code, m)
+	}
+	if _, ok := m["execution_date"]; ok {
+		t.Errorf("a v2 run has execution_date: %v", m)
+	}
+	if q, _ := m["queued_at"].(string); !strings.HasSuffix(q, "Z") {
+		t.Errorf("queued_at %q is not RFC 3339 in UTC (Z)", q)
+	}
+	if code, m := v2("POST", "/api/v2/dags/user_automation/dagRuns", bearer, `{"conf": [1]}`); code != 422 {
+		t.Errorf("conf a list: %d %v, want 422", code, m)
+	} else if d, _ := m["detail"].([]any); len(d) != 1 || d[0].(map[string]any)["msg"] == "" {
+		t.Errorf("422 body %v, want FastAPI's detail list", m)
+	}
+	if code, m := v2("GET", "/api/v2/dags/nope", bearer, ""); code != 404 || m["detail"] == nil || m["title"] != nil {
+		t.Errorf("unknown DAG: %d %v, want 404 {\"detail\"}", code, m)
+	}
+	if code, m := v2("GET", "/api/v2/dags", bearer, ""); code != 200 || m["total_entries"] != 1.0 || m["dags"].([]any)[0].(map[string]any)["is_stale"] != false {
+		t.Errorf("list: %d %v", code, m)
+	}
+	if code, m := v2("GET", "/api/v2/pools", bearer, ""); code != 404 || m["detail"] == nil {
+		t.Errorf("unserved: %d %v, want 404 {\"detail\"}", code, m)
 	}
 }
