@@ -105,7 +105,7 @@ func OpenConfig(ctx context.Context, cfg Config, opts ...Option) (*Sink, error) 
 		recentIDs:    "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ?",
 		recentTies:   "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ? AND ingested_at = ? AND id > ?",
 		recentOlder:  "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ? AND ingested_at < ?",
-		count:        "SELECT COUNT(*) FROM " + ks + ".created_users",
+		count:        "SELECT id FROM " + ks + ".created_users",
 		nats:         "SELECT nat FROM " + ks + ".created_users",
 	}
 	sess, err := s.newSession()
@@ -557,13 +557,23 @@ func (s *Sink) writeRecord(ctx context.Context, r *user.Record) error {
 	})
 }
 
-// Count returns the number of stored users with SELECT COUNT(*), which
-// reads every partition of the table: fine for the sizes of this project,
-// slow on a large real cluster (see docs/cassandra.md).
+// Count returns the number of stored users by reading every id of the
+// table in pages of 5000 and counting them here. A server-side SELECT
+// COUNT(*) is one request that must finish within the node's timeout: on a
+// busy one-node cluster with 100k users it was aborted (ReadFailure
+// "received 0 responses and 1 failures: UNKNOWN"), while each page here
+// is its own request. It reads the whole table either way: fine for the
+// sizes of this project, slow on a large real cluster (docs/cassandra.md).
 func (s *Sink) Count(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.do(ctx, func(sess *gocql.Session) error {
-		return sess.Query(s.q.count).Idempotent(true).ScanContext(ctx, &n)
+		n = 0
+		iter := sess.Query(s.q.count).PageSize(5000).Idempotent(true).IterContext(ctx)
+		var id gocql.UUID
+		for iter.Scan(&id) {
+			n++
+		}
+		return iter.Close()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cassandra sink: count: %w", err)
