@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // The faults of a real cluster: Apache Kafka 4 in KRaft mode on three
@@ -53,6 +56,24 @@ func clusterCase(t *testing.T, n int, fault func(ctx context.Context, s *proctes
 	if dup := duplicates(t, "sqlite:"+connectDB); dup != 0 {
 		t.Errorf("the connector's sink has %d duplicate rows", dup)
 	}
+}
+
+// highWatermark sums the end offsets of users_created, asking again while
+// the client's metadata still names dead leaders (for 30 s at most).
+func highWatermark(t *testing.T, kafka string) int64 {
+	t.Helper()
+	cl := proctest.Client(t, kafka)
+	return testwait.For(t, 30*time.Second, "the end offsets of "+broker.Topic, func() (int64, bool) {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, broker.Topic)
+		if err != nil || ends.Error() != nil {
+			return -1, false
+		}
+		var sum int64
+		ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+		return sum, true
+	})
 }
 
 // TestClusterLeaderKill: the leader of users_created/0 is SIGKILLed

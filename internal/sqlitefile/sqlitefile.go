@@ -7,6 +7,7 @@ package sqlitefile
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,6 +65,9 @@ func ParseURL(rawURL, who, example string) (string, error) {
 // path+".lock" (empty; kept, as it is cheaper to keep than to remove
 // safely). It waits up to 30 s for another opener, or until ctx is done,
 // and the operating system drops it if the process dies.
+//
+// On a full disk the lock file cannot be written: an existing database is
+// then opened without it, a new one fails.
 func Lock(ctx context.Context, path string) (release func(), err error) {
 	if path == Memory {
 		return func() {}, nil
@@ -82,7 +86,21 @@ func Lock(ctx context.Context, path string) (release func(), err error) {
 	tx, err := lock.BeginTx(ctx, nil)
 	if err != nil {
 		lock.Close()
+		if diskFull(err) {
+			if _, serr := os.Stat(path); serr == nil {
+				// An existing database is still read on a full disk (users
+				// count while the sink waits for space): the races the lock
+				// prevents need a write, which the full disk refuses anyway.
+				return func() {}, nil
+			}
+		}
 		return nil, fmt.Errorf("lock %s.lock: %w", path, err)
 	}
 	return func() { _ = tx.Rollback(); lock.Close() }, nil
+}
+
+// diskFull reports whether err is SQLite's SQLITE_FULL (13).
+func diskFull(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 13
 }
