@@ -43,14 +43,7 @@ func startBroker(t *testing.T) string {
 	t.Helper()
 	if kind := enginestest.BrokerKind(t); kind != enginestest.Embedded {
 		k := enginestest.StartKafka(t, enginestest.KafkaOptions(kind)...)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		if _, err := broker.EnsureTopics(t.Context(), kadm.NewClient(cl), 3, -1, broker.Topic, broker.DLQTopic); err != nil {
-			t.Fatal(err)
-		}
+		ensureUserTopics(t, k.Brokers)
 		return k.Bootstrap()
 	}
 	e, err := broker.StartEmbedded(t.Context(), "127.0.0.1:0", "", broker.WithPartitions(3))
@@ -59,6 +52,20 @@ func startBroker(t *testing.T) string {
 	}
 	t.Cleanup(func() { e.Close() })
 	return e.Addr()
+}
+
+// ensureUserTopics creates users_created and its DLQ, of 3 partitions, on
+// a real Kafka cluster.
+func ensureUserTopics(t *testing.T, brokers []string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := broker.EnsureTopics(t.Context(), kadm.NewClient(cl), 3, -1, broker.Topic, broker.DLQTopic); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // cluster is one worker and its REST API.

@@ -202,6 +202,7 @@ type StateInfo struct {
 	State    State  `json:"state"`
 	WorkerID string `json:"worker_id"`
 	Trace    string `json:"trace,omitempty"`
+	Version  string `json:"version"` // the plugin's, as Connect 4 answers (KIP-1136)
 }
 
 // TaskState is one task's state; ids number the tasks of all live workers.
@@ -252,11 +253,11 @@ func (w *Worker) Status(name string) (Status, error) {
 		return 0
 	})
 	st := Status{Name: name, Type: "sink", Tasks: []TaskState{},
-		Connector: StateInfo{State: rec.Target, WorkerID: ws[0].Worker}}
+		Connector: StateInfo{State: rec.Target, WorkerID: ws[0].Worker, Version: Version}}
 	for _, s := range ws {
 		for _, t := range s.Tasks {
 			st.Tasks = append(st.Tasks, TaskState{ID: len(st.Tasks), local: t.Local,
-				StateInfo: StateInfo{State: t.State, WorkerID: s.Worker, Trace: t.Trace}})
+				StateInfo: StateInfo{State: t.State, WorkerID: s.Worker, Trace: t.Trace, Version: Version}})
 		}
 	}
 	if len(st.Tasks) == 1 && st.Tasks[0].State == StateFailed && st.Tasks[0].local == 0 && rec.Target == StateRunning {

@@ -59,6 +59,7 @@ func Handler(w *Worker, auth Authorize) http.Handler {
 	guarded("PUT /connectors/{name}/stop", h.target(StateStopped))
 	guarded("DELETE /connectors/{name}", h.delete)
 	open("GET /connectors/{name}/topics", h.topics)
+	guarded("PUT /connectors/{name}/topics/reset", h.resetTopics)
 	open("GET /connectors/{name}/offsets", h.offsets)
 	guarded("PATCH /connectors/{name}/offsets", h.alterOffsets)
 	guarded("DELETE /connectors/{name}/offsets", h.resetOffsets)
@@ -131,7 +132,10 @@ func (h *api) validate(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if _, ok := pluginKeys(class); !ok {
-		writeError(rw, http.StatusNotFound, "Failed to find any class that implements Connector and which name matches "+class)
+		// 400 as the JVM worker means it (its BadRequestException, which
+		// 4.x wraps into a 500).
+		writeError(rw, http.StatusBadRequest, "Failed to find any class that implements Connector and which name matches "+class+
+			"; GET /connector-plugins lists the classes")
 		return
 	}
 	if _, ok := cfg["connector.class"]; !ok {
@@ -403,6 +407,17 @@ func (h *api) topics(rw http.ResponseWriter, r *http.Request) {
 		topics = []string{}
 	}
 	writeJSON(rw, http.StatusOK, map[string]any{name: map[string]any{"topics": topics}})
+}
+
+// resetTopics answers as Connect does (202) for a known connector. Ours
+// report a sink's configured topics, not the ones it has used since a
+// reset, so there is nothing to clear.
+func (h *api) resetTopics(rw http.ResponseWriter, r *http.Request) {
+	if _, err := h.w.Spec(r.PathValue("name")); err != nil {
+		fail(rw, err)
+		return
+	}
+	rw.WriteHeader(http.StatusAccepted)
 }
 
 func (h *api) offsets(rw http.ResponseWriter, r *http.Request) {

@@ -65,7 +65,7 @@ func Available() error {
 }
 
 // Classpath returns the Java classpath of engine (a pom under poms/:
-// "kafka", "kafka-zk", "cassandra"), resolving it with Maven on first use.
+// "kafka", "kafka-zk", "cassandra", "connect"), resolving it with Maven on first use.
 // The classpath is cached per pom content, so changing a pinned version
 // resolves again.
 func Classpath(ctx context.Context, engine string) (string, error) {

@@ -49,9 +49,10 @@ type config struct {
 	detached bool
 	timeout  time.Duration
 	jvm      []string
+	group    string // StartConnect's group id
 }
 
-// Option configures StartKafka and StartCassandra.
+// Option configures StartKafka, StartCassandra and StartConnect.
 type Option func(*config)
 
 // KafkaOption is the name the Kafka callers know Option by.

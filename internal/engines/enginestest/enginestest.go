@@ -125,6 +125,37 @@ func StartCassandra(t testing.TB, opts ...engines.Option) *engines.Cassandra {
 	return c
 }
 
+// StartConnect starts an Apache Kafka Connect worker (distributed, 4.x)
+// against the Kafka cluster at bootstrap in a temporary directory for the
+// test, and kills it when the test ends. It skips the test, saying why,
+// when java or mvn is missing; any other failure to start fails the test
+// with the worker's log.
+func StartConnect(t testing.TB, bootstrap string, opts ...engines.Option) *engines.Connect {
+	t.Helper()
+	if err := engines.Available(); err != nil {
+		t.Skipf("no Kafka Connect here: %v", err)
+	}
+	ctx := context.Background()
+	if tc, ok := t.(interface{ Context() context.Context }); ok {
+		ctx = tc.Context()
+	}
+	opts = append([]engines.Option{engines.WithJVMOptions(engines.QuickStartJVM...)}, opts...)
+	c, err := engines.StartConnect(ctx, t.TempDir(), bootstrap, opts...)
+	if err != nil {
+		t.Fatalf("start Apache Kafka Connect: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			p := c.Process()
+			t.Logf("--- %s log (%s):\n%s", p.Name, p.Log, p.LogTail(3000))
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("stop Apache Kafka Connect: %v", err)
+		}
+	})
+	return c
+}
+
 // CassandraEnv names a running Cassandra node (host:port of CQL) that the
 // tests of every package share; scripts/test.sh starts one and sets it.
 // Unset, each test binary starts its own node on first use.
