@@ -11,8 +11,9 @@ chaos:
 	USERSTREAM_CHAOS=long USERSTREAM_CHAOS_REPORT=$(CURDIR)/chaos-report.jsonl PKGS=./chaos/ ./scripts/test.sh -v -timeout 90m
 	FUZZTIME=10m ./scripts/fuzz.sh
 # The fidelity tests, long form: the originals' own clients and published
-# specs against ours, from the pinned compat/requirements-compat.txt
-# (docs/compatibility.md).
+# specs against ours, from the pinned compat/requirements-compat.txt, then
+# the original's Spark job (compat/spark/, compat/requirements-spark.txt;
+# needs USERSTREAM_TEST_POSTGRES) (docs/compatibility.md).
 compat:
 	./scripts/compat.sh long
 fuzz:
