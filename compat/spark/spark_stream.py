@@ -13,7 +13,7 @@ passed as spark.jars).
 
     spark_stream.py --bootstrap HOST:PORT --jdbc-url jdbc:postgresql://... \
         --table SCHEMA.created_users --checkpoint DIR --jars A.jar,B.jar \
-        [--topic users_created] [--available-now]
+        [--topic users_created] [--available-now] [--consumer-offsets]
 
 The database user and password come from JDBC_USER and JDBC_PASSWORD (never
 on the command line). With --available-now the job reads what the topic
@@ -38,11 +38,12 @@ COLUMNS = ["id", "first_name", "last_name", "gender", "address", "post_code",
 SCHEMA = StructType([StructField(c, StringType(), False) for c in COLUMNS])
 
 
-def create_spark_connection(jars):
+def create_spark_connection(jars, consumer_offsets):
     # Small-machine settings: two local cores, no UI, a 1 GiB driver.
     spark = (SparkSession.builder.appName("SparkDataStreaming")
              .master("local[2]")
              .config("spark.jars", jars)
+             .config("spark.sql.streaming.kafka.useDeprecatedOffsetFetching", str(consumer_offsets).lower())
              .config("spark.sql.shuffle.partitions", "2")
              .config("spark.driver.memory", "1g")
              .config("spark.ui.enabled", "false")
@@ -79,6 +80,9 @@ def main():
     ap.add_argument("--table", required=True)
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--jars", required=True, help="comma-separated jars: the Kafka source and the JDBC driver")
+    ap.add_argument("--consumer-offsets", action="store_true",
+                    help="find offsets with a Kafka consumer (Metadata requests) rather than the Admin client "
+                         "(DescribeTopicPartitions): spark.sql.streaming.kafka.useDeprecatedOffsetFetching")
     ap.add_argument("--available-now", action="store_true",
                     help="store what the topic holds now, then stop and print a summary")
     args = ap.parse_args()
@@ -93,7 +97,7 @@ def main():
         if not first:
             first.append(time.monotonic() - start)
 
-    spark = create_spark_connection(args.jars)
+    spark = create_spark_connection(args.jars, args.consumer_offsets)
     users = create_selection_df_from_kafka(connect_to_kafka(spark, args.bootstrap, args.topic))
     writer = users.writeStream.foreachBatch(write_batch).option("checkpointLocation", args.checkpoint)
     if args.available_now:

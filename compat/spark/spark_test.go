@@ -74,7 +74,14 @@ func TestOriginalSparkJob(t *testing.T) {
 			want := readProduced(t, s.Kafka, n)
 
 			table := createTable(t, pg)
-			sum := runJob(t, py, pg, jars, s.Kafka, table, true)
+			// The embedded broker answers DescribeTopicPartitions with null
+			// eligible-leader-replica lists where Apache Kafka sends empty
+			// ones, and the Admin client of kafka-clients 3.9 (Spark 4.0's
+			// Kafka source) fails on null with a NullPointerException: there
+			// the job finds its offsets with a consumer, a setting of Spark's
+			// own (docs/compatibility.md).
+			consumerOffsets := kind == enginestest.Embedded
+			sum := runJob(t, py, pg, jars, s.Kafka, table, consumerOffsets)
 			t.Logf("%s: Spark %s stored %d rows in %d batches, %.1f s from start (first batch at %v s)",
 				kind, sum.Spark, sum.Rows, sum.Batches, sum.Seconds, deref(sum.FirstBatchSeconds))
 			if sum.Rows != n {
@@ -164,7 +171,7 @@ func createTable(t testing.TB, pg string) string {
 // jobArgs is the command line of spark_stream.py for a topic on kafka and
 // a table of pg, and its environment: the database login goes in JDBC_USER
 // and JDBC_PASSWORD, never on the command line.
-func jobArgs(pg, jars, kafka, table, checkpoint string, availableNow bool) (args, env []string, err error) {
+func jobArgs(pg, jars, kafka, table, checkpoint string, consumerOffsets bool) (args, env []string, err error) {
 	u, err := url.Parse(pg)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, nil, fmt.Errorf("USERSTREAM_TEST_POSTGRES is not a postgres:// URL")
@@ -176,9 +183,9 @@ func jobArgs(pg, jars, kafka, table, checkpoint string, availableNow bool) (args
 	pass, _ := u.User.Password()
 	env = []string{"JDBC_USER=" + u.User.Username(), "JDBC_PASSWORD=" + pass}
 	args = []string{"--bootstrap", kafka, "--topic", topic, "--jdbc-url", jdbc, "--table", table,
-		"--checkpoint", checkpoint, "--jars", jars}
-	if availableNow {
-		args = append(args, "--available-now")
+		"--checkpoint", checkpoint, "--jars", jars, "--available-now"}
+	if consumerOffsets {
+		args = append(args, "--consumer-offsets")
 	}
 	return args, env, nil
 }
@@ -186,10 +193,10 @@ func jobArgs(pg, jars, kafka, table, checkpoint string, availableNow bool) (args
 // runJob runs spark_stream.py --available-now to its end and returns its
 // summary. The job (python and the JVM it starts) runs in its own process
 // group, killed when the test ends.
-func runJob(t testing.TB, py, pg, jars, kafka, table string, availableNow bool) summary {
+func runJob(t testing.TB, py, pg, jars, kafka, table string, consumerOffsets bool) summary {
 	t.Helper()
 	dir := t.TempDir()
-	args, env, err := jobArgs(pg, jars, kafka, table, filepath.Join(dir, "checkpoint"), availableNow)
+	args, env, err := jobArgs(pg, jars, kafka, table, filepath.Join(dir, "checkpoint"), consumerOffsets)
 	if err != nil {
 		t.Fatal(err)
 	}
