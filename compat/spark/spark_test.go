@@ -131,10 +131,32 @@ func sparkJars(t testing.TB) string {
 	return strings.Join(filepath.SplitList(strings.TrimSpace(cp)), ",")
 }
 
-// createTable creates a schema of its own holding created_users with the
-// original's columns, dropped when the test ends, and returns the table's
-// qualified name.
+// createTable creates created_users with the original's columns in a
+// schema of its own (createSchema) and returns its qualified name.
 func createTable(t testing.TB, pg string) string {
+	t.Helper()
+	schema := createSchema(t, pg)
+	cols := []string{"id uuid PRIMARY KEY"}
+	for _, c := range columns[1:] {
+		cols = append(cols, c+" text")
+	}
+	execSQL(t, pg, "CREATE TABLE "+pgx.Identifier{schema, "created_users"}.Sanitize()+" ("+strings.Join(cols, ", ")+")")
+	return schema + ".created_users"
+}
+
+// createSchema creates an empty schema, dropped with what it holds when the
+// test ends, and returns its name.
+func createSchema(t testing.TB, pg string) string {
+	t.Helper()
+	schema := fmt.Sprintf("spark_streams_%d", time.Now().UnixNano())
+	ident := pgx.Identifier{schema}.Sanitize()
+	execSQL(t, pg, "CREATE SCHEMA "+ident)
+	t.Cleanup(func() { execSQL(t, pg, "DROP SCHEMA "+ident+" CASCADE") })
+	return schema
+}
+
+// execSQL runs one statement on its own connection, failing the test on error.
+func execSQL(t testing.TB, pg, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -143,35 +165,15 @@ func createTable(t testing.TB, pg string) string {
 		t.Fatalf("connect to PostgreSQL: %v", err)
 	}
 	defer conn.Close(ctx)
-	schema := fmt.Sprintf("spark_streams_%d", time.Now().UnixNano())
-	ident := pgx.Identifier{schema}.Sanitize()
-	cols := []string{"id uuid PRIMARY KEY"}
-	for _, c := range columns[1:] {
-		cols = append(cols, c+" text")
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+ident+"; CREATE TABLE "+ident+".created_users ("+strings.Join(cols, ", ")+")"); err != nil {
-		t.Fatalf("create %s.created_users: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, pg)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema + ".created_users"
 }
 
 // jobArgs is the command line of spark_stream.py for a topic on kafka and
 // a table of pg, and its environment: the database login goes in JDBC_USER
 // and JDBC_PASSWORD, never on the command line.
-func jobArgs(pg, jars, kafka, table, checkpoint string, consumerOffsets bool) (args, env []string, err error) {
+func jobArgs(pg, jars, kafka, table, checkpoint string, availableNow, consumerOffsets bool) (args, env []string, err error) {
 	u, err := url.Parse(pg)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, nil, fmt.Errorf("USERSTREAM_TEST_POSTGRES is not a postgres:// URL")
@@ -183,7 +185,10 @@ func jobArgs(pg, jars, kafka, table, checkpoint string, consumerOffsets bool) (a
 	pass, _ := u.User.Password()
 	env = []string{"JDBC_USER=" + u.User.Username(), "JDBC_PASSWORD=" + pass}
 	args = []string{"--bootstrap", kafka, "--topic", topic, "--jdbc-url", jdbc, "--table", table,
-		"--checkpoint", checkpoint, "--jars", jars, "--available-now"}
+		"--checkpoint", checkpoint, "--jars", jars}
+	if availableNow {
+		args = append(args, "--available-now")
+	}
 	if consumerOffsets {
 		args = append(args, "--consumer-offsets")
 	}
@@ -196,7 +201,7 @@ func jobArgs(pg, jars, kafka, table, checkpoint string, consumerOffsets bool) (a
 func runJob(t testing.TB, py, pg, jars, kafka, table string, consumerOffsets bool) summary {
 	t.Helper()
 	dir := t.TempDir()
-	args, env, err := jobArgs(pg, jars, kafka, table, filepath.Join(dir, "checkpoint"), consumerOffsets)
+	args, env, err := jobArgs(pg, jars, kafka, table, filepath.Join(dir, "checkpoint"), true, consumerOffsets)
 	if err != nil {
 		t.Fatal(err)
 	}

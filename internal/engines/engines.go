@@ -65,8 +65,9 @@ func Available() error {
 }
 
 // Classpath returns the Java classpath of engine (a pom under poms/:
-// "kafka", "kafka-zk", "cassandra", "connect"), resolving it with Maven on first use.
-// The classpath is cached per pom content, so changing a pinned version
+// "kafka", "kafka-zk", "cassandra", "connect", and "spark-kafka", the jars
+// the Spark job of compat/spark adds to pyspark), resolving it with Maven on
+// first use. The classpath is cached per pom content, so changing a pinned version
 // resolves again.
 func Classpath(ctx context.Context, engine string) (string, error) {
 	pom, err := files.ReadFile("poms/" + engine + ".xml")
