@@ -80,10 +80,11 @@ if [ "${MATRIX:-quick}" != none ]; then
     else
       echo "test.sh: the end-to-end matrix on Apache Kafka 4 (KRaft)"
       USERSTREAM_TEST_BROKER=kafka go test -count=1 -timeout 20m "$@" \
-        -run 'TestEndToEnd|TestStreamStopsCleanly|TestDevOutsideKafka|TestDevKill|TestPoison|TestConnectWorkerKill|TestBrokerRestart|TestTwoWorkersShareAndTakeOver|TestJDBCConnectorLifecycle|TestTolerance|TestPagesAndTwins|TestConnect$' \
+        -run 'TestEndToEnd|TestTopicsCreateDescribe|TestStreamStopsCleanly|TestDevOutsideKafka|TestDevKill|TestPoison|TestConnectWorkerKill|TestBrokerRestart|TestTwoWorkersShareAndTakeOver|TestJDBCConnectorLifecycle|TestTolerance|TestPagesAndTwins|TestConnect$' \
         ./cmd/userstream/ ./chaos/ ./internal/connect/ ./internal/web/
-      echo "test.sh: the UI's pages on a three-node Apache Kafka 4 cluster"
-      USERSTREAM_TEST_BROKER=kafka3 go test -count=1 -timeout 20m "$@" -run 'TestPagesAndTwins' ./internal/web/
+      echo "test.sh: topics and the UI's pages on a three-node Apache Kafka 4 cluster"
+      USERSTREAM_TEST_BROKER=kafka3 go test -count=1 -timeout 20m "$@" -run 'TestPagesAndTwins|TestTopicsCreateDescribe' \
+        ./internal/web/ ./cmd/userstream/
       echo "test.sh: the end-to-end matrix on Apache Kafka 3.9 on ZooKeeper"
       USERSTREAM_TEST_BROKER=kafka-zk go test -count=1 -timeout 20m "$@" \
         -run 'TestEndToEndKilledStreamLosesNothing|TestTwoWorkersShareAndTakeOver' ./cmd/userstream/ ./internal/connect/

@@ -256,11 +256,15 @@ func topicsJSON(w io.Writer, v any) error {
 }
 
 func writeDescription(w io.Writer, d broker.TopicDescription) error {
-	fmt.Fprintf(w, "topic %s  id %s  partitions %d\n\n", d.Topic, d.ID, len(d.Partitions))
+	fmt.Fprintf(w, "topic %s  id %s  partitions %d", d.Topic, d.ID, len(d.Partitions))
+	if d.MinInsyncReplicas > 0 {
+		fmt.Fprintf(w, "  min.insync.replicas %d", d.MinInsyncReplicas)
+	}
+	fmt.Fprint(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tSTART\tEND\tRECORDS")
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tISR\tSTART\tEND\tRECORDS")
 	for _, p := range d.Partitions {
-		fmt.Fprintf(tw, "%d\t%d\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.Start, p.End, p.End-p.Start)
+		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.ISR, p.Start, p.End, p.End-p.Start)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -425,3 +425,41 @@ func grepLines(s, sub string) string {
 func topicMessages(t *testing.T, kafka string) int64 {
 	return proctest.EndOffsets(t, kafka, broker.Topic)
 }
+
+// TestTopicsCreateDescribe: `topics create` and `topics describe` on the
+// matrix's broker: the topics get the cluster's replication factor, every
+// replica in sync, and describe says min.insync.replicas where the broker
+// has it (2 on a three-node cluster).
+func TestTopicsCreateDescribe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of the binary; -short skips it")
+	}
+	s := startStack(t)
+	if _, errOut, code := runCmd(t, "topics", "create", "--brokers", s.Kafka); code != 0 {
+		t.Fatalf("topics create: exit %d: %s", code, errOut)
+	}
+	out, errOut, code := runCmd(t, "topics", "describe", broker.Topic, "--brokers", s.Kafka, "--json")
+	if code != 0 {
+		t.Fatalf("topics describe: exit %d: %s", code, errOut)
+	}
+	var d broker.TopicDescription
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("topics describe --json: %v\n%s", err, out)
+	}
+	nodes := len(strings.Split(s.Kafka, ","))
+	if len(d.Partitions) != int(broker.DefaultPartitions) {
+		t.Errorf("%d partitions, want %d", len(d.Partitions), broker.DefaultPartitions)
+	}
+	for _, p := range d.Partitions {
+		if len(p.Replicas) != nodes || len(p.ISR) != nodes {
+			t.Errorf("partition %d: replicas %v, in sync %v; want all %d nodes", p.Partition, p.Replicas, p.ISR, nodes)
+		}
+	}
+	if s.Cluster != nil && d.MinInsyncReplicas != min(nodes, 2) {
+		t.Errorf("min.insync.replicas %d on a %d-node cluster, want %d", d.MinInsyncReplicas, nodes, min(nodes, 2))
+	}
+	text, _, _ := runCmd(t, "topics", "describe", broker.Topic, "--brokers", s.Kafka)
+	if !strings.Contains(text, "ISR") {
+		t.Errorf("topics describe prints no ISR column:\n%s", text)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -178,19 +180,35 @@ func ListTopics(ctx context.Context, adm *kadm.Client) ([]TopicSummary, error) {
 }
 
 func listOffsets(ctx context.Context, adm *kadm.Client, topics ...string) (starts, ends kadm.ListedOffsets, err error) {
-	starts, err = adm.ListStartOffsets(ctx, topics...)
-	if err == nil {
-		err = starts.Error()
+	list := func(name string, f func(context.Context, ...string) (kadm.ListedOffsets, error)) (kadm.ListedOffsets, error) {
+		// A partition whose leader moved, or that a new topic has not
+		// given one yet, answers with a retriable error
+		// (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE) for a moment:
+		// ask again for up to 5 s, as a client would.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			offs, err := f(ctx, topics...)
+			if err == nil {
+				err = offs.Error()
+			}
+			if err == nil || !kerr.IsRetriable(err) || time.Now().After(deadline) {
+				if err != nil {
+					return nil, fmt.Errorf("list %s offsets of %v: %w", name, topics, err)
+				}
+				return offs, nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("list %s offsets of %v: %w", name, topics, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("list start offsets of %v: %w", topics, err)
+	if starts, err = list("start", adm.ListStartOffsets); err != nil {
+		return nil, nil, err
 	}
-	ends, err = adm.ListEndOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("list end offsets of %v: %w", topics, err)
+	if ends, err = list("end", adm.ListEndOffsets); err != nil {
+		return nil, nil, err
 	}
 	return starts, ends, nil
 }
@@ -200,6 +218,7 @@ type PartitionDescription struct {
 	Partition int32   `json:"partition"`
 	Leader    int32   `json:"leader"`
 	Replicas  []int32 `json:"replicas"`
+	ISR       []int32 `json:"isr"` // the replicas in sync with the leader
 	Start     int64   `json:"start_offset"`
 	End       int64   `json:"end_offset"`
 	// Size is the bytes of the partition's log on its leader, -1 when the
@@ -224,6 +243,9 @@ type TopicDescription struct {
 	Partitions []PartitionDescription `json:"partitions"`
 	// Size is the sum of the partitions' sizes, -1 when any is unknown.
 	Size int64 `json:"size_bytes"`
+	// MinInsyncReplicas is the topic's min.insync.replicas (the in-sync
+	// replicas an acks=all write needs), -1 when the broker does not say.
+	MinInsyncReplicas int `json:"min_insync_replicas"`
 	// Groups are the consumer groups with a commit on this topic, sorted.
 	Groups []GroupLag `json:"groups"`
 }
@@ -250,7 +272,7 @@ func DescribeTopic(ctx context.Context, adm *kadm.Client, topic string) (TopicDe
 	}
 	desc := TopicDescription{Topic: topic, ID: td.ID.String(), Partitions: []PartitionDescription{}, Groups: []GroupLag{}}
 	for _, p := range td.Partitions.Sorted() {
-		pd := PartitionDescription{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, Start: -1, End: -1, Size: -1}
+		pd := PartitionDescription{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR, Start: -1, End: -1, Size: -1}
 		if o, ok := starts.Lookup(topic, p.Partition); ok {
 			pd.Start = o.Offset
 		}
@@ -260,6 +282,7 @@ func DescribeTopic(ctx context.Context, adm *kadm.Client, topic string) (TopicDe
 		desc.Partitions = append(desc.Partitions, pd)
 	}
 	desc.Size = partitionSizes(ctx, adm, topic, td, desc.Partitions)
+	desc.MinInsyncReplicas = minInsync(ctx, adm, topic)
 
 	listed, err := adm.ListGroups(ctx)
 	if err != nil {
@@ -279,6 +302,27 @@ func DescribeTopic(ctx context.Context, adm *kadm.Client, topic string) (TopicDe
 	}
 	slices.SortFunc(desc.Groups, func(a, b GroupLag) int { return strings.Compare(a.Group, b.Group) })
 	return desc, nil
+}
+
+// minInsync reads the topic's min.insync.replicas; -1 when the broker does
+// not say (an error here leaves it unknown rather than failing the call).
+func minInsync(ctx context.Context, adm *kadm.Client, topic string) int {
+	rc, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return -1
+	}
+	r, err := rc.On(topic, nil)
+	if err != nil || r.Err != nil {
+		return -1
+	}
+	for _, c := range r.Configs {
+		if c.Key == "min.insync.replicas" && c.Value != nil {
+			if n, err := strconv.Atoi(*c.Value); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // partitionSizes fills each partition's Size from its leader's log dirs and
