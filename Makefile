@@ -19,7 +19,7 @@ compat:
 fuzz:
 	FUZZTIME=$${FUZZTIME:-10m} ./scripts/fuzz.sh
 fuzz-quick:
-	FUZZTIME=20s FUZZ_KEEP=0 ./scripts/fuzz.sh
+	FUZZTIME=10s FUZZ_KEEP=0 ./scripts/fuzz.sh
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
 # The built binary, so that Ctrl-C exits 0 (go run reports a signalled
