@@ -94,8 +94,12 @@ func (s *Series) recordWorkers(now time.Time, descs []broker.GroupDescription, e
 					w.Lag += max(pl.Lag, 0)
 					ck := d.Group + "\x00" + name
 					was, ok := s.committed[ck]
-					if !ok && s.listed != nil && !s.listed[d.Group] {
-						was, ok = 0, true // a group new since the last look: all of it is its workers'
+					if !ok && s.listed != nil {
+						// No commit on this partition at the last look (a
+						// group new since, or one that had not committed
+						// yet, as a real Kafka lists a group while its
+						// first members join): all of it is its owner's.
+						was, ok = 0, true
 					}
 					if ok && pl.Committed > was {
 						grew += pl.Committed - was
