@@ -138,21 +138,26 @@ func parseMessageQuery(r *http.Request) (messageQuery, broker.MessageQuery, erro
 		}
 		bq.Offset = o
 	case "time":
-		var t time.Time
-		var err error
-		for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02"} {
-			if t, err = time.Parse(layout, mq.From); err == nil {
-				break
-			}
-		}
+		t, err := parseTime("from", mq.From)
 		if err != nil {
-			return mq, bq, fmt.Errorf("from %q is not a date and time", mq.From)
+			return mq, bq, err
 		}
 		bq.From = t
 	default:
 		return mq, bq, fmt.Errorf("mode %q: use newest, offset, time or tail", mq.Mode)
 	}
 	return mq, bq, nil
+}
+
+// parseTime reads a form's date and time: RFC 3339, or a datetime-local
+// field's 2006-01-02T15:04[:05] (UTC), or a date.
+func parseTime(name, v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s %q is not a date and time (2006-01-02T15:04 or RFC 3339)", name, v)
 }
 
 func (s *Server) messages(r *http.Request) (messagesPage, int, error) {
@@ -176,9 +181,7 @@ func (s *Server) messages(r *http.Request) (messagesPage, int, error) {
 	}
 	filter := strings.ToLower(mq.Filter)
 	for _, m := range ms {
-		v := messageView{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: printable(m.Key),
-			Value: decode(r.Context(), s.cfg.Registry, m.Value), Headers: m.Headers,
-			Reason: m.Headers[stream.HeaderError], Kind: m.Headers[stream.HeaderErrorKind]}
+		v := s.view(r.Context(), m)
 		if filter != "" && !strings.Contains(strings.ToLower(v.Key+"\n"+v.Value.Text+"\n"+fmt.Sprint(v.Headers)), filter) {
 			continue
 		}
@@ -187,6 +190,13 @@ func (s *Server) messages(r *http.Request) (messagesPage, int, error) {
 	u := url.URL{Path: "/topics/" + pathEscape(name) + "/export", RawQuery: r.URL.RawQuery}
 	page.Export = u.String()
 	return page, 0, nil
+}
+
+// view is a message as the pages show it, its value decoded.
+func (s *Server) view(ctx context.Context, m broker.Message) messageView {
+	return messageView{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: printable(m.Key),
+		Value: decode(ctx, s.cfg.Registry, m.Value), Headers: m.Headers,
+		Reason: m.Headers[stream.HeaderError], Kind: m.Headers[stream.HeaderErrorKind]}
 }
 
 func (s *Server) loadMessages(r *http.Request) (any, int, error) {

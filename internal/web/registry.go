@@ -92,6 +92,41 @@ func (g *Registry) writer(ctx context.Context, id int) (avro.Schema, error) {
 	return parsed, nil
 }
 
+// avroValue decodes a Confluent Avro value b of schema id (its header
+// included) with the writer's schema.
+func (g *Registry) avroValue(ctx context.Context, id int, b []byte) (any, error) {
+	sch, err := g.writer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := avro.Unmarshal(sch, b[5:], &v); err != nil {
+		return nil, fmt.Errorf("not Avro of schema id %d: %w", id, err)
+	}
+	return v, nil
+}
+
+// value decodes b as decode reads it, to a Go value whose fields a search
+// compares: Avro through the registry (records as maps), or JSON (numbers
+// as json.Number, redacted as the pages show it). ok is false for a value
+// that is neither.
+func value(ctx context.Context, g *Registry, b []byte) (v any, ok bool) {
+	switch {
+	case len(b) >= 5 && b[0] == 0:
+		if g == nil {
+			return nil, false
+		}
+		v, err := g.avroValue(ctx, int(binary.BigEndian.Uint32(b[1:5])), b)
+		return v, err == nil
+	case len(b) > 0 && json.Valid(b):
+		b, _ = redact.JSON(b)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		return v, dec.Decode(&v) == nil
+	}
+	return nil, false
+}
+
 // Decoded is a message value as the browser shows it.
 type Decoded struct {
 	Format   string `json:"format"` // avro, json, text, hex, empty
@@ -113,14 +148,9 @@ func decode(ctx context.Context, g *Registry, b []byte) Decoded {
 			d.Format, d.Text, d.Error = "hex", hex.Dump(b), "Avro, but no schema registry is connected"
 			return d
 		}
-		sch, err := g.writer(ctx, id)
+		v, err := g.avroValue(ctx, id, b)
 		if err != nil {
 			d.Format, d.Text, d.Error = "hex", hex.Dump(b), err.Error()
-			return d
-		}
-		var v any
-		if err := avro.Unmarshal(sch, b[5:], &v); err != nil {
-			d.Format, d.Text, d.Error = "hex", hex.Dump(b), fmt.Sprintf("not Avro of schema id %d: %v", id, err)
 			return d
 		}
 		j, err := json.MarshalIndent(v, "", "  ")

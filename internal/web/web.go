@@ -52,6 +52,8 @@ type Kafka interface {
 	Groups(ctx context.Context) ([]broker.GroupSummary, error)
 	Group(ctx context.Context, group string) (broker.GroupDescription, error)
 	ResetOffsets(ctx context.Context, group, topic string, to broker.ResetTarget, apply bool) ([]broker.OffsetChange, error)
+	Scan(ctx context.Context, q broker.ScanQuery, each func(broker.Message) bool) (broker.ScanProgress, error)
+	Produce(ctx context.Context, topic string, key, value []byte) (partition int32, offset int64, err error)
 }
 
 // Users is what the Users page and a user's lineage read of the sink.
@@ -303,6 +305,7 @@ func (s *Server) routes() {
 	get("/topics/{topic}", "topic", "Topic", s.loadTopic)
 	get("/topics/{topic}/messages", "messages", "Messages", s.loadMessages)
 	s.mux.Handle("GET /topics/{topic}/export", s.viewer(http.HandlerFunc(s.exportMessages)))
+	s.topicToolRoutes()
 	get("/groups", "groups", "Consumer groups", s.loadGroups)
 	get("/workers", "workers", "Workers", s.loadWorkers)
 	get("/groups/{group}", "group", "Consumer group", s.loadGroup)
