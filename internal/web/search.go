@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 
@@ -137,11 +139,11 @@ func parseSearch(r *http.Request) (search, error) {
 	if !sq.To.IsZero() && !sq.From.IsZero() && !sq.To.After(sq.From) {
 		return se, fmt.Errorf("to %s is not after from %s", f.To, f.From)
 	}
-	if !f.Run() {
-		return se, errors.New("give a key, a value or a header to search for")
-	}
 	if f.Field != "" && f.Value == "" {
 		return se, fmt.Errorf("field %q: give the value to look for in it", f.Field)
+	}
+	if !f.Run() {
+		return se, errors.New("give a key, a value or a header to search for")
 	}
 	se.scan = sq
 	se.m = newMatcher(se.form)
@@ -197,8 +199,11 @@ func (m *matcher) text(got string) bool {
 
 func (m *matcher) match(ctx context.Context, g *Registry, msg broker.Message) bool {
 	if m.key != "" {
-		k := printable(msg.Key)
-		if m.contains && !strings.Contains(k, m.key) || !m.contains && k != m.key {
+		k := msg.Key
+		if !utf8.Valid(k) { // the pages show a binary key in hex
+			k = []byte(hex.EncodeToString(k))
+		}
+		if m.contains && !bytes.Contains(k, []byte(m.key)) || !m.contains && string(k) != m.key {
 			return false
 		}
 	}
@@ -484,6 +489,7 @@ func (s *Server) topicToolRoutes() {
 	s.mux.Handle("GET /topics/{topic}/search", s.viewer(http.HandlerFunc(s.searchPageHandler)))
 	s.mux.Handle("GET /topics/{topic}/search/events", s.viewer(http.HandlerFunc(s.searchEvents)))
 	s.mux.Handle("GET /api/ui/topics/{topic}/search", s.viewer(http.HandlerFunc(s.searchNDJSON)))
+	s.mux.Handle("GET /topics/{topic}/produce", s.viewer(http.HandlerFunc(s.produceForm)))
 	s.mux.Handle("POST /topics/{topic}/produce", s.admin(http.HandlerFunc(s.produce)))
 }
 
