@@ -166,7 +166,7 @@ func TestSearch(t *testing.T) {
 
 	t.Run("a bad query says why", func(t *testing.T) {
 		for q, says := range map[string]string{
-			"":                         "give a key, a value or a header",
+			"":                          "give a key, a value or a header",
 			"key=a&max_scanned=2000000": "max_scanned",
 			"key=a&from_offset=x":       "from_offset",
 			"key=a&match=like":          "match",
