@@ -29,4 +29,4 @@ run: build
 # The UI's screenshots in docs/ui (docs/ui.md), taken by the browser test
 # in headless Chromium.
 screenshots:
-	USERSTREAM_SCREENSHOTS=$(CURDIR)/docs/ui go test -count=1 -run '^TestBrowser$$' ./internal/web/
+	USERSTREAM_SCREENSHOTS=$(CURDIR)/docs/ui go test -count=1 -run '^TestBrowser(SearchProduce)?$$' ./internal/web/
