@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +63,41 @@ func (c *client) search(topic string, q url.Values) (int, []searchEvent) {
 	return resp.StatusCode, out
 }
 
+// produceUsers sends users from to to-1 (schematest.Sample, each with its
+// own email) to users_created, as the producer encodes them, with the
+// ingest's source header.
+func (f *fixture) produceUsers(t testing.TB, from, to int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second+time.Duration(to-from)*time.Millisecond)
+	defer cancel()
+	prod, err := f.st.Producer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	var failed atomic.Pointer[error]
+	for i := from; i < to; i++ {
+		u := schematest.Sample(i)
+		u.Email = fmt.Sprintf("user.%d@example.org", i)
+		v, err := f.st.Encoder.Encode(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prod.Produce(ctx, &kgo.Record{Topic: broker.Topic, Key: []byte(u.ID), Value: v,
+			Headers: []kgo.RecordHeader{{Key: ingest.HeaderSource, Value: []byte("builtin")}}}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := failed.Load(); err != nil {
+		t.Fatal(*err)
+	}
+}
+
 // TestSearch produces N users (20,000; USERSTREAM_SEARCH_USERS=1000000 for
 // the long form) around one needle user, and finds the needle by
 // its email, its key and a header, checking where it was produced and
@@ -75,8 +112,8 @@ func TestSearch(t *testing.T) {
 	}
 	f := newFixture(t)
 	began := time.Now()
-	f.produce(t, n/2)
-	needle := schematest.Sample(424242)
+	f.produceUsers(t, 0, n/2)
+	needle := schematest.Sample(n + 1)
 	needle.Email = "needle.7f3a@example.org"
 	val, err := f.st.Encoder.Encode(needle)
 	if err != nil {
@@ -94,7 +131,7 @@ func TestSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.produce(t, n-n/2)
+	f.produceUsers(t, n/2, n)
 	t.Logf("produced %d users in %s", n+1, time.Since(began).Round(time.Millisecond))
 	c := f.loggedIn(t, "viewer", viewerPassword)
 
