@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -44,9 +45,31 @@ func (s *Server) producePage(r *http.Request, topic string) producePage {
 	return p
 }
 
+// produceTimeout bounds a send: a broker that does not answer is said
+// rather than waited for.
+const produceTimeout = 15 * time.Second
+
+// topicMissing answers the error page when the topic is not there (or
+// Kafka is not connected) and reports whether it did.
+func (s *Server) topicMissing(w http.ResponseWriter, r *http.Request, topic string) bool {
+	status, err := http.StatusServiceUnavailable, errNotConnected("Kafka")
+	if s.cfg.Kafka != nil {
+		if _, err = s.cfg.Kafka.Topic(r.Context(), topic); err == nil {
+			return false
+		}
+		status, err = s.kafkaErr(err, "topic "+topic)
+	}
+	s.render(w, r, status, "error", "Produce to "+topic, map[string]any{"Status": status, "Message": err.Error()})
+	return true
+}
+
 // produceForm shows the form (disabled for a viewer).
 func (s *Server) produceForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "produce", "Produce to "+r.PathValue("topic"), s.producePage(r, r.PathValue("topic")))
+	topic := r.PathValue("topic")
+	if s.topicMissing(w, r, topic) {
+		return
+	}
+	s.render(w, r, http.StatusOK, "produce", "Produce to "+topic, s.producePage(r, topic))
 }
 
 // produce sends the form's message: its value as Avro of the latest schema
@@ -56,14 +79,14 @@ func (s *Server) produceForm(w http.ResponseWriter, r *http.Request) {
 // nothing sent.
 func (s *Server) produce(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
-	p := s.producePage(r, topic)
-	p.Key, p.Value = r.PostFormValue("key"), r.PostFormValue("value")
-	if s.cfg.Kafka == nil {
-		p.Error = errNotConnected("Kafka").Error()
-		s.render(w, r, http.StatusServiceUnavailable, "produce", "Produce to "+topic, p)
+	if s.topicMissing(w, r, topic) {
 		return
 	}
-	value, err := s.encodeValue(r.Context(), p.Subject, []byte(p.Value))
+	p := s.producePage(r, topic)
+	p.Key, p.Value = r.PostFormValue("key"), r.PostFormValue("value")
+	ctx, cancel := context.WithTimeout(r.Context(), produceTimeout)
+	defer cancel()
+	value, err := s.encodeValue(ctx, p.Subject, []byte(p.Value))
 	status := http.StatusOK
 	switch {
 	case errors.Is(err, errRefused):
@@ -75,7 +98,7 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request) {
 		if p.Key != "" {
 			key = []byte(p.Key)
 		}
-		if p.Partition, p.Offset, err = s.cfg.Kafka.Produce(r.Context(), topic, key, value); err != nil {
+		if p.Partition, p.Offset, err = s.cfg.Kafka.Produce(ctx, topic, key, value); err != nil {
 			st, err := s.kafkaErr(err, "produce to "+topic)
 			p.Error, status = err.Error(), st
 			break

@@ -49,6 +49,14 @@ func TestProduce(t *testing.T) {
 			t.Fatalf("%d %.1500s", resp.StatusCode, resp.body)
 		}
 	})
+	t.Run("a topic that is not there: 404", func(t *testing.T) {
+		if resp := admin.get("/topics/no-such-topic/produce"); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("%d %.500s", resp.StatusCode, resp.body)
+		}
+		if resp := admin.post("/topics/no-such-topic/produce", url.Values{"csrf": {admin.csrf()}, "value": {"{}"}}); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("%d %.500s", resp.StatusCode, resp.body)
+		}
+	})
 	t.Run("a viewer may not produce: 403, nothing sent", func(t *testing.T) {
 		before := viewer.endOffsets(broker.Topic)
 		resp := viewer.post(path, url.Values{"csrf": {viewer.csrf()}, "key": {"k"}, "value": {string(goodJSON)}})

@@ -450,8 +450,14 @@ func summary(se search, p broker.ScanProgress, matched int, stopped string) stri
 	fmt.Fprintf(&b, " in %d messages scanned in %s", p.Scanned, p.Elapsed.Round(time.Millisecond))
 	var ranges []string
 	for _, pp := range p.Partitions {
-		if pp.End > pp.Start {
-			ranges = append(ranges, fmt.Sprintf("partition %d offsets %d to %d of %d–%d", pp.Partition, pp.Start, pp.Next-1, pp.Start, pp.End-1))
+		switch {
+		case pp.End <= pp.Start:
+		case pp.Next >= pp.End:
+			ranges = append(ranges, fmt.Sprintf("partition %d offsets %d–%d", pp.Partition, pp.Start, pp.End-1))
+		case pp.Next == pp.Start:
+			ranges = append(ranges, fmt.Sprintf("partition %d none of offsets %d–%d", pp.Partition, pp.Start, pp.End-1))
+		default:
+			ranges = append(ranges, fmt.Sprintf("partition %d offsets %d–%d of %d–%d", pp.Partition, pp.Start, pp.Next-1, pp.Start, pp.End-1))
 		}
 	}
 	if len(ranges) == 0 {
