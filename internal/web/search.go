@@ -429,7 +429,7 @@ func (s *Server) runSearch(ctx context.Context, se search, emit func(searchEvent
 		s.log.Info("web: search failed", "topic", se.scan.Topic, "status", st, "err", err)
 		_ = emit(searchEvent{Type: "error", Error: err.Error(), Status: st})
 		return
-	case stopped == "":
+	case stopped == "" || prog.Done: // a bound met at the last message read everything
 		stopped = "end"
 	}
 	prog.Elapsed = time.Since(began)

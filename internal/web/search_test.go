@@ -196,6 +196,11 @@ func TestSearch(t *testing.T) {
 		if done := events[len(events)-1]; done.Stopped != "max_scanned" || done.Scanned != 500 || !strings.Contains(done.Summary, "limit of 500 messages scanned") {
 			t.Fatalf("%+v", done)
 		}
+		// A bound met at the very last message read everything: the end.
+		_, events = c.search(broker.Topic, url.Values{"key": {needle.ID}, "max_scanned": {strconv.Itoa(n)}})
+		if done := events[len(events)-1]; done.Stopped != "end" || done.Scanned != int64(n) {
+			t.Fatalf("%+v", done)
+		}
 		_, events = c.search(broker.Topic, url.Values{"header": {ingest.HeaderSource}, "max_results": {"3"}})
 		if done := events[len(events)-1]; done.Stopped != "max_results" || done.Matched != 3 || len(events) < 4 {
 			t.Fatalf("%+v", done)
