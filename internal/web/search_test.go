@@ -207,6 +207,23 @@ func TestSearch(t *testing.T) {
 		}
 	})
 
+	t.Run("a secret the pages hide cannot be found by guessing it", func(t *testing.T) {
+		f.produceRaw(t, broker.DLQTopic, []byte("cfg"), []byte(`{"connection.password": "hunter2-secret", "name": "sink"}`), nil)
+		for _, q := range []url.Values{
+			{"field": {"connection.password"}, "value": {"hunter2-secret"}},
+			{"value": {"hunter2"}},
+		} {
+			_, events := c.search(broker.DLQTopic, q)
+			if done := events[len(events)-1]; done.Type != "done" || done.Matched != 0 || done.Scanned != 1 {
+				t.Fatalf("%v: %+v, want the message scanned and not matched", q, done)
+			}
+		}
+		_, events := c.search(broker.DLQTopic, url.Values{"field": {"name"}, "value": {"sink"}})
+		if done := events[len(events)-1]; done.Matched != 1 || strings.Contains(events[0].Message.Value.Text, "hunter2") {
+			t.Fatalf("%+v", events)
+		}
+	})
+
 	t.Run("a bad query says why", func(t *testing.T) {
 		for q, says := range map[string]string{
 			"":                          "give a key, a value or a header",
@@ -227,6 +244,14 @@ func TestSearch(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, "1 match in") || !strings.Contains(resp.body, needle.Email) ||
 			!strings.Contains(resp.body, "Rue de l&#39;Abbé-Groult") {
 			t.Fatalf("%d %.2000s", resp.StatusCode, resp.body)
+		}
+	})
+
+	t.Run("the page's event stream", func(t *testing.T) {
+		resp := c.get("/topics/" + broker.Topic + "/search/events?field=email&value=" + url.QueryEscape(needle.Email))
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" ||
+			!strings.Contains(resp.body, "event: match\ndata: {") || !strings.Contains(resp.body, "event: done\ndata: {") {
+			t.Fatalf("%d %s %.1000s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.body)
 		}
 	})
 
