@@ -67,8 +67,9 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 			if err != nil {
 				return brokerStartErr(err, "--addr")
 			}
-			a.log.Info("kafka broker listening", "addr", b.Addr(), "data_dir", dataDir,
-				"hint", "userstream topics list --brokers "+b.Addr())
+			// The registry starts before the broker says it listens: a
+			// registry that cannot start stops the broker, and a script
+			// that waits for that line must not meet a closed port.
 			if registryAddr != "" {
 				// The registry's schemas live beside the broker's log, so
 				// the ids in old messages resolve after a restart.
@@ -83,6 +84,8 @@ It stops cleanly on Ctrl-C or SIGTERM. See docs/broker.md for its limits.`,
 				}
 				defer reg.Close()
 			}
+			a.log.Info("kafka broker listening", "addr", b.Addr(), "data_dir", dataDir,
+				"hint", "userstream topics list --brokers "+b.Addr())
 			<-ctx.Done()
 			a.log.Info("kafka broker stopping: writing state to the data dir")
 			if err := b.Close(); err != nil {

@@ -45,7 +45,7 @@ func TestBrokerCommand(t *testing.T) {
 		var stderr lockedBuffer
 		done := make(chan int, 1)
 		go func() {
-			done <- run(ctx, []string{"broker", "--addr", "127.0.0.1:0", "--data-dir", dir}, new(bytes.Buffer), &stderr)
+			done <- run(ctx, []string{"broker", "--addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--data-dir", dir}, new(bytes.Buffer), &stderr)
 		}()
 		testwait.For(t, 10*time.Second, "the broker to log its address", func() (string, bool) {
 			out := stderr.String()
@@ -109,6 +109,8 @@ func TestBrokerCommandErrors(t *testing.T) {
 	}{
 		{name: "busy port", args: []string{"broker", "--addr", busy, "--data-dir", t.TempDir()}, wantCode: 1,
 			wantErr: busy + " is already in use (another broker running?): stop it, or pass another --addr"},
+		{name: "busy registry port", args: []string{"broker", "--addr", "127.0.0.1:0", "--registry-addr", busy, "--data-dir", t.TempDir()}, wantCode: 1,
+			wantErr: busy + " is already in use"},
 		{name: "bad partitions", args: []string{"broker", "--partitions", "0"}, wantCode: 2, wantErr: "--partitions"},
 		{name: "topics without subcommand", args: []string{"topics"}, wantCode: 2, wantErr: "give a subcommand"},
 		{name: "describe without topic", args: []string{"topics", "describe"}, wantCode: 2, wantErr: "give exactly one topic"},
@@ -121,6 +123,10 @@ func TestBrokerCommandErrors(t *testing.T) {
 			code := run(context.Background(), tc.args, &stdout, &stderr)
 			if code != tc.wantCode || !strings.Contains(stderr.String(), tc.wantErr) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr.String(), tc.wantCode, tc.wantErr)
+			}
+			// A broker that fails to start never says it listens.
+			if strings.Contains(stderr.String(), "kafka broker listening") {
+				t.Errorf("a failed start logged that the broker listens: %s", stderr.String())
 			}
 		})
 	}
