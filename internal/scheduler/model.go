@@ -196,24 +196,6 @@ type DAGState struct {
 	NextDagRun time.Time `json:"next_dagrun"`
 }
 
-// User is a login of the REST API and the web UI.
-type User struct {
-	Name string
-	Role Role
-
-	PasswordHash string // bcrypt-like, see auth.go
-}
-
-// Role is what a login may do: RoleAdmin changes things, RoleViewer only
-// reads. It is stored as its text.
-type Role string
-
-// Roles.
-const (
-	RoleAdmin  Role = "admin"
-	RoleViewer Role = "viewer"
-)
-
 // Errors of stores and operations; errors.Is works on what they return.
 // ErrStoreClosed is what every call to a Store returns, wrapped, once it
 // is closed.

@@ -355,46 +355,6 @@ func TestRetryDelay(t *testing.T) {
 	}
 }
 
-// TestAuth: passwords are stored hashed, checked, and tokens name their
-// user until the password changes.
-func TestAuth(t *testing.T) {
-	st := openStore(t)
-	gen, err := scheduler.EnsureUser(t.Context(), st, "admin", scheduler.RoleAdmin, "")
-	if err != nil || len(gen) != 20 {
-		t.Fatalf("generated %q, %v", gen, err)
-	}
-	u, _ := st.GetUser(t.Context(), "admin")
-	if strings.Contains(u.PasswordHash, gen) || !strings.HasPrefix(u.PasswordHash, "pbkdf2-sha256$") {
-		t.Fatalf("stored hash %q", u.PasswordHash)
-	}
-	if again, _ := scheduler.EnsureUser(t.Context(), st, "admin", scheduler.RoleAdmin, ""); again != "" {
-		t.Error("a second start generated another password")
-	}
-	a := scheduler.NewAuthenticator(st, time.Hour)
-	if _, err := a.Login(t.Context(), "admin", gen); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Login(t.Context(), "admin", "wrong"); !errors.Is(err, scheduler.ErrUnauthorized) {
-		t.Fatalf("wrong password: %v", err)
-	}
-	tok := a.Token(u)
-	if got, err := a.CheckToken(t.Context(), tok); err != nil || got.Name != "admin" {
-		t.Fatalf("token: %v %v", got, err)
-	}
-	if _, err := a.CheckToken(t.Context(), tok+"x"); !errors.Is(err, scheduler.ErrUnauthorized) {
-		t.Fatal("a tampered token was accepted")
-	}
-	if _, err := scheduler.EnsureUser(t.Context(), st, "admin", scheduler.RoleAdmin, "new-password"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CheckToken(t.Context(), tok); !errors.Is(err, scheduler.ErrUnauthorized) {
-		t.Fatal("a token outlived the password it was issued under")
-	}
-	if _, err := a.Login(t.Context(), "admin", gen); !errors.Is(err, scheduler.ErrUnauthorized) {
-		t.Fatal("the old password still logs in (cached)")
-	}
-}
-
 // TestDeadSchedulersTryIsResolved: two schedulers on one store; the one
 // running a try stops heartbeating (as a SIGKILLed process does) while the
 // try hangs. The other resolves the try within seconds, not after River's

@@ -6,6 +6,8 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/userstream/userstream/internal/login"
 )
 
 // Store is the metadata store: what the scheduler keeps of DAGs, runs,
@@ -77,10 +79,9 @@ type Store interface {
 	// SchedulerJobs returns every scheduler process's row, by id.
 	SchedulerJobs(ctx context.Context) ([]SchedulerJob, error)
 
-	// GetUser returns a user, or an error matching ErrNotFound.
-	GetUser(ctx context.Context, name string) (User, error)
-	// PutUser creates or replaces a user.
-	PutUser(ctx context.Context, u User) error
+	// The logins (users and the token secret) live in the metadata
+	// store too: GetUser's unknown user matches login.ErrNoUser.
+	login.Store
 
 	// Queue returns a River client on the store's database, built with
 	// cfg (whose Workers, Queues and PeriodicJobs the scheduler sets). Open

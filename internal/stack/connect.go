@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
@@ -66,10 +68,10 @@ func NewConnectWorker(ctx context.Context, c ConnectWorker) (*kconnect.Worker, e
 		return nil, err
 	}
 	log.Info("connect worker started", "worker", w.ID(), "group_id", cfg.GroupID, "addr", c.Listener.Addr().String())
-	auth := scheduler.NewAuthenticator(c.Logins, 0)
+	auth := login.New(c.Logins)
 	Serve(ctx, log, c.Listener, kconnect.Handler(w, func(r *http.Request) error {
 		err := auth.RequireAdmin(r)
-		if errors.Is(err, scheduler.ErrForbidden) {
+		if errors.Is(err, login.ErrForbidden) {
 			return connectForbidden{err}
 		}
 		return err

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -220,7 +222,7 @@ func (r *dev) runScheduler(ctx context.Context, ready chan<- struct{}) error {
 		return err
 	}
 	defer st.Close()
-	if err := scheduler.EnsureLogins(ctx, st, r.d.AdminPassword, r.d.ViewerPassword, r.d.Stdout); err != nil {
+	if err := login.Ensure(ctx, st, r.d.AdminPassword, r.d.ViewerPassword, r.d.Stdout); err != nil {
 		return err
 	}
 	sc, err := scheduler.New(scheduler.Config{Store: st, DAGs: r.d.DAGs, Logger: r.log})

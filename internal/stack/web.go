@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/userstream/userstream/internal/broker"
@@ -78,7 +80,7 @@ func NewUI(ctx context.Context, p UI) (*web.Server, func(), error) {
 		}
 	}
 	if p.Logins != nil {
-		cfg.Service, cfg.Auth = p.Service, scheduler.NewAuthenticator(p.Logins, 0)
+		cfg.Service, cfg.Auth = p.Service, login.New(p.Logins)
 		cfg.API = restapi.New(p.Service, cfg.Auth, restapi.Options{Logger: p.Logger, Heartbeat: p.Heartbeat})
 	}
 	cfg.Series = web.NewSeries(cfg.Pipeline, p.SampleEvery, 0)

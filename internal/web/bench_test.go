@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
-	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/sink"
 )
 
@@ -75,7 +76,7 @@ func BenchmarkPages(b *testing.B) {
 	}
 	last := somebody.Users[0].LastName
 
-	c := f.loggedIn(b, scheduler.AdminUser, adminPassword)
+	c := f.loggedIn(b, login.AdminUser, adminPassword)
 	const userRow, messageRow = `class="name"`, `class="format"`
 	for _, bc := range []struct{ name, path, row string }{
 		{"users/first", "/users", userRow},

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -216,7 +218,7 @@ func TestBrowser(t *testing.T) {
 		admin.open("/users")
 		admin.wait("the login page", `location.pathname === "/login"`, 10*time.Second)
 		admin.shot("login")
-		admin.login(scheduler.AdminUser, adminPassword, "/dags")
+		admin.login(login.AdminUser, adminPassword, "/dags")
 	})
 
 	t.Run("the overview's counters move while data flows", func(t *testing.T) {
@@ -538,7 +540,7 @@ func TestBrowser(t *testing.T) {
 		}
 		// The viewer sees the buttons and is refused at each.
 		viewer := b.tab()
-		viewer.login(scheduler.ViewerUser, viewerPassword, "/dags")
+		viewer.login(login.ViewerUser, viewerPassword, "/dags")
 		for _, step := range []struct {
 			page, button string
 		}{

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/engines/enginestest"
-	"github.com/userstream/userstream/internal/scheduler"
 )
 
 // The shared Cassandra node (CassandraAddr) is killed when the tests end.
@@ -22,5 +23,5 @@ func TestUsersPageCassandra(t *testing.T) {
 	stop := f.startStream(t)
 	defer stop()
 	f.waitStored(t, 300, 120*time.Second)
-	checkUsersAPI(t, f.loggedIn(t, scheduler.ViewerUser, viewerPassword), 300)
+	checkUsersAPI(t, f.loggedIn(t, login.ViewerUser, viewerPassword), 300)
 }

@@ -206,10 +206,15 @@ var errConnectOff = errors.New("Kafka Connect is not connected to this UI: start
 // login to Connect: a bearer token of the metadata store's user.
 func (s *Server) connectAuth(r *http.Request) string {
 	se := sessionOf(r)
-	if se == nil || se.user.Name == "" {
+	if se == nil || se.User.Name == "" {
 		return ""
 	}
-	return "Bearer " + s.cfg.Auth.Token(se.user)
+	tok, err := s.cfg.Auth.Token(r.Context(), se.User)
+	if err != nil { // Connect then answers 401, and the log says why
+		s.log.Error("web: a token for Kafka Connect", "err", err)
+		return ""
+	}
+	return "Bearer " + tok
 }
 
 func (s *Server) loadConnect(r *http.Request) (any, int, error) {

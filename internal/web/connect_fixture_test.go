@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/connect"
-	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/testwait"
@@ -26,7 +27,7 @@ import (
 // startConnect runs a Connect worker on the stack's broker and serves its
 // REST API, state changes allowed to an admin of the metadata store (basic
 // auth or a bearer token, as userstream connect's), until the test ends.
-func (f *fixture) startConnect(t testing.TB, auth *scheduler.Authenticator) {
+func (f *fixture) startConnect(t testing.TB, auth *login.Authenticator) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := f.st.Kafka.Brokers
@@ -59,7 +60,7 @@ func (f *fixture) startConnect(t testing.TB, auth *scheduler.Authenticator) {
 		if err != nil {
 			return err
 		}
-		if u.Role != scheduler.RoleAdmin {
+		if u.Role != login.RoleAdmin {
 			return fmt.Errorf("user %q (%s) may read but not change anything: %w", u.Name, u.Role, connect.ErrForbidden)
 		}
 		return nil
@@ -90,7 +91,7 @@ func (f *fixture) connectCall(t testing.TB, method, path string, body, out any) 
 	}
 	req, _ := http.NewRequest(method, f.connect+path, rd)
 	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(scheduler.AdminUser, adminPassword)
+	req.SetBasicAuth(login.AdminUser, adminPassword)
 	resp := f.client(t).do(req)
 	if out != nil && resp.body != "" {
 		if err := json.Unmarshal([]byte(resp.body), out); err != nil {

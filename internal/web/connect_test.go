@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/broker"
-	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
 	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/web"
@@ -67,8 +68,8 @@ func TestConnect(t *testing.T) {
 	const name = "users-sqlite"
 	f.createConnector(t, name, f.jdbcSink(t, "connect.db"))
 	f.waitConnector(t, name, "RUNNING")
-	admin := f.loggedIn(t, scheduler.AdminUser, adminPassword)
-	viewer := f.loggedIn(t, scheduler.ViewerUser, viewerPassword)
+	admin := f.loggedIn(t, login.AdminUser, adminPassword)
+	viewer := f.loggedIn(t, login.ViewerUser, viewerPassword)
 	page := "/connect/" + name
 
 	t.Run("the list and the connector's page", func(t *testing.T) {
@@ -298,7 +299,7 @@ func TestConnect(t *testing.T) {
 		// password, and so its token's key, unchanged): the UI's session
 		// still says admin, Connect says no.
 		ctx := context.Background()
-		if _, err := scheduler.EnsureUser(ctx, f.meta, "ops", scheduler.RoleAdmin, "ops-secret-1"); err != nil {
+		if _, err := login.EnsureUser(ctx, f.meta, "ops", login.RoleAdmin, "ops-secret-1"); err != nil {
 			t.Fatal(err)
 		}
 		ops := f.loggedIn(t, "ops", "ops-secret-1")
@@ -306,7 +307,7 @@ func TestConnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.Role = scheduler.RoleViewer
+		u.Role = login.RoleViewer
 		if err := f.meta.PutUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
@@ -347,10 +348,10 @@ func TestConnectOffAndCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
-	if _, err := scheduler.EnsureUser(ctx, meta, scheduler.AdminUser, scheduler.RoleAdmin, adminPassword); err != nil {
+	if _, err := login.EnsureUser(ctx, meta, login.AdminUser, login.RoleAdmin, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	auth := scheduler.NewAuthenticator(meta, 0)
+	auth := login.New(meta)
 	ui := func(conn *web.Connect) *client {
 		s, err := web.New(web.Config{Auth: auth, Connect: conn})
 		if err != nil {
@@ -358,7 +359,7 @@ func TestConnectOffAndCredentials(t *testing.T) {
 		}
 		srv := httptest.NewServer(s)
 		t.Cleanup(srv.Close)
-		return (&fixture{url: srv.URL}).loggedIn(t, scheduler.AdminUser, adminPassword)
+		return (&fixture{url: srv.URL}).loggedIn(t, login.AdminUser, adminPassword)
 	}
 
 	off := ui(nil)

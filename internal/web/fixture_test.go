@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -125,13 +127,13 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	t.Cleanup(func() { f.meta.Close() })
 	for _, u := range []struct {
 		name     string
-		role     scheduler.Role
+		role     login.Role
 		password string
 	}{
-		{scheduler.AdminUser, scheduler.RoleAdmin, adminPassword},
-		{scheduler.ViewerUser, scheduler.RoleViewer, viewerPassword},
+		{login.AdminUser, login.RoleAdmin, adminPassword},
+		{login.ViewerUser, login.RoleViewer, viewerPassword},
 	} {
-		if _, err := scheduler.EnsureUser(ctx, f.meta, u.name, u.role, u.password); err != nil {
+		if _, err := login.EnsureUser(ctx, f.meta, u.name, u.role, u.password); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,7 +160,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 		t.Fatal(err)
 	}
 	f.metrics = stream.NewMetrics(prometheus.NewRegistry())
-	auth := scheduler.NewAuthenticator(f.meta, 0)
+	auth := login.New(f.meta)
 	svc := f.sched.Service()
 	var conn *web.Connect
 	if fc.connect {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/testwait"
@@ -34,7 +36,7 @@ func TestLineage(t *testing.T) {
 		return r.State, r.State == scheduler.RunSuccess
 	})
 	f.waitStored(t, 200, 60*time.Second)
-	c := f.loggedIn(t, scheduler.ViewerUser, viewerPassword)
+	c := f.loggedIn(t, login.ViewerUser, viewerPassword)
 	var users struct {
 		Users []struct{ ID, Email, RunID string }
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+
 	"github.com/userstream/userstream/internal/redact"
 )
 

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
@@ -72,7 +74,7 @@ type Config struct {
 	// Service is the orchestrator (DAG pages); Auth checks logins against
 	// its users; API is its REST API, served under /api/v1/.
 	Service *scheduler.Service
-	Auth    *scheduler.Authenticator
+	Auth    *login.Authenticator
 	API     *restapi.API
 	// Pipeline feeds the overview (rates, lag, latency, errors).
 	Pipeline *Pipeline
@@ -94,7 +96,7 @@ type Server struct {
 	cfg      Config
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
-	sessions *sessions
+	sessions *login.Sessions
 	log      *slog.Logger
 }
 
@@ -106,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil {
 		return nil, errors.New("web: no authenticator: the UI needs logins")
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), sessions: newSessions(), log: cfg.Logger}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), sessions: login.NewSessions(), log: cfg.Logger}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -203,7 +205,7 @@ func (s *Server) parseTemplates() error {
 type view struct {
 	Title   string
 	Nav     string
-	User    scheduler.User
+	User    login.User
 	CSRF    string
 	Flash   string
 	Error   string
@@ -214,7 +216,7 @@ type view struct {
 
 // Admin reports whether the login may change things: the pages show their
 // actions disabled otherwise.
-func (v view) Admin() bool { return v.User.Role == scheduler.RoleAdmin }
+func (v view) Admin() bool { return v.User.Role == login.RoleAdmin }
 
 // render writes a page; a template error is logged and answered 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
@@ -225,7 +227,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	}
 	v := view{Title: title, Nav: page, Data: data, Request: r, Flash: r.URL.Query().Get("flash"), Connect: s.cfg.Connect != nil}
 	if se := sessionOf(r); se != nil {
-		v.User, v.CSRF = se.user, se.csrf
+		v.User, v.CSRF = se.User, se.CSRF
 	}
 	var buf strings.Builder
 	if err := t.ExecuteTemplate(&buf, "base.html", v); err != nil {
@@ -289,9 +291,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /login", s.login)
 	s.mux.HandleFunc("POST /logout", s.logout)
 	if s.cfg.API != nil {
-		s.mux.Handle("/api/v1/", s.cfg.API)
-		s.mux.Handle("/api/v2/", s.cfg.API)
-		s.mux.Handle("/auth/token", s.cfg.API)
+		for _, p := range restapi.Prefixes {
+			s.mux.Handle(p, s.cfg.API)
+		}
 	}
 	get := func(pattern, name, title string, load loader) {
 		h := s.page(name, title, load)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
@@ -109,8 +111,8 @@ func TestAccessControl(t *testing.T) {
 		}
 	})
 
-	admin := f.loggedIn(t, scheduler.AdminUser, adminPassword)
-	viewer := f.loggedIn(t, scheduler.ViewerUser, viewerPassword)
+	admin := f.loggedIn(t, login.AdminUser, adminPassword)
+	viewer := f.loggedIn(t, login.ViewerUser, viewerPassword)
 	t.Run("without the CSRF token: 403", func(t *testing.T) {
 		for _, c := range []*client{admin, viewer} {
 			for _, sc := range stateChanges(run.RunID) {
@@ -198,24 +200,24 @@ func TestAccessControl(t *testing.T) {
 	})
 	t.Run("basic auth and tokens reach the JSON twins", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, f.url+"/api/ui/dags", nil)
-		req.SetBasicAuth(scheduler.ViewerUser, viewerPassword)
+		req.SetBasicAuth(login.ViewerUser, viewerPassword)
 		if resp := anon.do(req); resp.StatusCode != http.StatusOK {
 			t.Errorf("basic auth: %d", resp.StatusCode)
 		}
 		req, _ = http.NewRequest(http.MethodGet, f.url+"/api/ui/dags", nil)
-		req.SetBasicAuth(scheduler.ViewerUser, "wrong")
+		req.SetBasicAuth(login.ViewerUser, "wrong")
 		if resp := anon.do(req); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("wrong basic auth: %d, want 401", resp.StatusCode)
 		}
 		// Basic auth is for scripts, not pages: a page still wants a login.
 		req, _ = http.NewRequest(http.MethodGet, f.url+"/dags", nil)
-		req.SetBasicAuth(scheduler.AdminUser, adminPassword)
+		req.SetBasicAuth(login.AdminUser, adminPassword)
 		if resp := anon.do(req); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("basic auth on a page: %d, want 303", resp.StatusCode)
 		}
 	})
 	t.Run("logout ends the session", func(t *testing.T) {
-		c := f.loggedIn(t, scheduler.ViewerUser, viewerPassword)
+		c := f.loggedIn(t, login.ViewerUser, viewerPassword)
 		c.post("/logout", url.Values{"csrf": {c.csrf()}})
 		if resp := c.get("/dags"); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("after logout: %d, want 303 to the login", resp.StatusCode)
@@ -269,7 +271,7 @@ func TestLoginCookieHeadersAndRateLimit(t *testing.T) {
 	// The REST API on the same listener shares the count: the guesses
 	// cannot go on there.
 	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/dags", nil)
-	req.SetBasicAuth(scheduler.AdminUser, adminPassword)
+	req.SetBasicAuth(login.AdminUser, adminPassword)
 	api, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +291,7 @@ func TestPagesAndTwins(t *testing.T) {
 	f.produceRaw(t, broker.Topic, []byte("poison-1"), []byte("this is not a user"), nil)
 	stop := f.startStream(t)
 	f.waitStored(t, 300, 60*time.Second)
-	c := f.loggedIn(t, scheduler.ViewerUser, viewerPassword)
+	c := f.loggedIn(t, login.ViewerUser, viewerPassword)
 
 	t.Run("overview", func(t *testing.T) {
 		var snap map[string]any
@@ -633,7 +635,7 @@ func TestHostileContentIsText(t *testing.T) {
 	}
 	f.startStream(t)
 	f.waitStored(t, 200, 60*time.Second)
-	c := f.loggedIn(t, scheduler.AdminUser, adminPassword)
+	c := f.loggedIn(t, login.AdminUser, adminPassword)
 	for _, p := range []string{"/users", "/topics/users_created/messages?limit=300", "/topics/users_created.dlq/messages", "/dags/user_automation/runs/" + run.RunID} {
 		body := c.get(p).body
 		for _, raw := range []string{xssFirst, xssLast, "<b>src</b>", "<img src=x"} {

@@ -14,13 +14,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/scheduler"
 )
+
+// Prefixes are the paths the API serves under, for a mux that serves it
+// beside other handlers: Airflow 2's /api/v1/, Airflow 3's /api/v2/, and
+// the simple auth manager's /auth/ (POST /auth/token, /auth/token/cli).
+var Prefixes = []string{"/api/v1/", "/api/v2/", "/auth/"}
 
 // Options configure the handler.
 type Options struct {
@@ -35,13 +41,13 @@ type Options struct {
 // API is the REST API's handler.
 type API struct {
 	svc  *scheduler.Service
-	auth *scheduler.Authenticator
+	auth *login.Authenticator
 	opts Options
 	mux  *http.ServeMux
 }
 
 // New returns the REST API over svc, checking logins with auth.
-func New(svc *scheduler.Service, auth *scheduler.Authenticator, opts Options) *API {
+func New(svc *scheduler.Service, auth *login.Authenticator, opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -51,7 +57,11 @@ func New(svc *scheduler.Service, auth *scheduler.Authenticator, opts Options) *A
 	a := &API{svc: svc, auth: auth, opts: opts, mux: http.NewServeMux()}
 	read, write := a.authed(false), a.authed(true)
 	a.mux.HandleFunc("GET /api/v1/health", a.health)
-	a.mux.HandleFunc("POST /auth/token", a.token)
+	a.mux.HandleFunc("POST /auth/token", a.token(false))
+	a.mux.HandleFunc("POST /auth/token/cli", a.token(true))
+	a.mux.HandleFunc("/auth/", func(w http.ResponseWriter, r *http.Request) {
+		v2Error(w, http.StatusNotFound, r.Method+" "+r.URL.Path+" is not a path of this API")
+	})
 	a.mux.Handle("GET /api/v1/dags", read(a.listDAGs))
 	a.mux.Handle("GET /api/v1/dags/{dag_id}", read(a.getDAG))
 	a.mux.Handle("PATCH /api/v1/dags/{dag_id}", write(a.patchDAG))
@@ -114,30 +124,22 @@ func (a *API) fail(w http.ResponseWriter, err error, what string) {
 	}
 }
 
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // Authenticate checks a request's basic auth or bearer token, rate
-// limited by client address (scheduler.MaxLoginFailures).
-func (a *API) Authenticate(r *http.Request) (scheduler.User, int, string) {
+// limited by client address (login.MaxFailures).
+func (a *API) Authenticate(r *http.Request) (login.User, int, string) {
 	u, err := a.auth.Request(r)
 	switch {
 	case err == nil:
 		return u, 0, ""
-	case errors.Is(err, scheduler.ErrNoCredentials):
-		return scheduler.User{}, http.StatusUnauthorized, err.Error()
-	case errors.Is(err, scheduler.ErrTooManyFailures):
-		return scheduler.User{}, http.StatusTooManyRequests, err.Error()
-	case errors.Is(err, scheduler.ErrUnauthorized):
-		return scheduler.User{}, http.StatusUnauthorized, "wrong user name, password or token"
+	case errors.Is(err, login.ErrNoCredentials):
+		return login.User{}, http.StatusUnauthorized, err.Error()
+	case errors.Is(err, login.ErrTooManyFailures):
+		return login.User{}, http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, login.ErrUnauthorized):
+		return login.User{}, http.StatusUnauthorized, "wrong user name, password or token"
 	default:
 		a.opts.Logger.Error("rest api: login", "err", err)
-		return scheduler.User{}, http.StatusInternalServerError, "the metadata store failed; see the server's log"
+		return login.User{}, http.StatusInternalServerError, "the metadata store failed; see the server's log"
 	}
 }
 
@@ -160,7 +162,7 @@ func (a *API) authed(write bool) func(http.HandlerFunc) http.Handler {
 	return func(h http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Context().Value(trustedKey{}) != nil {
-				h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, scheduler.User{Name: scheduler.AdminUser, Role: scheduler.RoleAdmin})))
+				h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, login.User{Name: login.AdminUser, Role: login.RoleAdmin})))
 				return
 			}
 			u, status, detail := a.Authenticate(r)
@@ -171,7 +173,7 @@ func (a *API) authed(write bool) func(http.HandlerFunc) http.Handler {
 				problem(w, status, http.StatusText(status), detail)
 				return
 			}
-			if write && u.Role != scheduler.RoleAdmin {
+			if write && u.Role != login.RoleAdmin {
 				problem(w, http.StatusForbidden, "Forbidden", fmt.Sprintf("user %q (%s) may read but not change anything", u.Name, u.Role))
 				return
 			}
@@ -180,31 +182,45 @@ func (a *API) authed(write bool) func(http.HandlerFunc) http.Handler {
 	}
 }
 
-// token issues a bearer token for a user name and password:
-// {"username","password"} -> {"access_token","token_type","expires_in"}.
-func (a *API) token(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
-	if err := decode(r, &body); err != nil {
-		problem(w, http.StatusBadRequest, "Bad Request", err.Error())
-		return
-	}
-	u, err := a.auth.LoginFrom(r.Context(), clientAddr(r), body.Username, body.Password)
-	if err != nil {
-		if errors.Is(err, scheduler.ErrTooManyFailures) {
-			problem(w, http.StatusTooManyRequests, "Too Many Requests", err.Error())
+// token is Airflow 3's simple auth manager's POST /auth/token (and, with
+// cli, POST /auth/token/cli, airflowctl's login, whose tokens hold
+// shorter): {"username","password"} -> 201 {"access_token"}, a JWT. Its
+// errors are FastAPI's: {"detail"}, 422 for a body that does not validate.
+func (a *API) token(cli bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		if err := decode(r, &body); err != nil {
+			v2Invalid(w, "body", err.Error())
 			return
 		}
-		if errors.Is(err, scheduler.ErrUnauthorized) {
-			problem(w, http.StatusUnauthorized, "Unauthorized", "wrong user name or password")
+		if body.Username == "" || body.Password == "" {
+			v2Invalid(w, "body", "username and password are required")
 			return
 		}
-		a.fail(w, err, "login")
-		return
+		u, err := a.auth.Login(r.Context(), login.ClientAddr(r), body.Username, body.Password)
+		var tok string
+		if err == nil {
+			if cli {
+				tok, err = a.auth.CLIToken(r.Context(), u)
+			} else {
+				tok, err = a.auth.Token(r.Context(), u)
+			}
+		}
+		switch {
+		case errors.Is(err, login.ErrTooManyFailures):
+			v2Error(w, http.StatusTooManyRequests, err.Error())
+		case errors.Is(err, login.ErrUnauthorized):
+			v2Error(w, http.StatusUnauthorized, "Invalid credentials")
+		case err != nil:
+			a.opts.Logger.Error("rest api: login", "err", err)
+			v2Error(w, http.StatusInternalServerError, "the metadata store failed; see the server's log")
+		default:
+			writeJSON(w, http.StatusCreated, map[string]any{"access_token": tok})
+		}
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"access_token": a.auth.Token(u), "token_type": "Bearer", "expires_in": 86400})
 }
 
 // decode reads a JSON body strictly: unknown fields are an error.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
@@ -29,8 +31,8 @@ func Server(t testing.TB) (*httptest.Server, *scheduler.Scheduler) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	for name, role := range map[string]scheduler.Role{"admin": scheduler.RoleAdmin, "viewer": scheduler.RoleViewer} {
-		if _, err := scheduler.EnsureUser(context.Background(), st, name, role, Password); err != nil {
+	for name, role := range map[string]login.Role{"admin": login.RoleAdmin, "viewer": login.RoleViewer} {
+		if _, err := login.EnsureUser(context.Background(), st, name, role, Password); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,7 +54,7 @@ func Server(t testing.TB) (*httptest.Server, *scheduler.Scheduler) {
 		defer cancel()
 		_ = s.Stop(ctx)
 	})
-	srv := httptest.NewServer(restapi.New(s.Service(), scheduler.NewAuthenticator(st, 0), restapi.Options{Heartbeat: s.LastTick}))
+	srv := httptest.NewServer(restapi.New(s.Service(), login.New(st), restapi.Options{Heartbeat: s.LastTick}))
 	t.Cleanup(srv.Close)
 	return srv, s
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/riverqueue/river"
 
 	"github.com/userstream/userstream/internal/scheduler"
@@ -50,7 +52,8 @@ func testClosed(t *testing.T, h *harness) {
 		"AppendLog":     func() error { return h.AppendLog(ctx, tr.DagID, tr.RunID, tr.TaskID, tr.TryNumber, "x") },
 		"GetLog":        func() error { _, err := h.GetLog(ctx, tr.DagID, tr.RunID, tr.TaskID, tr.TryNumber); return err },
 		"GetUser":       func() error { _, err := h.GetUser(ctx, "admin"); return err },
-		"PutUser":       func() error { return h.PutUser(ctx, scheduler.User{Name: "admin"}) },
+		"Secret":        func() error { _, err := h.Secret(ctx, "s", []byte("v")); return err },
+		"PutUser":       func() error { return h.PutUser(ctx, login.User{Name: "admin"}) },
 		"Queue":         func() error { _, err := h.Queue(&river.Config{}); return err },
 		"Close":         h.Close,
 	}

@@ -13,6 +13,7 @@ package storesql
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/closeguard"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/scheduler"
 )
 
@@ -620,24 +622,29 @@ func (s *Store) SchedulerJobs(ctx context.Context) ([]scheduler.SchedulerJob, er
 	}, `SELECT id, hostname, start_date, latest_heartbeat FROM job WHERE job_type = 'SchedulerJob' ORDER BY id`)
 }
 
-func scanUser(row scanner) (scheduler.User, error) {
-	var u scheduler.User
+func scanUser(row scanner) (login.User, error) {
+	var u login.User
 	err := row.Scan(&u.Name, &u.Role, &u.PasswordHash)
 	return u, err
 }
 
-// GetUser returns a user, or an error matching scheduler.ErrNotFound.
-func (s *Store) GetUser(ctx context.Context, name string) (scheduler.User, error) {
+// GetUser returns a user, or an error matching login.ErrNoUser (and
+// scheduler.ErrNotFound).
+func (s *Store) GetUser(ctx context.Context, name string) (login.User, error) {
 	leave, err := s.Enter("get user")
 	if err != nil {
-		return scheduler.User{}, err
+		return login.User{}, err
 	}
 	defer leave()
-	return getOne(ctx, s, "get user "+name, scanUser, `SELECT name, role, password_hash FROM ab_user WHERE name = ?`, name)
+	u, err := getOne(ctx, s, "get user "+name, scanUser, `SELECT name, role, password_hash FROM ab_user WHERE name = ?`, name)
+	if errors.Is(err, scheduler.ErrNotFound) {
+		return login.User{}, fmt.Errorf("%w: %w", login.ErrNoUser, err)
+	}
+	return u, err
 }
 
 // PutUser creates or replaces a user.
-func (s *Store) PutUser(ctx context.Context, u scheduler.User) error {
+func (s *Store) PutUser(ctx context.Context, u login.User) error {
 	leave, err := s.Enter("put user")
 	if err != nil {
 		return err
@@ -649,4 +656,32 @@ func (s *Store) PutUser(ctx context.Context, u scheduler.User) error {
 		return s.fail(err, "put user "+u.Name)
 	}
 	return nil
+}
+
+// Secret returns the secret stored under name, storing value first when
+// there is none; the first value stored wins.
+func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	leave, err := s.Enter("secret")
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	b := base64.StdEncoding
+	if _, err := s.exec(ctx, `INSERT INTO secret (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+		name, b.EncodeToString(value)); err != nil {
+		return nil, s.fail(err, "store secret "+name)
+	}
+	stored, err := getOne(ctx, s, "secret "+name, func(row scanner) (string, error) {
+		var v string
+		err := row.Scan(&v)
+		return v, err
+	}, `SELECT value FROM secret WHERE name = ?`, name)
+	if err != nil {
+		return nil, err
+	}
+	v, err := b.DecodeString(stored)
+	if err != nil {
+		return nil, fmt.Errorf("%s: secret %s is not base64 (was it edited by hand?): %w", s.d.Name, name, err)
+	}
+	return v, nil
 }
