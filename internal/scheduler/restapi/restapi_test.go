@@ -6,12 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/restapi/restapitest"
+	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
 	"github.com/userstream/userstream/internal/testwait"
 )
 
@@ -280,5 +285,77 @@ func TestV2(t *testing.T) {
 	}
 	if code, m := v2("GET", "/api/v2/pools", bearer, ""); code != 404 || m["detail"] == nil {
 		t.Errorf("unserved: %d %v, want 404 {\"detail\"}", code, m)
+	}
+}
+
+// TestTokenEndpoints: Airflow 3's simple auth manager's POST /auth/token
+// and airflowctl's POST /auth/token/cli give 201 {"access_token"} (a JWT
+// v2 accepts); wrong credentials are 401 and a body without them 422, in
+// FastAPI's {"detail"} shape; a token past its expiry is 401 on v2 in
+// Airflow 3's shape and on v1 in Airflow 2's.
+func TestTokenEndpoints(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := login.Ensure(t.Context(), st, password, "", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := scheduler.NewService(st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := httptest.NewServer(restapi.New(svc, login.New(st, login.WithClock(clock), login.WithCLITokenTTL(time.Minute)), restapi.Options{}))
+	t.Cleanup(srv.Close)
+
+	get := func(path, tok string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	creds := `{"username": "admin", "password": "` + password + `"}`
+	var cli string
+	for _, path := range []string{"/auth/token", "/auth/token/cli"} {
+		code, body := do(t, srv, call{method: "POST", path: path, body: creds})
+		tok, _ := body["access_token"].(string)
+		if code != http.StatusCreated || strings.Count(tok, ".") != 2 {
+			t.Fatalf("POST %s: %d %v, want 201 with a JWT", path, code, body)
+		}
+		if code, body := get("/api/v2/dags", tok); code != http.StatusOK {
+			t.Fatalf("v2 with %s's token: %d %v", path, code, body)
+		}
+		cli = tok
+		code, body = do(t, srv, call{method: "POST", path: path, body: `{"username": "admin", "password": "wrong-pw-123"}`})
+		if code != http.StatusUnauthorized || body["detail"] != "Invalid credentials" {
+			t.Errorf("POST %s with a wrong password: %d %v, want 401 Invalid credentials", path, code, body)
+		}
+		code, body = do(t, srv, call{method: "POST", path: path, body: `{"username": "admin"}`})
+		if detail, _ := body["detail"].([]any); code != http.StatusUnprocessableEntity || len(detail) != 1 {
+			t.Errorf("POST %s without a password: %d %v, want 422", path, code, body)
+		}
+	}
+	mu.Lock()
+	now = now.Add(time.Minute) // the CLI token's TTL
+	mu.Unlock()
+	if code, body := get("/api/v2/dags", cli); code != http.StatusUnauthorized || body["detail"] == nil || body["title"] != nil {
+		t.Errorf("v2 with an expired token: %d %v, want 401 {detail}", code, body)
+	}
+	if code, body := get("/api/v1/dags", cli); code != http.StatusUnauthorized || body["title"] == nil || body["status"] != 401.0 {
+		t.Errorf("v1 with an expired token: %d %v, want 401 in Airflow 2's problem shape", code, body)
+	}
+	if code, body := do(t, srv, call{method: "GET", path: "/auth/nothing"}); code != http.StatusNotFound || body["detail"] == nil {
+		t.Errorf("GET /auth/nothing: %d %v, want 404 {detail}", code, body)
 	}
 }
