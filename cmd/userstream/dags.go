@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/spf13/cobra"
 
 	"github.com/userstream/userstream/internal/scheduler"
@@ -54,7 +56,7 @@ scheduler's next tick. --json prints the REST API's objects.`,
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&d.metadata, "metadata", defaultMetadata, "metadata store to work on: "+stores.Schemes)
 	pf.StringVar(&d.apiURL, "api", "", "work through a running scheduler's REST API instead, e.g. http://127.0.0.1:8080")
-	pf.StringVar(&d.user, "user", scheduler.AdminUser, "login for --api")
+	pf.StringVar(&d.user, "user", login.AdminUser, "login for --api")
 	pf.StringVar(&d.password, "password", "", "password for --api (default: USERSTREAM_ADMIN_PASSWORD)")
 	pf.StringVar(&d.token, "token", "", "bearer token for --api instead of a password")
 	pf.BoolVar(&d.asJSON, "json", false, "print JSON: the REST API's objects")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/userstream/userstream/internal/login"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -225,11 +227,11 @@ func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
 			a.log.Warn("scheduler stop", "err", err)
 		}
 	}()
-	api := restapi.New(s.Service(), scheduler.NewAuthenticator(st, 0), restapi.Options{Logger: a.log, Heartbeat: s.LastTick})
+	api := restapi.New(s.Service(), login.New(st), restapi.Options{Logger: a.log, Heartbeat: s.LastTick})
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", api)
-	mux.Handle("/api/v2/", api)
-	mux.Handle("/auth/token", api)
+	for _, p := range restapi.Prefixes {
+		mux.Handle(p, api)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	addr := r.addr
 	if addr != "" {

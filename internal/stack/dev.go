@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -217,14 +215,11 @@ func (s *Stack) Run(ctx context.Context, d Dev) (err error) {
 // store, and its first row then comes in under a second), closes ready
 // once it runs, and stops it when ctx ends.
 func (r *dev) runScheduler(ctx context.Context, ready chan<- struct{}) error {
-	st, err := stores.Open(ctx, r.metadata)
+	st, err := OpenLogins(ctx, r.metadata, r.d.AdminPassword, r.d.ViewerPassword, r.d.Stdout)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := login.Ensure(ctx, st, r.d.AdminPassword, r.d.ViewerPassword, r.d.Stdout); err != nil {
-		return err
-	}
 	sc, err := scheduler.New(scheduler.Config{Store: st, DAGs: r.d.DAGs, Logger: r.log})
 	if err != nil {
 		return err
