@@ -47,34 +47,62 @@ func TestAirflowClientV2(t *testing.T) {
 }
 
 // TestAirflowctl: Airflow 3's command line client (airflowctl) lists our
-// DAGs with a token from POST /auth/token, as its users do: auth login
-// with the API's URL and the token, then dags list.
+// DAGs as its users do: auth login with the API's URL and a token from
+// POST /auth/token, then dags list; and auth login with a user name and
+// password (its POST /auth/token/cli), then dags list with the token it
+// keeps.
 func TestAirflowctl(t *testing.T) {
 	py := airflow3Python(t)
 	srv, _ := restapitest.Server(t)
-	tok := airflowToken(t, srv.URL, "admin", restapitest.Password)
+	checkAirflowctl(t, py, srv.URL, "admin", restapitest.Password)
+}
+
+// checkAirflowctl runs airflowctl against base: a token login and a user
+// and password login, each followed by dags list, which must show
+// user_automation, not paused.
+func checkAirflowctl(t *testing.T, py, base, user, password string) {
+	t.Helper()
 	ctl := filepath.Join(filepath.Dir(py), "airflowctl")
-	env := append(os.Environ(), "AIRFLOW_HOME="+t.TempDir())
-	run := func(args ...string) string {
+	run := func(env []string, args ...string) string {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), ctl, args...)
-		cmd.Env = env
+		cmd.Env = append(os.Environ(), env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("airflowctl %s: %v\n%s", strings.Join(args[:2], " "), err, out)
 		}
+		if strings.Contains(string(out), password) {
+			t.Fatalf("airflowctl %s printed the password", strings.Join(args[:2], " "))
+		}
 		return string(out)
 	}
-	run("auth", "login", "--api-url", srv.URL, "--api-token", tok, "--skip-keyring")
-	out := run("dags", "list", "--api-token", tok, "--output", "json")
-	var dags []map[string]any
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "["):]), &dags); err != nil {
-		t.Fatalf("dags list printed %q: %v", out, err)
+	dagsListed := func(how, out string) {
+		t.Helper()
+		var dags []map[string]any
+		i := strings.Index(out, "[")
+		if i < 0 {
+			t.Fatalf("%s: dags list printed %q", how, out)
+		}
+		if err := json.Unmarshal([]byte(out[i:]), &dags); err != nil {
+			t.Fatalf("%s: dags list printed %q: %v", how, out, err)
+		}
+		// airflowctl prints booleans as Python does.
+		if len(dags) != 1 || dags[0]["dag_id"] != "user_automation" || fmt.Sprint(dags[0]["is_paused"]) != "False" {
+			t.Fatalf("%s: dags list: %v, want user_automation, not paused", how, dags)
+		}
 	}
-	// airflowctl prints booleans as Python does.
-	if len(dags) != 1 || dags[0]["dag_id"] != "user_automation" || fmt.Sprint(dags[0]["is_paused"]) != "False" {
-		t.Fatalf("dags list: %v, want user_automation, not paused", dags)
-	}
+
+	tok := airflowToken(t, base, user, password)
+	env := []string{"AIRFLOW_HOME=" + t.TempDir()}
+	run(env, "auth", "login", "--api-url", base, "--api-token", tok, "--skip-keyring")
+	dagsListed("with a token", run(env, "dags", "list", "--api-token", tok, "--output", "json"))
+
+	// A user and password login keeps its token in the keyring; there is
+	// none here, so in airflowctl's debug mode's file, and dags list reads
+	// it from there.
+	env = []string{"AIRFLOW_HOME=" + t.TempDir(), "AIRFLOW_CLI_DEBUG_MODE=true"}
+	run(env, "auth", "login", "--api-url", base, "--username", user, "--password", password)
+	dagsListed("after a user and password login", run(env, "dags", "list", "--output", "json"))
 }
 
 // airflowToken is a bearer token from POST /auth/token (201 {"access_token"}).
