@@ -3,7 +3,8 @@
 # clients and specs against userstream. Installs the pinned Python packages of
 # compat/requirements-compat.txt and compat/requirements-airflow3.txt once
 # each, in virtual environments under ~/.cache/userstream named by the
-# file's hash (never in the tree), and runs the tests with them.
+# file's hash (never in the tree), and the Node.js client of
+# compat/node/package-lock.json with npm ci, and runs the tests with them.
 #   scripts/compat.sh        the long form (make compat): quick's tests in
 #                            full, then the spark part
 #   scripts/compat.sh quick  the quick form scripts/test.sh runs (CI)
@@ -65,6 +66,16 @@ if [ "$mode" != spark ]; then
     || missing "python3 -m venv or pip could not install compat/requirements-airflow3.txt (is PyPI reachable?)"
   export USERSTREAM_COMPAT_PYTHON USERSTREAM_COMPAT_AIRFLOW3_PYTHON
   export USERSTREAM_COMPAT=$mode
+  # Confluent's Node.js Schema Registry client, pinned by
+  # compat/node/package-lock.json, into compat/node/node_modules (not
+  # committed), again when the lock file changes. Without node and npm its
+  # test skips.
+  if command -v npm >/dev/null && { [ ! -e compat/node/node_modules/.package-lock.json ] ||
+    [ compat/node/package-lock.json -nt compat/node/node_modules/.package-lock.json ]; }; then
+    echo "compat: npm ci in compat/node (once; a minute)" >&2
+    (cd compat/node && npm ci --no-audit --no-fund >&2) ||
+      echo "compat: npm ci in compat/node failed; TestNodeSchemaRegistryClient tries again and says why" >&2
+  fi
 
   go test -count=1 -timeout 20m ./compat/
   go test -count=1 -run '^TestConfluentPythonClient$' ./internal/schema/registry/
