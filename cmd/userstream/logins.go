@@ -22,8 +22,16 @@ func openLogins(ctx context.Context, a *app, rawURL, password, viewer string) (s
 }
 
 func badMetadataURL(st scheduler.Store, err error) (scheduler.Store, error) {
-	if errors.Is(err, stores.ErrBadURL) {
-		return nil, usagef("--metadata: %v", err)
+	if err != nil {
+		return nil, badMetadataURLErr(err)
 	}
-	return st, err
+	return st, nil
+}
+
+// badMetadataURLErr makes a --metadata URL of the wrong form wrong usage.
+func badMetadataURLErr(err error) error {
+	if errors.Is(err, stores.ErrBadURL) {
+		return usagef("--metadata: %v", err)
+	}
+	return err
 }

@@ -4,16 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,10 +14,9 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
-	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/scheduler"
-	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/store/stores"
+	"github.com/userstream/userstream/internal/stack"
 )
 
 // defaultMetadata is where the metadata store lives unless told.
@@ -175,7 +167,15 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 				return err
 			}
 			a.log.Info("scheduler producing", "brokers", strings.Join(kc.Brokers, ","), "source", srcName, "format", encName)
-			return runScheduler(ctx, a, schedulerRun{metadata: metadata, addr: addr, password: password, viewer: viewer, workers: workers, dags: dags, hostname: hostname})
+			err = stack.RunScheduler(ctx, stack.Scheduler{Metadata: metadata, AdminPassword: password, ViewerPassword: viewer,
+				Addr: addr, DAGs: dags, Workers: workers, Hostname: hostname, Stdout: a.stdout, Logger: a.log})
+			switch {
+			case errors.Is(err, stack.ErrSchedulerConfig):
+				return usageError{err}
+			case errors.Is(err, stack.ErrSchedulerAddr):
+				return fmt.Errorf("--addr: %w (pass another address, or an empty one to turn the API off)", err)
+			}
+			return badMetadataURLErr(err)
 		},
 	}
 	fs := cmd.Flags()
@@ -190,65 +190,4 @@ USERSTREAM_ADMIN_PASSWORD, or one generated at the first start and printed once.
 	fs.IntVar(&workers, "workers", scheduler.DefaultWorkers, "task tries this process runs at once")
 	fs.StringVar(&hostname, "hostname", "", "name recorded on this process's tries (default: the host name)")
 	return cmd
-}
-
-// schedulerRun is what runScheduler needs.
-type schedulerRun struct {
-	metadata, addr, password string
-	viewer                   string
-	workers                  int
-	hostname                 string
-	dags                     []*scheduler.DAG
-}
-
-// runScheduler opens the metadata store, makes sure there is an admin
-// login, starts the scheduler and serves its REST API until ctx ends.
-func runScheduler(ctx context.Context, a *app, r schedulerRun) error {
-	st, err := openLogins(ctx, a, r.metadata, r.password, r.viewer)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		scheduler.NewRunStateCollector(st))
-	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: r.dags, Logger: a.log, Metrics: scheduler.NewMetrics(reg),
-		Workers: r.workers, Hostname: r.hostname})
-	if err != nil {
-		return usageError{err}
-	}
-	if err := s.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := s.Stop(sctx); err != nil {
-			a.log.Warn("scheduler stop", "err", err)
-		}
-	}()
-	api := restapi.New(s.Service(), login.New(st), restapi.Options{Logger: a.log, Heartbeat: s.LastTick})
-	mux := http.NewServeMux()
-	for _, p := range restapi.Prefixes {
-		mux.Handle(p, api)
-	}
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	addr := r.addr
-	if addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("--addr %s: %w (pass another address, or an empty one to turn the API off)", addr, err)
-		}
-		addr = ln.Addr().String()
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("rest api server", "err", err)
-			}
-		}()
-		defer srv.Close()
-	}
-	a.log.Info("scheduler started", "dags", scheduler.DAGList(r.dags), "metadata", redact.URL(r.metadata), "api", addr, "hostname", s.Hostname())
-	<-ctx.Done()
-	return nil
 }

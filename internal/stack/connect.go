@@ -8,13 +8,11 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
 	kconnect "github.com/userstream/userstream/internal/connect"
-	"github.com/userstream/userstream/internal/scheduler"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/stream"
@@ -27,7 +25,7 @@ type ConnectWorker struct {
 	// Listener serves the worker's REST API; calls that change state need
 	// an admin login of Logins (basic auth or a bearer token).
 	Listener net.Listener
-	Logins   scheduler.Store
+	Logins   login.Store
 	Kafka    broker.Config
 	// RegistryURL decodes the connectors that name no registry of their
 	// own ("none": JSON only).

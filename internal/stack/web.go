@@ -9,11 +9,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/redact"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
@@ -32,7 +31,7 @@ type UI struct {
 	// Service and Logins (the metadata store) give the DAG pages, the
 	// logins and Airflow's REST API; a nil Logins: none of them.
 	Service *scheduler.Service
-	Logins  scheduler.Store
+	Logins  login.Store
 	Group   string // the stream's consumer group, for the overview
 	Latency prometheus.Histogram
 	Metrics []string // stream workers' /metrics URLs, for the latency

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/sink"
 )
 

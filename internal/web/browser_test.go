@@ -13,14 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/testwait"

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/userstream/userstream/internal/engines/enginestest"
+	"github.com/userstream/userstream/internal/login"
 )
 
 // The shared Cassandra node (CassandraAddr) is killed when the tests end.

@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/connect"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/sink/sinks"
 	"github.com/userstream/userstream/internal/stream"
 	"github.com/userstream/userstream/internal/testwait"

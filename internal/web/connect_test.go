@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"
 	"github.com/userstream/userstream/internal/testwait"
 	"github.com/userstream/userstream/internal/web"

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/randomuser"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"

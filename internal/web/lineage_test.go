@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/userstream/userstream/internal/ingest/ingestdag"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/testwait"
 )

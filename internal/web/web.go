@@ -28,9 +28,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/userstream/userstream/internal/broker"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/sink"

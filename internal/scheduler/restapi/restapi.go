@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/login"
-
 	"github.com/userstream/userstream/internal/scheduler"
 )
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/login"
-
 	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/scheduler/restapi"
 	"github.com/userstream/userstream/internal/scheduler/store/sqlite"

@@ -7,10 +7,9 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/userstream/userstream/internal/login"
-
 	"github.com/riverqueue/river"
 
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/scheduler"
 )
 
