@@ -8,7 +8,7 @@
 // and Kafka Connect through its REST API, so each page is tested with the
 // real parts; nothing imports it.
 //
-// Security: a login (the scheduler's users: admin and viewer) with a
+// Security: a login (package login's users: admin and viewer) with a
 // session cookie (HttpOnly, SameSite=Strict, Secure over TLS), a CSRF token
 // on every form that changes state, logins rate-limited, a Content-Security-
 // Policy without inline script, X-Frame-Options DENY and nosniff, and every
