@@ -107,7 +107,7 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request) {
 		p.Link = (&url.URL{Path: "/topics/" + pathEscape(topic) + "/messages", RawQuery: url.Values{"mode": {"offset"},
 			"partition": {strconv.Itoa(int(p.Partition))}, "offset": {strconv.FormatInt(p.Offset, 10)}, "limit": {"1"}}.Encode()}).String()
 		s.log.Info("web: produced", "topic", topic, "partition", p.Partition, "offset", p.Offset, "schema_id", p.SchemaID,
-			"user", sessionOf(r).user.Name)
+			"user", sessionOf(r).User.Name)
 	}
 	s.render(w, r, status, "produce", "Produce to "+topic, p)
 }
