@@ -59,6 +59,10 @@ func (s *Server) topicMissing(w http.ResponseWriter, r *http.Request, topic stri
 		}
 		status, err = s.kafkaErr(err, "topic "+topic)
 	}
+	if isTwin(r.URL.Path) {
+		writeJSON(w, status, map[string]any{"error": err.Error(), "status": status})
+		return true
+	}
 	s.render(w, r, status, "error", "Produce to "+topic, map[string]any{"Status": status, "Message": err.Error()})
 	return true
 }
@@ -72,7 +76,9 @@ func (s *Server) produceForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "produce", "Produce to "+topic, s.producePage(r, topic))
 }
 
-// produce sends the form's message: its value as Avro of the latest schema
+// produce sends the form's message (its twin, POST
+// /api/ui/topics/{topic}/produce with the same form fields, answers the
+// page's data as JSON): its value as Avro of the latest schema
 // of <topic>-value when the registry has one (refused, saying which field
 // and why, when it does not fit), as the JSON typed otherwise (refused
 // when it is not JSON). A refused value is shown with the form kept and
@@ -108,6 +114,10 @@ func (s *Server) produce(w http.ResponseWriter, r *http.Request) {
 			"partition": {strconv.Itoa(int(p.Partition))}, "offset": {strconv.FormatInt(p.Offset, 10)}, "limit": {"1"}}.Encode()}).String()
 		s.log.Info("web: produced", "topic", topic, "partition", p.Partition, "offset", p.Offset, "schema_id", p.SchemaID,
 			"user", sessionOf(r).User.Name)
+	}
+	if isTwin(r.URL.Path) {
+		writeJSON(w, status, p)
+		return
 	}
 	s.render(w, r, status, "produce", "Produce to "+topic, p)
 }

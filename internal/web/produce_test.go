@@ -129,6 +129,38 @@ func TestProduce(t *testing.T) {
 			t.Errorf("read back %v, sent %v", decoded, good)
 		}
 	})
+	t.Run("the JSON twin, for scripts with basic auth", func(t *testing.T) {
+		post := func(user, password, value string) (int, map[string]any) {
+			req, _ := http.NewRequest(http.MethodPost, f.url+"/api/ui/topics/"+broker.Topic+"/produce",
+				strings.NewReader(url.Values{"key": {"script"}, "value": {value}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(user, password)
+			resp := f.client(t).do(req)
+			var out map[string]any
+			if resp.StatusCode == http.StatusForbidden { // auth.go's refusal is text
+				return resp.StatusCode, map[string]any{"error": resp.body}
+			}
+			if err := json.Unmarshal([]byte(resp.body), &out); err != nil {
+				t.Fatalf("%d %s: %v", resp.StatusCode, resp.body, err)
+			}
+			return resp.StatusCode, out
+		}
+		before := admin.endOffsets(broker.Topic)
+		if st, out := post("admin", adminPassword, `{"id": 1}`); st != http.StatusUnprocessableEntity ||
+			!strings.Contains(out["error"].(string), "field id: want a string, got a number") {
+			t.Fatalf("%d %v", st, out)
+		}
+		if st, _ := post("viewer", viewerPassword, string(goodJSON)); st != http.StatusForbidden {
+			t.Fatalf("viewer: %d", st)
+		}
+		if after := admin.endOffsets(broker.Topic); after != before {
+			t.Fatalf("end offsets %d, were %d", after, before)
+		}
+		st, out := post("admin", adminPassword, string(goodJSON))
+		if st != http.StatusOK || out["produced"] != true || admin.endOffsets(broker.Topic) != before+1 {
+			t.Fatalf("%d %v", st, out)
+		}
+	})
 	t.Run("a topic without a schema takes JSON as it is", func(t *testing.T) {
 		resp := admin.post("/topics/"+broker.DLQTopic+"/produce", url.Values{"csrf": {csrf}, "value": {`{"note": "<plain>"}`}})
 		m := producedAt.FindStringSubmatch(resp.body)

@@ -497,6 +497,7 @@ func (s *Server) topicToolRoutes() {
 	s.mux.Handle("GET /api/ui/topics/{topic}/search", s.viewer(http.HandlerFunc(s.searchNDJSON)))
 	s.mux.Handle("GET /topics/{topic}/produce", s.viewer(http.HandlerFunc(s.produceForm)))
 	s.mux.Handle("POST /topics/{topic}/produce", s.admin(http.HandlerFunc(s.produce)))
+	s.mux.Handle("POST /api/ui/topics/{topic}/produce", s.admin(http.HandlerFunc(s.produce)))
 }
 
 // searchPageHandler serves the page: the form, and with a query the whole
