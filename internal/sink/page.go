@@ -20,6 +20,11 @@ type PageQuery struct {
 	After  string `json:"after"`  // cursor from the previous Page.Next; "" = first page
 	Search string `json:"search"` // case-insensitive substring of first name, last name or email ("" = all)
 	Nat    string `json:"nat"`    // exact nationality code, any case ("" = all)
+	// Run is the exact run id the users were stored by (the DAG run's id,
+	// carried in the message header userstream.run_id; "" = all). Each
+	// driver keeps an index on run_id, so a run's users are found without
+	// a scan of the table.
+	Run string `json:"run"`
 }
 
 // Page is one page of users and the cursor of the next.
@@ -130,10 +135,13 @@ func Fold(s string) string { return strings.ToLower(s) }
 
 // Matches reports whether r passes q's filters: Search a substring of the
 // first name, last name or email, and Nat equal to r's nat, both compared
-// after Fold. Empty filters pass everything. For drivers that filter in
-// the client.
+// after Fold, and Run equal to r's run id as it is. Empty filters pass
+// everything. For drivers that filter in the client.
 func (q PageQuery) Matches(r user.Record) bool {
 	if q.Nat != "" && Fold(r.Nat) != Fold(q.Nat) {
+		return false
+	}
+	if q.Run != "" && r.RunID != q.Run {
 		return false
 	}
 	if q.Search == "" {

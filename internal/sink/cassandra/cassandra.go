@@ -72,6 +72,7 @@ type queries struct {
 	getUser, recentDays, recentIDs      string
 	recentTies, recentOlder             string
 	count, nats                         string
+	runIDs                              string
 }
 
 // columns of created_users, in the order of every statement here.
@@ -107,6 +108,7 @@ func OpenConfig(ctx context.Context, cfg Config, opts ...Option) (*Sink, error) 
 		recentOlder:  "SELECT ingested_at, id FROM " + ks + ".recent_users WHERE day = ? AND ingested_at < ?",
 		count:        "SELECT id FROM " + ks + ".created_users",
 		nats:         "SELECT nat FROM " + ks + ".created_users",
+		runIDs:       "SELECT ingested_at, id FROM " + ks + ".created_users WHERE run_id = ?",
 	}
 	sess, err := s.newSession()
 	if err != nil {
@@ -194,6 +196,11 @@ func (s *Sink) createSchema(ctx context.Context) error {
 			shard int, day text,
 			PRIMARY KEY ((shard), day))
 			WITH CLUSTERING ORDER BY (day DESC)`,
+		// A run's users (PageQuery.Run): a storage-attached index
+		// (Cassandra 5), kept by the node with each write, so no table of
+		// our own has to follow a user that moves runs. On a table that
+		// has rows already the node builds it in the background.
+		`CREATE INDEX IF NOT EXISTS created_users_run ON ` + ks + `.created_users (run_id) USING 'sai'`,
 	}
 	for _, q := range stmts {
 		if err := s.do(ctx, func(sess *gocql.Session) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type entry struct {
 // and return a short or empty page with a non-empty Next (keep calling).
 // Unfiltered pages read limit+1 users plus the stale entries met.
 // Users without ingested_at sit at the Unix epoch, after every other.
+// With Run, the entries come from the index on run_id instead (pageRun).
 func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
 	if s.closed.Load() {
 		return sink.Page{}, fmt.Errorf("cassandra sink: page: %w", sink.ErrClosed)
@@ -49,6 +51,9 @@ func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
 	c, err := q.Check()
 	if err != nil {
 		return sink.Page{}, fmt.Errorf("cassandra sink: page: %w", err)
+	}
+	if q.Run != "" {
+		return s.pageRun(ctx, q, c)
 	}
 	days, err := s.readDays(ctx)
 	if err != nil {
@@ -79,28 +84,112 @@ func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
 		if err != nil {
 			return sink.Page{}, fmt.Errorf("cassandra sink: page: read day %s: %w", d, err)
 		}
-		for chunk := range chunks(entries, pageFetch) {
-			users, err := s.fetch(ctx, chunk)
-			if err != nil {
-				return sink.Page{}, fmt.Errorf("cassandra sink: page: %w", err)
-			}
-			for i, e := range chunk {
-				examined++
-				last = e
-				if r := users[i]; r != nil && q.Matches(*r) {
-					out = append(out, *r)
-					if len(out) > q.Limit {
-						return sink.PageOf(out, q.Limit), nil
-					}
-				}
-			}
+		if full, err := s.collect(ctx, q, entries, &out, &examined, &last); err != nil || full {
+			return sink.PageOf(out, q.Limit), err
 		}
 		if examined >= PageScan {
-			// Out of scan: resume after the last entry read.
-			return sink.Page{Users: out, Next: sink.Cursor{IngestedAt: fromRecent(last.at), ID: last.id}.String()}, nil
+			return outOfScan(out, last), nil
 		}
 	}
 	return sink.Page{Users: out}, nil
+}
+
+// outOfScan is the page of a call that read PageScan entries: what it
+// found, and a Next that resumes after the last entry read.
+func outOfScan(out []user.Record, last entry) sink.Page {
+	return sink.Page{Users: out, Next: sink.Cursor{IngestedAt: fromRecent(last.at), ID: last.id}.String()}
+}
+
+// collect reads the users of entries, pageFetch at a time, and appends
+// those q matches to out, counting each entry in examined and keeping the
+// last in last. It stops, reporting true, when out holds more than
+// q.Limit users (the page and one more).
+func (s *Sink) collect(ctx context.Context, q sink.PageQuery, entries []entry, out *[]user.Record, examined *int, last *entry) (bool, error) {
+	for chunk := range chunks(entries, pageFetch) {
+		users, err := s.fetch(ctx, chunk)
+		if err != nil {
+			return false, fmt.Errorf("cassandra sink: page: %w", err)
+		}
+		for i, e := range chunk {
+			*examined++
+			*last = e
+			if r := users[i]; r != nil && q.Matches(*r) {
+				*out = append(*out, *r)
+				if len(*out) > q.Limit {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// pageRun is Page with a Run: the run's entries come from the index
+// created_users_run (storage-attached, on run_id), which gives them in no
+// order, so every entry of the run is read and the first PageScan after
+// the cursor, in Page's order, are kept (memory bounded whatever the
+// run's size; time in proportion to it). Their users are read and checked
+// as Page does, and a page that has not filled after PageScan ends short,
+// with a Next.
+func (s *Sink) pageRun(ctx context.Context, q sink.PageQuery, c *sink.Cursor) (sink.Page, error) {
+	var from *entry
+	if c != nil {
+		from = &entry{at: recentTime(c.IngestedAt).Truncate(time.Millisecond), id: c.ID}
+	}
+	var kept []entry
+	err := s.do(ctx, func(sess *gocql.Session) error {
+		kept = kept[:0]
+		iter := sess.Query(s.q.runIDs, q.Run).PageSize(5000).Idempotent(true).IterContext(ctx)
+		var e entry
+		for iter.Scan(&e.at, &e.id) {
+			e.at = recentTime(e.at).Truncate(time.Millisecond)
+			if from != nil && !before(*from, e) {
+				continue
+			}
+			kept = append(kept, e)
+			if len(kept) >= 2*PageScan {
+				kept = firstInOrder(kept, PageScan)
+			}
+		}
+		return iter.Close()
+	})
+	if err != nil {
+		return sink.Page{}, fmt.Errorf("cassandra sink: page: read run %q: %w", q.Run, err)
+	}
+	kept = firstInOrder(kept, PageScan)
+	out := make([]user.Record, 0, min(q.Limit+1, 64))
+	examined := 0
+	var last entry
+	if full, err := s.collect(ctx, q, kept, &out, &examined, &last); err != nil || full {
+		return sink.PageOf(out, q.Limit), err
+	}
+	if examined >= PageScan {
+		return outOfScan(out, last), nil
+	}
+	return sink.Page{Users: out}, nil
+}
+
+// before reports whether a comes before b in Page's order: newer first,
+// then by id.
+func before(a, b entry) bool {
+	if !a.at.Equal(b.at) {
+		return a.at.After(b.at)
+	}
+	return a.id < b.id
+}
+
+// firstInOrder sorts es in Page's order and keeps the first n.
+func firstInOrder(es []entry, n int) []entry {
+	slices.SortFunc(es, func(a, b entry) int {
+		switch {
+		case before(a, b):
+			return -1
+		case before(b, a):
+			return 1
+		}
+		return 0
+	})
+	return es[:min(n, len(es))]
 }
 
 // fromRecent is the ingestion time of a recent_users time: zero for the

@@ -42,6 +42,10 @@ func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any) {
 	if q.Nat != "" {
 		fmt.Fprintf(&filter, ` AND lower(nat) = lower(%s)`, arg(q.Nat))
 	}
+	if q.Run != "" {
+		// created_users_run (migration 00003): the run's users in this order.
+		fmt.Fprintf(&filter, ` AND run_id = %s`, arg(q.Run))
+	}
 	lim := ` LIMIT ` + arg(limit)
 	from := `SELECT ` + selectColumns + ` FROM created_users WHERE `
 	branch := func(cond string) string { return from + cond + filter.String() + pageOrder + lim }
@@ -65,7 +69,8 @@ func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any) {
 // is walked, so a filter that few users match reads further (the whole
 // table, for none) before the page fills. Search compares with PostgreSQL's
 // lower(), which folds the letters of the database's ctype: all of
-// Unicode in a UTF-8 locale, ASCII only under the C locale.
+// Unicode in a UTF-8 locale, ASCII only under the C locale. Run walks
+// created_users_run, which holds the run's users only.
 func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
 	if err := s.gate.Enter("page"); err != nil {
 		return sink.Page{}, err

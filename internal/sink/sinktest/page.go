@@ -287,6 +287,55 @@ func testPageNat(t *testing.T, h *harness) {
 	h.wantUsers(t, "Nat and Search", h.pageOrder(want), got)
 }
 
+func testPageRun(t *testing.T, h *harness) {
+	// Three runs interleaved in time, with ties, and users of no run.
+	rs := tiedRecords(0, 31)
+	runs := []string{"scheduled__2026-12-06T10:00:00+00:00", "manual__2026-12-06T10:05:00+00:00", "Manual__2026-12-06T10:05:00+00:00", ""}
+	for i := range rs {
+		rs[i].RunID = runs[i%len(runs)]
+	}
+	h.upsert(t, rs)
+	pick := func(f func(r user.Record) bool) []user.Record {
+		var out []user.Record
+		for _, r := range rs {
+			if f(r) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	for _, run := range runs[:3] {
+		want := h.pageOrder(pick(func(r user.Record) bool { return r.RunID == run }))
+		for _, limit := range []int{1, 3, 100} {
+			got, _ := h.pageAll(t, sink.PageQuery{Limit: limit, Run: run}, nil)
+			// Exact, case and all: run ids differ in case only here.
+			h.wantUsers(t, fmt.Sprintf("Run %q, pages of %d", run, limit), want, got)
+		}
+	}
+	for _, run := range []string{"manual__", "no such run"} {
+		got, _ := h.pageAll(t, sink.PageQuery{Limit: 5, Run: run}, nil)
+		h.wantUsers(t, fmt.Sprintf("Run %q (no such run)", run), nil, got)
+	}
+	// With the other filters.
+	run := runs[1]
+	mine := pick(func(r user.Record) bool { return r.RunID == run })
+	got, _ := h.pageAll(t, sink.PageQuery{Limit: 2, Run: run, Search: mine[2].LastName}, nil)
+	want := pick(func(r user.Record) bool {
+		return r.RunID == run && strings.Contains(strings.ToLower(r.FirstName+"\n"+r.LastName+"\n"+r.Email), strings.ToLower(mine[2].LastName))
+	})
+	h.wantUsers(t, "Run and Search", h.pageOrder(want), got)
+	// A user stored again by another run leaves the first run's page.
+	moved := rs[1]
+	moved.RunID = runs[0]
+	moved.IngestedAt = base.Add(time.Hour).Truncate(time.Millisecond)
+	h.upsert(t, []user.Record{moved})
+	rs[1] = moved
+	for _, run := range runs[:2] {
+		got, _ := h.pageAll(t, sink.PageQuery{Limit: 4, Run: run}, nil)
+		h.wantUsers(t, fmt.Sprintf("Run %q after a user moved runs", run), h.pageOrder(pick(func(r user.Record) bool { return r.RunID == run })), got)
+	}
+}
+
 func testPageEmpty(t *testing.T, h *harness) {
 	for _, q := range []sink.PageQuery{{Limit: 10}, {Limit: 1, Search: "x"}, {Limit: 500, Nat: "US"}} {
 		p := h.page(t, q)

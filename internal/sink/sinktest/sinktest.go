@@ -124,6 +124,7 @@ func Run(t *testing.T, open func(t *testing.T) sink.Sink, opts ...Option) {
 		{name: "page cursor holds while the head grows", run: testPageConcurrentHead},
 		{name: "page search", run: testPageSearch},
 		{name: "page nat filter", run: testPageNat},
+		{name: "page run filter", run: testPageRun},
 		{name: "page empty results", run: testPageEmpty},
 		{name: "page bad cursor", run: testPageBadCursor},
 		{name: "page limit out of range", run: testPageLimit},

@@ -46,8 +46,13 @@ func text(v driver.Value) string {
 }
 
 // pageIndex is the index Page and Recent walk (migration 00002), named in
-// the SQL so the plan cannot drift to a scan and a sort.
-const pageIndex = "created_users_page"
+// the SQL so the plan cannot drift to a scan and a sort; runIndex is the
+// one a page of one run walks (migration 00004), the same order after
+// run_id.
+const (
+	pageIndex = "created_users_page"
+	runIndex  = "created_users_run"
+)
 
 // pageSQL returns Page's statement and its arguments. Without a cursor it
 // is one index walk from the head. After a cursor (x, y) the rest of the
@@ -67,7 +72,13 @@ func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any, error)
 		filter += ` AND userstream_fold(nat) = ?`
 		fargs = append(fargs, sink.Fold(q.Nat))
 	}
-	from := `SELECT ` + columns + ` FROM created_users INDEXED BY ` + pageIndex + ` WHERE `
+	index := pageIndex
+	if q.Run != "" {
+		filter += ` AND run_id = ?`
+		fargs = append(fargs, q.Run)
+		index = runIndex
+	}
+	from := `SELECT ` + columns + ` FROM created_users INDEXED BY ` + index + ` WHERE `
 	order := ` ORDER BY ingested_at DESC, id LIMIT ?`
 	var args []any
 	branch := func(cond string, cargs ...any) string {
@@ -98,7 +109,8 @@ func pageSQL(q sink.PageQuery, c *sink.Cursor, limit int) (string, []any, error)
 // created_users_page. Without filters a page reads limit+1 index entries
 // and rows wherever it starts. Search and Nat are applied to the rows as
 // the index is walked, so a filter that few users match reads further
-// (all of the table, for none) before the page fills.
+// (all of the table, for none) before the page fills. Run walks
+// created_users_run instead, which holds the run's users only.
 func (s *Sink) Page(ctx context.Context, q sink.PageQuery) (sink.Page, error) {
 	if err := s.gate.Enter("page"); err != nil {
 		return sink.Page{}, err

@@ -42,7 +42,7 @@ func plan(t *testing.T, db *sql.DB, query string, args ...any) []string {
 // TestPagePlanUsesIndex checks the plan of every form of Page's statement
 // (first page, after a cursor with and without ingested_at, with and
 // without filters): created_users is only ever read through the index
-// created_users_page, each range from its start (SEARCH on the cursor's
+// created_users_page (created_users_run for a run's page), each range from its start (SEARCH on the cursor's
 // key), and nothing sorts the table: the only sorts are of a range's
 // limit+1 rows, after it is read. So a page costs the same at any depth
 // (BenchmarkPage shows it on a million rows).
@@ -65,7 +65,11 @@ func TestPagePlanUsesIndex(t *testing.T) {
 		"after a user, no time": {ID: id},
 	}
 	for name, c := range cursors {
-		for _, q := range []sink.PageQuery{{Limit: 50}, {Limit: 50, Search: "Ab", Nat: "us"}} {
+		for _, q := range []sink.PageQuery{{Limit: 50}, {Limit: 50, Search: "Ab", Nat: "us"}, {Limit: 50, Run: "manual__x"}} {
+			index := "created_users_page"
+			if q.Run != "" {
+				index = "created_users_run" // the run's users only
+			}
 			query, args, err := pageSQL(q, c, q.Limit+1)
 			if err != nil {
 				t.Fatal(err)
@@ -76,8 +80,8 @@ func TestPagePlanUsesIndex(t *testing.T) {
 			for i, l := range lines {
 				if strings.Contains(l, "created_users") {
 					reads++
-					if !strings.Contains(l, "USING INDEX created_users_page") {
-						t.Errorf("%s, %+v: reads created_users without the page index:\n%s", name, q, all)
+					if !strings.Contains(l, "USING INDEX "+index) {
+						t.Errorf("%s, %+v: reads created_users without the index %s:\n%s", name, q, index, all)
 					}
 					if c != nil && !strings.HasPrefix(l, "SEARCH") {
 						t.Errorf("%s, %+v: scans instead of seeking the cursor:\n%s", name, q, all)

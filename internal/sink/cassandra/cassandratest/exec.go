@@ -150,7 +150,7 @@ func (d *Double) prepare(query, current string) (*prepared, *cqlError) {
 				p.cols = append(p.cols, col)
 			}
 		}
-	case createKeyspaceStmt, createTableStmt, useStmt:
+	case createKeyspaceStmt, createTableStmt, createIndexStmt, useStmt:
 	default:
 		return nil, errSyntax("unsupported statement")
 	}
@@ -161,8 +161,12 @@ func (d *Double) prepare(query, current string) (*prepared, *cqlError) {
 // the partition key is restricted entirely, by equality, or not at all;
 // clustering columns only as a prefix after it, each by equality but the
 // last, which may be a slice (one lower bound, one upper bound, or both);
-// and nothing else.
+// and nothing else; or (storage-attached indexes) one equality on an
+// indexed column alone.
 func checkRestrictions(t *table, where []cond) *cqlError {
+	if len(where) == 1 && where[0].op == "=" && t.indexed(where[0].col) {
+		return nil
+	}
 	eq := map[string]bool{}
 	slice := map[string][]string{} // column -> its slice operators
 	for _, c := range where {
@@ -280,6 +284,8 @@ func (d *Double) run(c *conn, p *prepared, values [][]byte, unset []bool) (*resu
 		return d.createKeyspace(s)
 	case createTableStmt:
 		return d.createTable(s, c.keyspace)
+	case createIndexStmt:
+		return d.createIndex(s, c.keyspace)
 	}
 	return nil, errSyntax("unsupported statement")
 }
@@ -327,6 +333,12 @@ func (d *Double) selectRows(p *prepared, s selectStmt, values [][]byte) (*result
 		}
 	}
 	var parts []*partition
+	var byIndex string // an indexed column the rows are selected by
+	for c := range eq {
+		if t.indexed(c) && !slices.Contains(t.partition, c) && !slices.Contains(t.clustering, c) {
+			byIndex = c
+		}
+	}
 	if _, ok := eq[t.partition[0]]; ok {
 		pk := make([][]byte, len(t.partition))
 		for i, k := range t.partition {
@@ -349,6 +361,9 @@ func (d *Double) selectRows(p *prepared, s selectStmt, values [][]byte) (*result
 	for _, part := range parts {
 	rows:
 		for _, r := range t.sorted(part) {
+			if byIndex != "" && string(r.cells[byIndex]) != string(eq[byIndex]) {
+				continue rows
+			}
 			for i, k := range t.clustering {
 				if v, ok := eq[k]; ok && string(v) != string(r.ck[i]) {
 					continue rows
@@ -454,6 +469,30 @@ func (d *Double) createTable(s createTableStmt, current string) (*result, *cqlEr
 	k.tables[s.name] = t
 	d.schemaChanged()
 	return &result{kind: resultSchemaChange, change: "CREATED", target: "TABLE", keyspace: ks, table: s.name}, nil
+}
+
+// createIndex adds a storage-attached index on a regular column.
+func (d *Double) createIndex(s createIndexStmt, current string) (*result, *cqlError) {
+	t, err := d.resolve(s.ks, s.table, current)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.col(s.col); err != nil {
+		return nil, err
+	}
+	if _, ok := t.indexes[s.name]; ok {
+		if s.ifNotExists {
+			return &result{kind: resultVoid}, nil
+		}
+		return nil, &cqlError{code: 0x2400, msg: "Index " + s.name + " already exists",
+			extra: func(w *writer) { w.string(t.ks); w.string(t.name) }}
+	}
+	if slices.Contains(t.partition, s.col) && len(t.partition) == 1 {
+		return nil, errInvalid("Cannot create secondary index on the only partition key column %s", s.col)
+	}
+	t.indexes[s.name] = s.col
+	d.schemaChanged()
+	return &result{kind: resultSchemaChange, change: "UPDATED", target: "TABLE", keyspace: t.ks, table: t.name}, nil
 }
 
 // schemaChanged gives the node a new schema version. Callers hold d.mu.

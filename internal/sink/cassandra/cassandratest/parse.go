@@ -201,6 +201,10 @@ type (
 		clustering  []string
 		desc        map[string]bool
 	}
+	createIndexStmt struct {
+		name, ks, table, col string
+		ifNotExists          bool
+	}
 	useStmt    struct{ ks string }
 	insertStmt struct {
 		ks, table string
@@ -235,8 +239,10 @@ func parse(q string) (any, *cqlError) {
 			return p.createKeyspace()
 		case p.accept("table"), p.accept("columnfamily"):
 			return p.createTable()
+		case p.accept("index"):
+			return p.createIndex()
 		}
-		return nil, p.unexpected("KEYSPACE or TABLE (the double supports no other CREATE)")
+		return nil, p.unexpected("KEYSPACE, TABLE or INDEX (the double supports no other CREATE)")
 	case p.accept("use"):
 		ks, err := p.ident()
 		if err != nil {
@@ -248,7 +254,43 @@ func parse(q string) (any, *cqlError) {
 	case p.accept("select"):
 		return p.selectStmt()
 	}
-	return nil, p.unexpected("a statement the double supports (CREATE KEYSPACE/TABLE, USE, INSERT, SELECT)")
+	return nil, p.unexpected("a statement the double supports (CREATE KEYSPACE/TABLE/INDEX, USE, INSERT, SELECT)")
+}
+
+// createIndex parses CREATE INDEX [IF NOT EXISTS] name ON [ks.]table (col)
+// USING 'sai': the double knows storage-attached indexes only.
+func (p *parser) createIndex() (any, *cqlError) {
+	var s createIndexStmt
+	var err *cqlError
+	if s.ifNotExists, err = p.ifNotExists(); err != nil {
+		return nil, err
+	}
+	if s.name, err = p.ident(); err != nil {
+		return nil, err
+	}
+	if err = p.expect("on"); err != nil {
+		return nil, err
+	}
+	if s.ks, s.table, err = p.qualified(); err != nil {
+		return nil, err
+	}
+	if err = p.expect("("); err != nil {
+		return nil, err
+	}
+	if s.col, err = p.ident(); err != nil {
+		return nil, err
+	}
+	if err = p.expect(")"); err != nil {
+		return nil, err
+	}
+	if err = p.expect("using"); err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tkString || !strings.EqualFold(t.text, "sai") && t.text != "StorageAttachedIndex" {
+		return nil, p.unexpected("'sai' (the double supports no other index)")
+	}
+	p.pos++
+	return s, p.end()
 }
 
 func (p *parser) ifNotExists() (bool, *cqlError) {

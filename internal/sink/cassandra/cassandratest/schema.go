@@ -146,6 +146,9 @@ type table struct {
 	clustering []string
 	desc       map[string]bool
 	parts      map[string]*partition
+	// indexes are the columns with a storage-attached index, by index
+	// name.
+	indexes map[string]string
 }
 
 type partition struct {
@@ -159,7 +162,7 @@ type row struct {
 
 func newTable(ks, name string, cols []column, pk, ck []string, desc map[string]bool) (*table, *cqlError) {
 	t := &table{ks: ks, name: name, cols: cols, byName: map[string]int{}, partition: pk, clustering: ck,
-		desc: desc, parts: map[string]*partition{}}
+		desc: desc, parts: map[string]*partition{}, indexes: map[string]string{}}
 	for i, c := range cols {
 		if _, dup := t.byName[c.name]; dup {
 			return nil, errInvalid("multiple definition of identifier %s", c.name)
@@ -177,6 +180,16 @@ func newTable(ks, name string, cols []column, pk, ck []string, desc map[string]b
 		}
 	}
 	return t, nil
+}
+
+// indexed reports whether col has a storage-attached index.
+func (t *table) indexed(col string) bool {
+	for _, c := range t.indexes {
+		if c == col {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *table) col(name string) (column, *cqlError) {
