@@ -45,8 +45,10 @@ type lineagePage struct {
 	Note    string                   `json:"message_note,omitempty"`
 	Run     *scheduler.Run           `json:"run"` // nil: no DAG run of that id (a `userstream produce`)
 	Tasks   []scheduler.TaskInstance `json:"task_instances,omitempty"`
-	// RunMessages is the message browser filtered by the run id.
+	// RunMessages is the message browser filtered by the run id; RunUsers
+	// the users page.
 	RunMessages string `json:"run_messages"`
+	RunUsers    string `json:"run_users"`
 }
 
 // loadLineage answers /users/{id}: the row, its message (read from one
@@ -65,7 +67,7 @@ func (s *Server) loadLineage(r *http.Request) (any, int, error) {
 		return nil, http.StatusBadGateway, fmt.Errorf("sink: %w", err)
 	}
 	p := lineagePage{User: u}
-	p.RunMessages = s.runMessages(u.RunID)
+	p.RunMessages, p.RunUsers = s.runMessages(u.RunID), s.runUsers(u.RunID)
 	if s.cfg.Kafka != nil {
 		p.Message, p.Note = s.findMessage(r, u)
 	}
@@ -78,14 +80,23 @@ func (s *Server) loadLineage(r *http.Request) (any, int, error) {
 	return p, 0, nil
 }
 
-// runMessages is the message browser's address for a run's messages: the
-// newest 1000 of the topic, filtered by the run id (in their header); ""
-// without a run id.
+// runMessages is the topic search's address for a run's messages: those
+// whose run id header is the run's (the search bounds what it scans and
+// finds); "" without a run id.
 func (s *Server) runMessages(runID string) string {
 	if runID == "" || s.cfg.Topic == "" {
 		return ""
 	}
-	return "/topics/" + pathEscape(s.cfg.Topic) + "/messages?limit=1000&filter=" + url.QueryEscape(runID)
+	return "/topics/" + pathEscape(s.cfg.Topic) + "/search?header=" + url.QueryEscape(headerRunID+"="+runID)
+}
+
+// runUsers is the users page's address for the users a run stored; ""
+// without a run id or a sink.
+func (s *Server) runUsers(runID string) string {
+	if runID == "" || s.cfg.Users == nil {
+		return ""
+	}
+	return "/users?run=" + url.QueryEscape(runID)
 }
 
 // findMessage reads the user's key's partition from just before its

@@ -217,18 +217,26 @@ func (s *Server) loadDAGs(r *http.Request) (any, int, error) {
 	return map[string]any{"DAGs": rows}, 0, nil
 }
 
-// gridRun is one column of the grid: a run and its tasks' states.
+// gridRun is one column of the grid: a run and its tasks' states, and
+// how long each task's latest try took (the cell's title).
 type gridRun struct {
 	Run   scheduler.Run                  `json:"run"`
 	Tasks map[string]scheduler.TaskState `json:"tasks"` // task id -> state
+	Took  map[string]string              `json:"took"`  // task id -> duration of its latest try
 }
+
+// gridRuns is how many runs the grid shows.
+const gridRuns = 25
 
 type dagPage struct {
 	DAG   scheduler.DAGState `json:"dag"`
 	Tasks []string           `json:"tasks"`
 	Runs  []gridRun          `json:"runs"`
 	Total int                `json:"total_runs"`
-	Conf  string             `json:"-"`
+	// Durations are the last runs' durations (?runs=, 50 by default),
+	// oldest first: the chart and its table.
+	Durations []runDuration `json:"durations"`
+	Conf      string        `json:"-"`
 }
 
 func (s *Server) loadDAG(r *http.Request) (any, int, error) {
@@ -244,11 +252,16 @@ func (s *Server) loadDAG(r *http.Request) (any, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	runs, total, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: d.DagID, OrderBy: "-logical_date", Limit: 25})
+	n, err := runsParam(r)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	runs, total, err := st.ListRuns(ctx, scheduler.RunFilter{DagID: d.DagID, OrderBy: "-logical_date", Limit: max(n, gridRuns)})
 	if err != nil {
 		return nil, 0, err
 	}
-	p := dagPage{DAG: d, Total: total, Conf: `{"users": 1000}`}
+	p := dagPage{DAG: d, Total: total, Conf: `{"users": 1000}`, Durations: runDurations(runs[:min(n, len(runs))], time.Now())}
+	runs = runs[:min(gridRuns, len(runs))]
 	seen := map[string]bool{}
 	if def := s.cfg.Service.Definition(d.DagID); def != nil {
 		for _, t := range def.Tasks {
@@ -261,9 +274,12 @@ func (s *Server) loadDAG(r *http.Request) (any, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		g := gridRun{Run: runs[i], Tasks: map[string]scheduler.TaskState{}}
+		g := gridRun{Run: runs[i], Tasks: map[string]scheduler.TaskState{}, Took: map[string]string{}}
 		for _, ti := range tis {
 			g.Tasks[ti.TaskID] = ti.State
+			if !ti.StartDate.IsZero() {
+				g.Took[ti.TaskID] = tookString(ti.Duration())
+			}
 			if !seen[ti.TaskID] {
 				p.Tasks, seen[ti.TaskID] = append(p.Tasks, ti.TaskID), true
 			}
@@ -276,9 +292,14 @@ func (s *Server) loadDAG(r *http.Request) (any, int, error) {
 type runPage struct {
 	Run   scheduler.Run            `json:"run"`
 	Tasks []scheduler.TaskInstance `json:"task_instances"`
+	// Gantt is every try that started, on one time axis; its Rows are the
+	// JSON's "gantt".
+	Gantt *gantt     `json:"-"`
+	Tries []ganttRow `json:"gantt"`
 	// Messages is the message browser filtered by the run's id (the
-	// producer's run id header).
+	// producer's run id header); Users the users page filtered by it.
 	Messages string `json:"messages"`
+	Users    string `json:"users"`
 }
 
 func (s *Server) loadRun(r *http.Request) (any, int, error) {
@@ -296,7 +317,12 @@ func (s *Server) loadRun(r *http.Request) (any, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return runPage{Run: run, Tasks: tis, Messages: s.runMessages(run.RunID)}, 0, nil
+	p := runPage{Run: run, Tasks: tis, Gantt: newGantt(tis, time.Now()), Tries: []ganttRow{},
+		Messages: s.runMessages(run.RunID), Users: s.runUsers(run.RunID)}
+	if p.Gantt != nil {
+		p.Tries = p.Gantt.Rows
+	}
+	return p, 0, nil
 }
 
 type logPage struct {
@@ -429,6 +455,8 @@ type usersPage struct {
 	Stats  sink.Stats     `json:"stats"`
 	Nats   []string       `json:"-"`
 	NextQS string         `json:"-"`
+	// Run is the DAG run of the run filter, when the scheduler has it.
+	Run *scheduler.Run `json:"run,omitempty"`
 }
 
 func (s *Server) loadUsers(r *http.Request) (any, int, error) {
@@ -436,7 +464,7 @@ func (s *Server) loadUsers(r *http.Request) (any, int, error) {
 		return nil, http.StatusServiceUnavailable, errNotConnected("the sink")
 	}
 	q := r.URL.Query()
-	pq := sink.PageQuery{Limit: 50, After: q.Get("after"), Search: q.Get("q"), Nat: q.Get("nat")}
+	pq := sink.PageQuery{Limit: 50, After: q.Get("after"), Search: q.Get("q"), Nat: q.Get("nat"), Run: q.Get("run")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 500 {
@@ -456,6 +484,9 @@ func (s *Server) loadUsers(r *http.Request) (any, int, error) {
 		return nil, http.StatusBadGateway, fmt.Errorf("sink: %w", err)
 	}
 	p := usersPage{Query: pq, Users: page.Users, Next: page.Next, Stats: stats, Nats: sortedKeys(stats.ByNat)}
+	if pq.Run != "" {
+		p.Run, _ = s.findRun(r, pq.Run)
+	}
 	if p.Users == nil {
 		p.Users = []user.Record{}
 	}
@@ -466,6 +497,9 @@ func (s *Server) loadUsers(r *http.Request) (any, int, error) {
 		}
 		if pq.Nat != "" {
 			v.Set("nat", pq.Nat)
+		}
+		if pq.Run != "" {
+			v.Set("run", pq.Run)
 		}
 		p.NextQS = v.Encode()
 	}
