@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,5 +238,43 @@ func TestSeriesWorkers(t *testing.T) {
 	s.record(at(20+3600+10, 0, 0, 0, 0, 0, nil), group([3]int64{60, 20, 35}, member("9", "w2", 0, 1, 2)))
 	if ws = s.Workers(); len(ws[0].Workers) != 1 {
 		t.Errorf("an hour later %d workers are remembered, want the active one", len(ws[0].Workers))
+	}
+}
+
+// TestWorkerHistory: each worker keeps its rows/s and lag a sample, the
+// last workerPoints of them (memory bounded however long it runs), and a
+// gone worker's history ends where it went.
+func TestWorkerHistory(t *testing.T) {
+	s := NewSeries(&Pipeline{}, 5*time.Second, time.Hour)
+	m := broker.MemberDescription{MemberID: "1", ClientID: "stream", Assigned: map[string][]int32{"users_created": {0}}}
+	look := func(committed int64) groupsLook {
+		return groupsLook{ok: true, descs: []broker.GroupDescription{{Group: "g", Members: []broker.MemberDescription{m},
+			Partitions: []broker.PartitionLag{{Topic: "users_created", Partition: 0, Committed: committed, End: 1_000_000, Lag: 1_000_000 - committed}}}}}
+	}
+	n := workerPoints + 30
+	for i := range n {
+		s.record(at(5*i, 0, 0, 0, 0, 0, nil), look(int64(10*i*i))) // rows/s grows: 4i-2 at sample i
+	}
+	w := s.Workers()[0].Workers[0]
+	if len(w.History) != workerPoints || cap(s.workers["g\x00"+"1"].History) != workerPoints {
+		t.Fatalf("history of %d points (capacity %d), want the last %d", len(w.History), cap(s.workers["g\x001"].History), workerPoints)
+	}
+	for j, p := range w.History {
+		i := n - workerPoints + j
+		if p.At != at(5*i, 0, 0, 0, 0, 0, nil).At.UnixMilli() || p.RowsPerS != float64(4*i-2) || p.Lag != int64(1_000_000-10*i*i) {
+			t.Fatalf("point %d: %+v, want sample %d: %d rows/s, lag %d", j, p, i, 4*i-2, 1_000_000-10*i*i)
+		}
+	}
+	b, err := json.Marshal(w.History[:1])
+	if err != nil || !strings.HasPrefix(string(b), "[[") || !strings.HasSuffix(string(b), fmt.Sprintf(",%d]]", w.History[0].Lag)) {
+		t.Errorf("history JSON %s (%v), want [[unix_ms, rows_per_s, lag]]", b, err)
+	}
+	if pts := strings.Fields(w.SparkRate()); len(pts) != workerPoints || pts[len(pts)-1] != "120.0,1.0" {
+		t.Errorf("rate sparkline %q: want %d points ending at the top right", w.SparkRate(), workerPoints)
+	}
+	// Gone: no point more.
+	s.record(at(5*n, 0, 0, 0, 0, 0, nil), groupsLook{ok: true, empty: []string{"g"}})
+	if g := s.Workers()[0].Workers[0]; g.Gone.IsZero() || len(g.History) != workerPoints || g.History[len(g.History)-1] != w.History[len(w.History)-1] {
+		t.Errorf("a gone worker's history changed: gone %v, %d points", g.Gone, len(g.History))
 	}
 }

@@ -12,8 +12,29 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 )
 
-// maxWorkers bounds the workers remembered (active and gone).
-const maxWorkers = 256
+// maxWorkers bounds the workers remembered (active and gone), and
+// workerPoints the samples of each one's rows/s and lag kept (its
+// history): at most 256 × 120 points of 24 bytes, under 1 MiB.
+const (
+	maxWorkers   = 256
+	workerPoints = 120
+)
+
+// WorkerPoint is one sample of a worker: when (Unix ms), its rows/s (NaN
+// while unknown: null in JSON) and its lag. It is [unix_ms, rows_per_s,
+// lag] in JSON.
+type WorkerPoint struct {
+	At       int64
+	RowsPerS float64
+	Lag      int64
+}
+
+// MarshalJSON writes [unix_ms, rows_per_s or null, lag].
+func (p WorkerPoint) MarshalJSON() ([]byte, error) {
+	b, _ := Point{At: p.At, Value: p.RowsPerS}.MarshalJSON()
+	b = b[:len(b)-1]
+	return fmt.Appendf(b, ",%d]", p.Lag), nil
+}
 
 // Worker is one member of a consumer group as the sampler saw it (the
 // Spark master's worker list): a stream worker, or a Connect task.
@@ -34,6 +55,9 @@ type Worker struct {
 	// Gone is when a sample first missed it (it left, or Kafka dropped
 	// it after its session timed out: killed); zero while active.
 	Gone time.Time `json:"gone,omitzero"`
+	// History is its last samples (at most workerPoints), oldest first:
+	// rows/s and lag over time, until it went.
+	History []WorkerPoint `json:"history"`
 }
 
 // Rate shows RowsPerS: an en dash while unknown.
@@ -42,6 +66,62 @@ func (w Worker) Rate() string {
 		return "–"
 	}
 	return fmt.Sprintf("%.1f", *w.RowsPerS)
+}
+
+// Sparkline geometry: a small picture of a worker's rows/s or lag in its
+// table row, the numbers beside it.
+const (
+	sparkW = 120
+	sparkH = 24
+)
+
+// SparkRate and SparkLag are the polyline points of the worker's rows/s
+// and lag over its history, scaled to their own maximum ("" with fewer
+// than two points).
+func (w Worker) SparkRate() string {
+	return spark(w.History, func(p WorkerPoint) float64 { return p.RowsPerS })
+}
+
+// SparkLag: see SparkRate.
+func (w Worker) SparkLag() string {
+	return spark(w.History, func(p WorkerPoint) float64 { return float64(p.Lag) })
+}
+
+// Peak is the largest rows/s of the worker's history, for the sparkline's
+// title ("–" when none is known).
+func (w Worker) Peak() string {
+	top := math.NaN()
+	for _, p := range w.History {
+		if !math.IsNaN(p.RowsPerS) && !(p.RowsPerS <= top) {
+			top = p.RowsPerS
+		}
+	}
+	return number(top)
+}
+
+func spark(h []WorkerPoint, v func(WorkerPoint) float64) string {
+	if len(h) < 2 {
+		return ""
+	}
+	top := 0.0
+	for _, p := range h {
+		if x := v(p); !math.IsNaN(x) {
+			top = max(top, x)
+		}
+	}
+	var b strings.Builder
+	for i, p := range h {
+		x := v(p)
+		if math.IsNaN(x) {
+			x = 0
+		}
+		y := float64(sparkH - 1)
+		if top > 0 {
+			y -= x / top * float64(sparkH-2)
+		}
+		fmt.Fprintf(&b, "%.1f,%.1f ", float64(i)*float64(sparkW)/float64(len(h)-1), y)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // workerKey names a worker across samples: its static instance id when it
@@ -107,12 +187,20 @@ func (s *Series) recordWorkers(now time.Time, descs []broker.GroupDescription, e
 				}
 			}
 			w.Committed += grew
+			pt := WorkerPoint{At: now.UnixMilli(), RowsPerS: math.NaN(), Lag: w.Lag}
 			if fresh || dt <= 0 {
 				w.RowsPerS = nil
 			} else {
 				r := math.Round(float64(grew)/dt*10) / 10
-				w.RowsPerS = &r
+				w.RowsPerS, pt.RowsPerS = &r, r
 			}
+			if len(w.History) == workerPoints {
+				w.History = slices.Delete(w.History, 0, 1)
+			}
+			if w.History == nil {
+				w.History = make([]WorkerPoint, 0, workerPoints)
+			}
+			w.History = append(w.History, pt)
 			seen[key] = true
 		}
 		for _, p := range d.Partitions {
@@ -156,7 +244,7 @@ func (s *Series) Workers() []WorkerGroup {
 			by[w.Group] = g
 		}
 		cp := *w
-		cp.Partitions = slices.Clone(w.Partitions)
+		cp.Partitions, cp.History = slices.Clone(w.Partitions), slices.Clone(w.History)
 		if w.RowsPerS != nil {
 			r := *w.RowsPerS
 			cp.RowsPerS = &r
@@ -188,6 +276,7 @@ func (s *Series) Workers() []WorkerGroup {
 
 type workersPage struct {
 	Every  time.Duration `json:"-"`
+	Points int           `json:"-"`
 	Groups []WorkerGroup `json:"groups"`
 }
 
@@ -195,5 +284,5 @@ func (s *Server) loadWorkers(r *http.Request) (any, int, error) {
 	if s.cfg.Series == nil || s.cfg.Kafka == nil {
 		return nil, http.StatusServiceUnavailable, errNotConnected("the sampling of Kafka's groups")
 	}
-	return workersPage{Every: s.cfg.Series.Every(), Groups: s.cfg.Series.Workers()}, 0, nil
+	return workersPage{Every: s.cfg.Series.Every(), Points: workerPoints, Groups: s.cfg.Series.Workers()}, 0, nil
 }
