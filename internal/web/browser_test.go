@@ -416,6 +416,67 @@ func TestBrowser(t *testing.T) {
 		admin.wait("the log of the run", `document.getElementById("log") && document.getElementById("log").textContent.includes("produced 100")`, 10*time.Second)
 	})
 
+	t.Run("the DAG's run durations by state, a run's Gantt with its retry, and from a run to its users", func(t *testing.T) {
+		seeded := seedRuns(t, f.meta, 9)
+		admin.open("/dags/" + ingestdag.UserAutomationID)
+		// uPlot drew a point a run that has a duration (the table's rows).
+		admin.wait("the durations chart", `document.querySelector("#chart-durations .plot canvas") &&
+			document.querySelector("#chart-durations").getAttribute("data-points") ===
+			String(document.querySelectorAll("#chart-durations tr[data-s]").length)`, 10*time.Second)
+		if n, _ := strconv.Atoi(admin.eval(`document.querySelector("#chart-durations").getAttribute("data-points")`)); n < len(seeded)+1 {
+			t.Errorf("the chart has %d points, want at least the %d seeded runs and the manual one", n, len(seeded))
+		}
+		// The failed runs are marked in the failed colour (#cf222e) on the
+		// canvas, the successful ones in green (#1a7f37).
+		colours := `(function(){var c=document.querySelector("#chart-durations .plot canvas");var d=c.getContext("2d").getImageData(0,0,c.width,c.height).data;
+			var red=0,green=0;for(var i=0;i<d.length;i+=4){if(d[i]>190&&d[i+1]<60&&d[i+2]<70)red++;if(d[i]<50&&d[i+1]>110&&d[i+1]<140&&d[i+2]<80)green++;}return red+","+green;})()`
+		if rg := strings.Split(admin.eval(colours), ","); rg[0] == "0" || rg[1] == "0" {
+			t.Errorf("red and green pixels on the chart: %v, want both (failed and successful runs)", rg)
+		}
+		// The grid: the duration on hover.
+		if title := admin.eval(`document.querySelector("table.grid a.cell.st-success[title*='load']").getAttribute("title")`); title != "load: success, 1s" {
+			t.Errorf("a grid cell's title %q, want its task, state and duration", title)
+		}
+		admin.shot("dag")
+
+		// The Gantt of a run whose fetch failed once: the retry on its own
+		// row, after the failed try.
+		admin.open("/dags/" + ingestdag.UserAutomationID + "/runs/" + seeded[1].RunID)
+		admin.wait("the Gantt", `document.querySelectorAll("#gantt svg g.try").length === 4`, 10*time.Second)
+		bars := `(function(){var q=function(n){return document.querySelector("#gantt g.try[data-task='` + ingestdag.UserAutomationTask + `'][data-try='"+n+"'] rect.ran").getBBox();};
+			var a=q(1),b=q(2);return (a.x+a.width<b.x)+","+(b.y>a.y);})()`
+		if got := admin.eval(bars); got != "true,true" {
+			t.Errorf("the retry's bar: after the failed try's end, below it: %s, want true,true", got)
+		}
+		if got := admin.eval(`document.querySelector("#gantt g.try[data-try='1'][data-task='` + ingestdag.UserAutomationTask + `']").getAttribute("class")`); got != "try st-failed" {
+			t.Errorf("the failed try's bar is %q", got)
+		}
+		if got := admin.eval(`document.querySelectorAll("#gantt table.numbers tbody tr").length`); got != "4" {
+			t.Errorf("the Gantt's table has %s rows, want 4", got)
+		}
+		admin.shot("gantt")
+
+		// From the manual run (100 users) to its users, and back.
+		admin.open("/dags/" + ingestdag.UserAutomationID)
+		admin.open(admin.eval(`document.querySelector("table.grid thead a.run[href*='manual__']").getAttribute("href")`))
+		admin.wait("the run page", `document.getElementById("run-users") && document.querySelectorAll("#gantt g.try").length === 1`, 10*time.Second)
+		runID := admin.text("h1")[len("Run "):]
+		admin.do("open its users", chromedp.Click(chromedp.CSS("#run-users")))
+		admin.wait("the run's users", `document.getElementById("run-filter") && document.querySelectorAll("#users tbody tr").length === 50`, 10*time.Second)
+		runs := admin.eval(`Array.from(document.querySelectorAll("#users tbody tr td:last-child")).map(function(td){return td.textContent;}).join("\n")`)
+		for _, r := range strings.Split(runs, "\n") {
+			if r != runID {
+				t.Fatalf("a user of run %q on the page of run %s", r, runID)
+			}
+		}
+		if admin.eval(`!!document.getElementById("next")`) != "true" {
+			t.Error("the run's 100 users fit one page of 50: no next link")
+		}
+		admin.shot("users-run")
+		admin.do("back to the run", chromedp.Click(chromedp.CSS("#users-run")))
+		admin.wait("the run page again", `document.getElementById("run-users") && document.querySelector("h1").textContent === "Run `+runID+`"`, 10*time.Second)
+	})
+
 	t.Run("an offset reset of the empty group: preview, confirm, and the stream re-reads without duplicates", func(t *testing.T) {
 		stored, err := f.st.Sink.Count(context.Background())
 		if err != nil {

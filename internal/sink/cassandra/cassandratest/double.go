@@ -11,8 +11,9 @@
 // the test ends.
 //
 // It is not a database and not Cassandra. It understands CREATE KEYSPACE,
-// CREATE TABLE, USE, INSERT with bind markers, and SELECT by primary key
-// (or a full scan, or COUNT(*)), plus the system tables a driver reads at
+// CREATE TABLE, CREATE INDEX ... USING 'sai', USE, INSERT with bind
+// markers, and SELECT by primary key, by one equality on an indexed
+// column (or a full scan, or COUNT(*)), plus the system tables a driver reads at
 // startup (system.local, system.peers, system_schema.keyspaces). Any other
 // statement, an unknown table or column, a WHERE clause a real server would
 // refuse without ALLOW FILTERING, or a value of the wrong size for its
