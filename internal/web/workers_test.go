@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/userstream/userstream/internal/ingest"
+	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/proctest"
-	"github.com/userstream/userstream/internal/scheduler"
 	"github.com/userstream/userstream/internal/testwait"
 )
 
@@ -43,7 +43,7 @@ func TestWorkersKilled(t *testing.T) {
 		}
 	}()
 
-	c := f.loggedIn(t, scheduler.ViewerUser, viewerPassword)
+	c := f.loggedIn(t, login.ViewerUser, viewerPassword)
 	type member struct {
 		InstanceID string    `json:"instance_id"`
 		Partitions []string  `json:"partitions"`
