@@ -472,6 +472,9 @@ func TestBrowser(t *testing.T) {
 		if admin.eval(`!!document.getElementById("next")`) != "true" {
 			t.Error("the run's 100 users fit one page of 50: no next link")
 		}
+		// The picture: a short page of them.
+		admin.open(admin.eval(`location.pathname + location.search`) + "&limit=6")
+		admin.wait("a page of 6", `document.querySelectorAll("#users tbody tr").length === 6`, 10*time.Second)
 		admin.shot("users-run")
 		admin.do("back to the run", chromedp.Click(chromedp.CSS("#users-run")))
 		admin.wait("the run page again", `document.getElementById("run-users") && document.querySelector("h1").textContent === "Run `+runID+`"`, 10*time.Second)

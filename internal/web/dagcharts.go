@@ -91,6 +91,7 @@ const (
 	ganttWidth = 1000
 	ganttStep  = 24
 	ganttTop   = 22 // the time axis
+	ganttRight = 40 // room for the last tick's label
 )
 
 // gantt is a run's tries on one time axis: a row a try, oldest task
@@ -174,7 +175,7 @@ func newGantt(tis []scheduler.TaskInstance, now time.Time) *gantt {
 		span = time.Millisecond
 	}
 	x := func(t time.Time) float64 {
-		return ganttLabel + float64(ganttWidth-ganttLabel-10)*float64(t.Sub(g.From))/float64(span)
+		return ganttLabel + float64(ganttWidth-ganttLabel-ganttRight)*float64(t.Sub(g.From))/float64(span)
 	}
 	for i := range g.Rows {
 		row := &g.Rows[i]

@@ -168,10 +168,10 @@ func TestDAGPictures(t *testing.T) {
 		t.Fatalf("the Gantt has %d bars, want 4: %.4000s", len(bars), gp.body)
 	}
 	num := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
-	// The run spans 13 s plus its slow part; the axis is 790 units wide
+	// The run spans 13 s plus its slow part; the axis is 760 units wide
 	// from x=200. extract waited 2 s, so its queued bar starts the axis.
 	span := run.Took.Seconds()
-	unit := 790 / span
+	unit := 760 / span
 	for _, b := range bars {
 		if b[2] == "extract" {
 			if b[4] == "" || num(b[4]) != 200 || abs(num(b[5])-2*unit) > 0.01 || abs(num(b[6])-(200+2*unit)) > 0.01 {
@@ -181,8 +181,8 @@ func TestDAGPictures(t *testing.T) {
 		if b[2] == ingestdag.UserAutomationTask && b[3] == "2" && num(b[6]) <= num(bars[fetch[0]][6])+num(bars[fetch[0]][7]) {
 			t.Errorf("the retry's bar starts at %s, not after the failed try's end", b[6])
 		}
-		if b[2] == "load" && abs(num(b[6])+num(b[7])-990) > 0.01 {
-			t.Errorf("load, the last try, ends at %.2f, want the axis' end 990", num(b[6])+num(b[7]))
+		if b[2] == "load" && abs(num(b[6])+num(b[7])-960) > 0.01 {
+			t.Errorf("load, the last try, ends at %.2f, want the axis' end 960", num(b[6])+num(b[7]))
 		}
 	}
 	if !strings.Contains(gp.body, `<table class="numbers"><caption>tries</caption>`) {
