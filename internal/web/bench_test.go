@@ -16,6 +16,7 @@ import (
 	"github.com/userstream/userstream/internal/ingest"
 	"github.com/userstream/userstream/internal/login"
 	"github.com/userstream/userstream/internal/sink"
+	"github.com/userstream/userstream/internal/stream"
 )
 
 // benchRows is how many users (messages and rows) BenchmarkPages fills:
@@ -51,7 +52,8 @@ func BenchmarkPages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := ingest.Run(ctx, src, prod, f.st.Encoder, ingest.Config{Users: rows, BatchSize: 5000, SourceName: "builtin"}); err != nil {
+	stats, err := ingest.Run(ctx, src, prod, f.st.Encoder, ingest.Config{Users: rows, BatchSize: 5000, SourceName: "builtin"})
+	if err != nil {
 		b.Fatal(err)
 	}
 	prod.Close()
@@ -73,7 +75,7 @@ func BenchmarkPages(b *testing.B) {
 	if err != nil || len(somebody.Users) != 1 {
 		b.Fatalf("a user deep down: %v", err)
 	}
-	last := somebody.Users[0].LastName
+	last, who := somebody.Users[0].LastName, somebody.Users[0]
 
 	c := f.loggedIn(b, login.AdminUser, adminPassword)
 	const userRow, messageRow = `class="name"`, `class="format"`
@@ -87,6 +89,16 @@ func BenchmarkPages(b *testing.B) {
 		{"messages/offset", fmt.Sprintf("/topics/%s/messages?mode=offset&partition=0&offset=%d&limit=50", broker.Topic, rows/6), messageRow},
 		{"messages/time", fmt.Sprintf("/topics/%s/messages?mode=time&from=%s&limit=50", broker.Topic, mid), messageRow},
 		{"messages/filter", "/topics/" + broker.Topic + "/messages?limit=500&filter=" + url.QueryEscape(last), messageRow},
+		// The pages around them, at the same million.
+		{"overview", "/", `id="stored"`},
+		{"topics", "/topics", broker.Topic},
+		{"topic", "/topics/" + broker.Topic, `id="search-link"`},
+		{"groups", "/groups", stream.DefaultGroup},
+		{"workers", "/workers", `class="workers"`},
+		{"users/run", "/users?run=" + url.QueryEscape(stats.RunID), userRow}, // all million are of this run
+		{"lineage", "/users/" + who.ID, `id="message-offset"`}, // its message looked up in Kafka,
+		// The search reads the whole topic for one user's e-mail.
+		{"search/email", "/topics/" + broker.Topic + "/search?run=1&field=email&value=" + url.QueryEscape(who.Email), `<td class="key">`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var took []time.Duration
