@@ -96,7 +96,7 @@ func BenchmarkPages(b *testing.B) {
 		{"groups", "/groups", stream.DefaultGroup},
 		{"workers", "/workers", `class="workers"`},
 		{"users/run", "/users?run=" + url.QueryEscape(stats.RunID), userRow}, // all million are of this run
-		{"lineage", "/users/" + who.ID, `id="message-offset"`}, // its message looked up in Kafka,
+		{"lineage", "/users/" + who.ID, `id="message-offset"`},               // its message looked up in Kafka,
 		// The search reads the whole topic for one user's e-mail.
 		{"search/email", "/topics/" + broker.Topic + "/search?run=1&field=email&value=" + url.QueryEscape(who.Email), `<td class="key">`},
 	} {
