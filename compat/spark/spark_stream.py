@@ -13,13 +13,16 @@ passed as spark.jars).
 
     spark_stream.py --bootstrap HOST:PORT --jdbc-url jdbc:postgresql://... \
         --table SCHEMA.created_users --checkpoint DIR --jars A.jar,B.jar \
-        [--topic users_created] [--available-now] [--consumer-offsets]
+        [--topic users_created] [--available-now] [--trigger SECONDS]
+        [--consumer-offsets]
 
 The database user and password come from JDBC_USER and JDBC_PASSWORD (never
 on the command line). With --available-now the job reads what the topic
 holds when it starts, stores it and stops, then prints one JSON object:
 {"spark", "rows", "batches", "seconds", "first_batch_seconds"}; without it,
-it runs until killed, as the original.
+it runs until killed, as the original. --trigger N starts a micro-batch
+every N seconds (processingTime); without it Spark's default trigger starts
+the next batch as soon as the last one ends.
 """
 import argparse
 import json
@@ -85,7 +88,11 @@ def main():
                          "(DescribeTopicPartitions): spark.sql.streaming.kafka.useDeprecatedOffsetFetching")
     ap.add_argument("--available-now", action="store_true",
                     help="store what the topic holds now, then stop and print a summary")
+    ap.add_argument("--trigger", type=float, default=0,
+                    help="seconds between micro-batches (processingTime trigger; 0: Spark's default)")
     args = ap.parse_args()
+    if args.available_now and args.trigger:
+        ap.error("--trigger and --available-now exclude each other")
 
     props = {"user": os.environ.get("JDBC_USER", ""), "password": os.environ.get("JDBC_PASSWORD", ""),
              "driver": "org.postgresql.Driver"}
@@ -102,6 +109,8 @@ def main():
     writer = users.writeStream.foreachBatch(write_batch).option("checkpointLocation", args.checkpoint)
     if args.available_now:
         writer = writer.trigger(availableNow=True)
+    elif args.trigger:
+        writer = writer.trigger(processingTime=f"{args.trigger} seconds")
     query = writer.start()
     query.awaitTermination()
     if query.exception() is not None:

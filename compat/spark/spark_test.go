@@ -1,21 +1,10 @@
-// Package spark runs the original tutorial's consumer, its Spark Structured
-// Streaming job (spark_stream.py), on what `userstream produce --format
-// json` writes, on the embedded broker and on Apache Kafka 4. It needs
-// pyspark (compat/requirements-spark.txt, installed by `scripts/compat.sh
-// spark` into the virtual environment it names in USERSTREAM_SPARK_PYTHON),
-// the jars of internal/engines/poms/spark-kafka.xml (resolved with Maven) and
-// PostgreSQL (USERSTREAM_TEST_POSTGRES). It is too heavy for the quick CI:
-// `make compat` runs it, and docs/compatibility.md has its last result.
 package spark
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,17 +15,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/userstream/userstream/internal/engines"
 	"github.com/userstream/userstream/internal/engines/enginestest"
 	"github.com/userstream/userstream/internal/proctest"
 	"github.com/userstream/userstream/internal/user"
 )
-
-const topic = "users_created"
-
-// columns are the original's created_users columns, in its order.
-var columns = []string{"id", "first_name", "last_name", "gender", "address", "post_code",
-	"email", "username", "registered_date", "phone", "picture"}
 
 // summary is what spark_stream.py --available-now prints when it stops.
 type summary struct {
@@ -52,9 +34,9 @@ type summary struct {
 // the embedded broker and on Apache Kafka, and stores every one in
 // PostgreSQL, each column as produced.
 func TestOriginalSparkJob(t *testing.T) {
-	py := sparkPython(t)
-	pg := postgresURL(t)
-	jars := sparkJars(t)
+	py := Python(t)
+	pg := PostgresURL(t)
+	jars := Jars(t)
 	n := 20000
 	if v := os.Getenv("USERSTREAM_SPARK_USERS"); v != "" {
 		var err error
@@ -73,7 +55,7 @@ func TestOriginalSparkJob(t *testing.T) {
 			t.Logf("produce wrote %d users in %s", n, time.Since(begin).Round(time.Millisecond))
 			want := readProduced(t, s.Kafka, n)
 
-			table := createTable(t, pg)
+			table := CreateTable(t, pg)
 			// The embedded broker answers DescribeTopicPartitions with null
 			// eligible-leader-replica lists where Apache Kafka sends empty
 			// ones, and the Admin client of kafka-clients 3.9 (Spark 4.0's
@@ -92,120 +74,17 @@ func TestOriginalSparkJob(t *testing.T) {
 	}
 }
 
-// sparkPython is the interpreter of the virtual environment scripts/compat.sh
-// built from requirements-spark.txt; the test skips without it, since pyspark
-// is installed nowhere else.
-func sparkPython(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("USERSTREAM_SPARK_PYTHON")
-	if py == "" {
-		t.Skip("USERSTREAM_SPARK_PYTHON is not set: run scripts/compat.sh spark (make compat), which installs pyspark from compat/requirements-spark.txt")
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("USERSTREAM_SPARK_PYTHON: %v", err)
-	}
-	return py
-}
-
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	pg := os.Getenv("USERSTREAM_TEST_POSTGRES")
-	if pg == "" {
-		t.Skip("USERSTREAM_TEST_POSTGRES is not set: the Spark job writes to PostgreSQL")
-	}
-	return pg
-}
-
-// sparkJars resolves the Kafka source and the JDBC driver with Maven (the pom
-// spark-kafka of package engines) and returns them as spark.jars wants
-// them, comma-separated.
-func sparkJars(t testing.TB) string {
-	t.Helper()
-	if err := engines.Available(); err != nil {
-		t.Skipf("no Maven here to resolve Spark's Kafka source: %v", err)
-	}
-	cp, err := engines.Classpath(context.Background(), "spark-kafka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(filepath.SplitList(strings.TrimSpace(cp)), ",")
-}
-
-// createTable creates created_users with the original's columns in a
-// schema of its own (createSchema) and returns its qualified name.
-func createTable(t testing.TB, pg string) string {
-	t.Helper()
-	schema := createSchema(t, pg)
-	cols := []string{"id uuid PRIMARY KEY"}
-	for _, c := range columns[1:] {
-		cols = append(cols, c+" text")
-	}
-	execSQL(t, pg, "CREATE TABLE "+pgx.Identifier{schema, "created_users"}.Sanitize()+" ("+strings.Join(cols, ", ")+")")
-	return schema + ".created_users"
-}
-
-// createSchema creates an empty schema, dropped with what it holds when the
-// test ends, and returns its name.
-func createSchema(t testing.TB, pg string) string {
-	t.Helper()
-	schema := fmt.Sprintf("spark_streams_%d", time.Now().UnixNano())
-	ident := pgx.Identifier{schema}.Sanitize()
-	execSQL(t, pg, "CREATE SCHEMA "+ident)
-	t.Cleanup(func() { execSQL(t, pg, "DROP SCHEMA "+ident+" CASCADE") })
-	return schema
-}
-
-// execSQL runs one statement on its own connection, failing the test on error.
-func execSQL(t testing.TB, pg, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pg)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// jobArgs is the command line of spark_stream.py for a topic on kafka and
-// a table of pg, and its environment: the database login goes in JDBC_USER
-// and JDBC_PASSWORD, never on the command line.
-func jobArgs(pg, jars, kafka, table, checkpoint string, availableNow, consumerOffsets bool) (args, env []string, err error) {
-	u, err := url.Parse(pg)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, nil, fmt.Errorf("USERSTREAM_TEST_POSTGRES is not a postgres:// URL")
-	}
-	q := u.Query()
-	// Spark sends id as a string; the server casts it to uuid.
-	q.Set("stringtype", "unspecified")
-	jdbc := "jdbc:postgresql://" + u.Host + u.Path + "?" + q.Encode()
-	pass, _ := u.User.Password()
-	env = []string{"JDBC_USER=" + u.User.Username(), "JDBC_PASSWORD=" + pass}
-	args = []string{"--bootstrap", kafka, "--topic", topic, "--jdbc-url", jdbc, "--table", table,
-		"--checkpoint", checkpoint, "--jars", jars}
-	if availableNow {
-		args = append(args, "--available-now")
-	}
-	if consumerOffsets {
-		args = append(args, "--consumer-offsets")
-	}
-	return args, env, nil
-}
-
 // runJob runs spark_stream.py --available-now to its end and returns its
 // summary. The job (python and the JVM it starts) runs in its own process
 // group, killed when the test ends.
 func runJob(t testing.TB, py, pg, jars, kafka, table string, consumerOffsets bool) summary {
 	t.Helper()
 	dir := t.TempDir()
-	args, env, err := jobArgs(pg, jars, kafka, table, filepath.Join(dir, "checkpoint"), true, consumerOffsets)
+	args, env, err := JobArgs(pg, jars, kafka, table, filepath.Join(dir, "checkpoint"), Options{AvailableNow: true, ConsumerOffsets: consumerOffsets})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := jobCommand(py, dir, env, args...)
+	cmd := JobCommand(py, dir, env, args...)
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
 	logPath := filepath.Join(dir, "spark.log")
@@ -237,29 +116,18 @@ func runJob(t testing.TB, py, pg, jars, kafka, table string, consumerOffsets boo
 	return sum
 }
 
-// jobCommand is spark_stream.py (beside this file) under py, in dir, leading
-// its own process group and killed if the calling process dies.
-func jobCommand(py, dir string, env []string, args ...string) *exec.Cmd {
-	script, _ := filepath.Abs("spark_stream.py")
-	cmd := exec.Command(py, append([]string{script}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	return cmd
-}
-
 // readProduced reads the n users produce wrote back from users_created, by
 // id, as our own JSON decoding reads them.
 func readProduced(t *testing.T, kafka string, n int) map[string]user.Record {
 	t.Helper()
-	cl := proctest.Client(t, kafka, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := proctest.Client(t, kafka, kgo.ConsumeTopics(Topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	got := make(map[string]user.Record, n)
 	for read := 0; read < n; {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d users back from %s: %v", read, n, topic, err)
+			t.Fatalf("read %d of %d users back from %s: %v", read, n, Topic, err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			var u user.Record
@@ -288,7 +156,7 @@ func checkStored(t *testing.T, pg, table string, want map[string]user.Record) {
 	}
 	defer conn.Close(ctx)
 	schema, name, _ := strings.Cut(table, ".")
-	rows, err := conn.Query(ctx, "SELECT id::text, "+strings.Join(columns[1:], ", ")+" FROM "+pgx.Identifier{schema, name}.Sanitize())
+	rows, err := conn.Query(ctx, "SELECT id::text, "+strings.Join(Columns[1:], ", ")+" FROM "+pgx.Identifier{schema, name}.Sanitize())
 	if err != nil {
 		t.Fatalf("read %s: %v", table, err)
 	}
