@@ -14,6 +14,10 @@
 #                            first time), against USERSTREAM_TEST_POSTGRES
 #   scripts/compat.sh spark-python  prints that environment's interpreter
 #                            (for scripts/peers.sh)
+#   scripts/compat.sh airflow-server-python  installs Apache Airflow 3 from
+#                            compat/requirements-airflow-server.txt (about
+#                            300 MB) and prints its interpreter (for
+#                            scripts/peers.sh's scheduler comparison)
 # Without python3's venv and pip (or PyPI) the quick form says so and passes;
 # the long form fails.
 set -euo pipefail
@@ -55,6 +59,11 @@ spark_python() {
 }
 if [ "$mode" = spark-python ]; then
   spark_python
+  exit 0
+fi
+if [ "$mode" = airflow-server-python ]; then
+  venv compat/requirements-airflow-server.txt \
+    || missing "python3 -m venv or pip could not install compat/requirements-airflow-server.txt (is PyPI reachable?)"
   exit 0
 fi
 

@@ -1,6 +1,7 @@
 package engines
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,8 +34,9 @@ type Connect struct {
 // fixes it); its group id and storage topics (GROUP-configs, -offsets,
 // -status, replication factor 1) are named after dir's base name unless
 // WithConnectGroup names them, so two workers on one broker stay apart.
-// Converters are JSON without schemas. WithJVMOptions, WithStartTimeout
-// (default three minutes) and Detached apply; WithNodes and WithZooKeeper
+// Converters are JSON without schemas (a connector's config may set its
+// own); WithConnectPlugins picks the connectors on its classpath.
+// WithJVMOptions, WithStartTimeout (default three minutes) and Detached apply; WithNodes and WithZooKeeper
 // are refused. On error nothing it started is left running.
 func StartConnect(ctx context.Context, dir, bootstrap string, opts ...Option) (*Connect, error) {
 	c := config{nodes: 1, timeout: 3 * time.Minute}
@@ -47,7 +49,7 @@ func StartConnect(ctx context.Context, dir, bootstrap string, opts ...Option) (*
 	if bootstrap == "" {
 		return nil, errors.New("engines: connect: no bootstrap servers")
 	}
-	cp, err := Classpath(ctx, "connect")
+	cp, err := Classpath(ctx, cmp.Or(c.plugins, "connect"))
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +120,11 @@ func StartConnect(ctx context.Context, dir, bootstrap string, opts ...Option) (*
 	}
 	return cn, nil
 }
+
+// WithConnectPlugins runs the worker from the classpath of another pom of
+// poms/ that holds connect.xml's runtime and more connectors:
+// "connect-debezium" adds Debezium's JDBC sink (StartConnect).
+func WithConnectPlugins(pom string) Option { return func(c *config) { c.plugins = pom } }
 
 // WithConnectGroup names a Connect worker's group and the prefix of its
 // storage topics (StartConnect).

@@ -65,7 +65,8 @@ func Available() error {
 }
 
 // Classpath returns the Java classpath of engine (a pom under poms/:
-// "kafka", "kafka-zk", "cassandra", "connect", and "spark-kafka", the jars
+// "kafka", "kafka-zk", "cassandra", "connect", "connect-debezium" (Connect with
+// Debezium's JDBC sink) and "spark-kafka", the jars
 // the Spark job of compat/spark adds to pyspark), resolving it with Maven on
 // first use. The classpath is cached per pom content, so changing a pinned version
 // resolves again.

@@ -50,6 +50,7 @@ type config struct {
 	timeout  time.Duration
 	jvm      []string
 	group    string // StartConnect's group id
+	plugins  string // StartConnect's pom ("connect" unless WithConnectPlugins)
 }
 
 // Option configures StartKafka, StartCassandra and StartConnect.

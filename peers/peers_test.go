@@ -1,0 +1,221 @@
+// Package peers sets userstream side by side with the engines it replaces
+// (issue 22): Spark Structured Streaming, Apache Kafka Connect with
+// Debezium's JDBC sink, Apache Airflow 3 and Apache Kafka, each pair on the
+// same machine, the same data and the same PostgreSQL. It is a measurement,
+// run by scripts/peers.sh, which sets USERSTREAM_PEERS_OUT; without it every
+// test here skips, saying so, so `go test ./...` never runs it. One driver
+// file per comparison; each adds rows {name, ours, peer, unit, ratio} that
+// TestMain writes to USERSTREAM_PEERS_OUT when the tests end.
+package peers
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Env names scripts/peers.sh sets.
+const (
+	outEnv   = "USERSTREAM_PEERS_OUT"   // the JSON file the results go to; unset: every test skips
+	quickEnv = "USERSTREAM_PEERS_QUICK" // "1": the reduced form (--quick)
+)
+
+// Result is one row of the table. Ratio is how many times better ours is:
+// ours/peer for rates, peer/ours for times and memory (Lower).
+type Result struct {
+	Name  string  `json:"name"`
+	Ours  float64 `json:"ours"`
+	Peer  float64 `json:"peer"`
+	Unit  string  `json:"unit"`
+	Ratio float64 `json:"ratio"`
+	Peers string  `json:"peer_name"` // what the peer was, e.g. "Spark 4.0.0, 1 s trigger"
+}
+
+var results struct {
+	sync.Mutex
+	rows    []Result
+	skipped []string
+}
+
+// record adds a row; lower says a smaller figure is better (seconds, MiB).
+func record(t testing.TB, name, peer, unit string, ours, theirs float64, lower bool) {
+	t.Helper()
+	r := Result{Name: name, Peers: peer, Ours: ours, Peer: theirs, Unit: unit}
+	switch {
+	case lower && ours > 0:
+		r.Ratio = theirs / ours
+	case !lower && theirs > 0:
+		r.Ratio = ours / theirs
+	}
+	t.Logf("%s: ours %.2f %s, %s %.2f %s (ratio %.2f)", name, ours, unit, peer, theirs, unit, r.Ratio)
+	results.Lock()
+	results.rows = append(results.rows, r)
+	results.Unlock()
+}
+
+// skipRow says a comparison did not run and why; the table prints it.
+func skipRow(t testing.TB, why string) {
+	t.Helper()
+	results.Lock()
+	results.skipped = append(results.skipped, t.Name()+": "+why)
+	results.Unlock()
+	t.Skip(why)
+}
+
+// measured skips t unless scripts/peers.sh runs it, and tells whether the
+// run is the quick form.
+func measured(t testing.TB) (quick bool) {
+	t.Helper()
+	if os.Getenv(outEnv) == "" {
+		t.Skip(outEnv + " is not set: a measurement of userstream against its peers, run by scripts/peers.sh, never by the suites")
+	}
+	return os.Getenv(quickEnv) == "1"
+}
+
+// size is full in the long form, quick in the quick one, unless the
+// variable env (set by peers.sh's flags) gives a positive number.
+func size(t testing.TB, env string, quick bool, full, small int) int {
+	t.Helper()
+	if v := os.Getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", env, v)
+		}
+		return n
+	}
+	if quick {
+		return small
+	}
+	return full
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	closeShared()
+	if out := os.Getenv(outEnv); out != "" {
+		results.Lock()
+		b, err := json.MarshalIndent(map[string]any{
+			"quick": os.Getenv(quickEnv) == "1", "when": time.Now().UTC().Format(time.RFC3339),
+			"results": results.rows, "skipped": results.skipped,
+		}, "", "  ")
+		results.Unlock()
+		if err == nil {
+			err = os.WriteFile(out, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "peers: write", out+":", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// peakRSS is a process's VmHWM in MiB (0 when it is gone).
+func peakRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// tree lists pids and every live descendant of theirs (a JVM a Python
+// script started, the workers Airflow forks).
+func tree(pids ...int) []int {
+	parent := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			parent[pp] = append(parent[pp], pid)
+		}
+	}
+	var all []int
+	for q := slices.Clone(pids); len(q) > 0; q = q[1:] {
+		all = append(all, q[0])
+		q = append(q, parent[q[0]]...)
+	}
+	return all
+}
+
+// rss sums the VmHWM of pids and their descendants, in MiB.
+func rss(pids ...int) float64 {
+	var sum float64
+	for _, p := range tree(pids...) {
+		sum += peakRSS(p)
+	}
+	return sum
+}
+
+// rssWatch samples rss(pids()) every half second until stop is called,
+// which returns the largest sum seen: processes a side starts and ends
+// (Airflow's task runners) count while they ran, and a side's processes
+// are summed before they are stopped.
+func rssWatch(pids func() []int) (stop func() float64) {
+	done := make(chan struct{})
+	res := make(chan float64, 1)
+	go func() {
+		var most float64
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			most = max(most, rss(pids()...))
+			select {
+			case <-done:
+				res <- most
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	var v float64
+	return func() float64 {
+		once.Do(func() { close(done); v = <-res })
+		return v
+	}
+}
+
+// percentile is the p-th percentile (0..100) of ds, nearest rank; 0 for
+// none.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// killGroup SIGKILLs a process group a test started and reaps its leader.
+func killGroup(pid int, wait func() error) {
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = wait()
+}

@@ -1,0 +1,313 @@
+package peers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/userstream/userstream/internal/proctest"
+	"github.com/userstream/userstream/internal/testwait"
+)
+
+// airflowPythonEnv names the interpreter of the virtual environment with
+// apache-airflow (compat/requirements-airflow-server.txt), which
+// scripts/peers.sh installs in the long form.
+const airflowPythonEnv = "USERSTREAM_AIRFLOW_PYTHON"
+
+// every is the trivial DAG's schedule on both sides: a run a second, as
+// fast as either is asked to go; catchup off, so a scheduler that falls
+// behind skips slots and completes fewer runs a minute.
+const every = time.Second
+
+// schedRun is what one scheduler did in the window.
+type schedRun struct {
+	perMinute float64
+	p50, p99  time.Duration // a task's start minus its slot's due time
+	rssMiB    float64
+}
+
+// TestSchedulerVsAirflow: our scheduler (`userstream scheduler`, SQLite
+// metadata, its DAG user_automation made trivial: one user a run, into the
+// embedded broker, which is not counted) and Apache Airflow 3 (`airflow
+// standalone`: scheduler, DAG processor, API server and triggerer on
+// SQLite with the LocalExecutor, as its docs set up a single machine)
+// running a DAG of one no-op task, both every second with catchup off,
+// watched for USERSTREAM_PEERS_SCHED_SECONDS (120; 30 quick) once each
+// runs its first task: runs completed a minute, delay from a slot's due
+// time (its data interval's end) to its task's start (p50/p99, from each
+// side's task instances in its REST API), and the peak RSS of all of each
+// side's processes. Without USERSTREAM_AIRFLOW_PYTHON (the quick form
+// does not install Airflow) the Airflow row is skipped, saying so.
+func TestSchedulerVsAirflow(t *testing.T) {
+	quick := measured(t)
+	secs := size(t, "USERSTREAM_PEERS_SCHED_SECONDS", quick, 120, 30)
+	window := time.Duration(secs) * time.Second
+	py := os.Getenv(airflowPythonEnv)
+	if py == "" {
+		skipRow(t, airflowPythonEnv+" is not set: Apache Airflow is not installed (scripts/peers.sh installs it in the long form, not with --quick)")
+	}
+	var ours, peer schedRun
+	t.Run("ours", func(t *testing.T) { ours = runOurScheduler(t, window) })
+	t.Run("Airflow", func(t *testing.T) { peer = runAirflow(t, py, window) })
+	if t.Failed() {
+		return
+	}
+	name := "Apache Airflow " + airflowVersion(t, py) + ", standalone, LocalExecutor, SQLite"
+	record(t, "scheduler: DAG runs completed a minute (one every second asked)", name, "runs/min", ours.perMinute, peer.perMinute, false)
+	record(t, "scheduler: delay from due time to task start, p50", name, "ms", ms(ours.p50), ms(peer.p50), true)
+	record(t, "scheduler: delay from due time to task start, p99", name, "ms", ms(ours.p99), ms(peer.p99), true)
+	record(t, "scheduler: peak RSS of all its processes", name, "MiB", ours.rssMiB, peer.rssMiB, true)
+}
+
+func runOurScheduler(t *testing.T, window time.Duration) schedRun {
+	dir := t.TempDir()
+	broker := proctest.FreeAddr(t)
+	b := proctest.Start(t, "broker", "broker", "--addr", broker, "--registry-addr", proctest.FreeAddr(t),
+		"--data-dir", filepath.Join(dir, "kafka"))
+	proctest.WaitListening(t, b, broker)
+	addr := proctest.FreeAddr(t)
+	s := proctest.StartEnv(t, "scheduler", []string{"USERSTREAM_ADMIN_PASSWORD=" + peersPassword}, "scheduler",
+		"--metadata", "sqlite:"+filepath.Join(dir, "meta.db"), "--addr", addr, "--brokers", broker,
+		"--schema-registry", "none", "--schedule", "@every "+every.String(), "--users-per-run", "1",
+		"--run-duration", "0", "--max-active-runs", "16", "--start-date", time.Now().UTC().Format(time.RFC3339))
+	proctest.WaitListening(t, s, addr)
+	peak := rssWatch(func() []int { return []int{s.Pid()} })
+	t.Cleanup(func() { peak() })
+	api := restAPI{base: "http://" + addr + "/api/v1", dag: "user_automation", user: "admin", password: peersPassword}
+	r := watch(t, api, window, s.Exited)
+	r.rssMiB = peak()
+	return r
+}
+
+// airflowDAG is the trivial DAG, as Airflow 3's task SDK writes it.
+const airflowDAG = `from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="peers_trivial", schedule=timedelta(seconds=%d), start_date=datetime.now(timezone.utc) - timedelta(minutes=1),
+     catchup=False, is_paused_upon_creation=False, max_active_runs=16)
+def peers_trivial():
+    @task
+    def noop():
+        return None
+
+    noop()
+
+
+peers_trivial()
+`
+
+func runAirflow(t *testing.T, py string, window time.Duration) schedRun {
+	home := t.TempDir()
+	dags := filepath.Join(home, "dags")
+	if err := os.MkdirAll(dags, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dags, "peers_trivial.py"), fmt.Appendf(nil, airflowDAG, int(every.Seconds())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := proctest.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(filepath.Join(filepath.Dir(py), "airflow"), "standalone")
+	cmd.Dir = home
+	cmd.Env = append(os.Environ(),
+		"AIRFLOW_HOME="+home,
+		"AIRFLOW__CORE__DAGS_FOLDER="+dags,
+		"AIRFLOW__CORE__LOAD_EXAMPLES=False",
+		"AIRFLOW__CORE__EXECUTOR=LocalExecutor",
+		// Two cores: as many task processes as cores.
+		"AIRFLOW__CORE__PARALLELISM=2",
+		"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True",
+		"AIRFLOW__API__HOST=127.0.0.1",
+		"AIRFLOW__API__PORT="+port,
+		"AIRFLOW__API__BASE_URL=http://"+addr,
+		"AIRFLOW__API__WORKERS=1",
+		// Find the new DAG file at once rather than within 5 minutes.
+		"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5",
+	)
+	log, err := os.Create(filepath.Join(home, "standalone.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start airflow standalone: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		// Its processes are its group and their children, which may have
+		// left the group: kill every one.
+		for _, p := range tree(cmd.Process.Pid) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		if t.Failed() {
+			b, _ := os.ReadFile(log.Name())
+			t.Logf("--- airflow standalone's output ends:\n%s", proctest.Tail(string(b), 4000))
+		}
+	})
+	peak := rssWatch(func() []int { return []int{cmd.Process.Pid} })
+	t.Cleanup(func() { peak() })
+	isDone := func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
+		}
+	}
+	api := restAPI{base: "http://" + addr + "/api/v2", dag: "peers_trivial"}
+	r := watch(t, api, window, isDone)
+	r.rssMiB = peak()
+	return r
+}
+
+// restAPI is a DAG's runs in Airflow's REST API (v1: ours; v2: Airflow 3).
+type restAPI struct {
+	base, dag, user, password string
+}
+
+type dagRun struct {
+	RunID           string     `json:"dag_run_id"`
+	State           string     `json:"state"`
+	DataIntervalEnd *time.Time `json:"data_interval_end"`
+	EndDate         *time.Time `json:"end_date"`
+}
+
+func (a restAPI) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if a.user != "" {
+		req.SetBasicAuth(a.user, a.password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", a.base+path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func (a restAPI) runs(ctx context.Context) ([]dagRun, error) {
+	var out struct {
+		Runs []dagRun `json:"dag_runs"`
+	}
+	err := a.get(ctx, "/dags/"+a.dag+"/dagRuns?limit=1000", &out)
+	return out.Runs, err
+}
+
+// taskStart is the start of the run's first task instance.
+func (a restAPI) taskStart(ctx context.Context, runID string) (time.Time, error) {
+	var out struct {
+		TIs []struct {
+			StartDate *time.Time `json:"start_date"`
+		} `json:"task_instances"`
+	}
+	if err := a.get(ctx, "/dags/"+a.dag+"/dagRuns/"+url.PathEscape(runID)+"/taskInstances", &out); err != nil {
+		return time.Time{}, err
+	}
+	if len(out.TIs) == 0 || out.TIs[0].StartDate == nil {
+		return time.Time{}, fmt.Errorf("run %s has no started task", runID)
+	}
+	return *out.TIs[0].StartDate, nil
+}
+
+// watch waits (at most 10 minutes) for the DAG's first successful run,
+// then watches the window and returns the runs completed a minute among
+// those due in it and their tasks' delays.
+func watch(t *testing.T, a restAPI, window time.Duration, exited func() bool) schedRun {
+	t.Helper()
+	testwait.For(t, 10*time.Minute, "a first successful run of "+a.dag, func() (string, bool) {
+		if exited() {
+			t.Fatalf("the scheduler exited before a first run of %s", a.dag)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		runs, err := a.runs(ctx)
+		if err != nil {
+			return err.Error(), false
+		}
+		for _, r := range runs {
+			if r.State == "success" {
+				return r.RunID, true
+			}
+		}
+		return fmt.Sprint(len(runs), " runs, none successful"), false
+	}, testwait.Every(time.Second))
+	from := time.Now()
+	testwait.For(t, window+time.Minute, "the window of "+window.String(), func() (time.Duration, bool) {
+		if exited() {
+			t.Fatalf("the scheduler exited while watched")
+		}
+		return time.Since(from), time.Since(from) >= window
+	}, testwait.Every(time.Second))
+	to := from.Add(window)
+	// Runs due in the window may still be under way: wait for them.
+	settle := time.Now().Add(30 * time.Second)
+	var done []dagRun
+	testwait.For(t, time.Minute, "the runs due in the window to end", func() (int, bool) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		runs, err := a.runs(ctx)
+		if err != nil {
+			t.Fatalf("list runs: %v", err)
+		}
+		done = done[:0]
+		open := 0
+		for _, r := range runs {
+			if r.DataIntervalEnd == nil || r.DataIntervalEnd.Before(from) || !r.DataIntervalEnd.Before(to) {
+				continue
+			}
+			switch r.State {
+			case "success":
+				done = append(done, r)
+			case "queued", "running":
+				open++
+			}
+		}
+		return open, open == 0 || time.Now().After(settle)
+	}, testwait.Every(time.Second))
+	var delays []time.Duration
+	for _, r := range done {
+		start, err := a.taskStart(t.Context(), r.RunID)
+		if err != nil {
+			t.Fatalf("task of run %s: %v", r.RunID, err)
+		}
+		delays = append(delays, start.Sub(*r.DataIntervalEnd))
+	}
+	res := schedRun{perMinute: float64(len(done)) / window.Minutes(), p50: percentile(delays, 50), p99: percentile(delays, 99)}
+	t.Logf("%s: %d runs completed of those due in %s (%.1f a minute); delay p50 %s p99 %s",
+		a.dag, len(done), window, res.perMinute, res.p50, res.p99)
+	return res
+}
+
+// airflowVersion is what `airflow version` prints.
+func airflowVersion(t *testing.T, py string) string {
+	out, err := exec.Command(filepath.Join(filepath.Dir(py), "airflow"), "version").Output()
+	if err != nil {
+		return "3 (version unknown: " + err.Error() + ")"
+	}
+	// The last line: it may log warnings first.
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
