@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,19 +93,22 @@ func TestConnectSink(t *testing.T) {
 			if who == "ours" {
 				url, login = "http://"+addr, "admin:"+peersPassword
 				cfg = map[string]string{"connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
-					"topics": spark.Topic, "connection.url": withParam(jdbc, "schema="+schema),
+					"topics": spark.Topic, "connection.url": oursJDBC(t, jdbc, schema),
 					"connection.user": user, "connection.password": pass,
 					"insert.mode": "upsert", "pk.mode": "record_value", "pk.fields": "id", "table.name.format": "created_users"}
 			} else {
 				url = jvm.URL
 				cfg = map[string]string{"connector.class": debeziumClass, "topics": schemaTopic,
-					"connection.url":      withParam(jdbc, "currentSchema="+schema),
+					"connection.url":      jdbc,
 					"connection.username": user, "connection.password": pass,
-					// Hibernate's own pool: Maven Central has no hibernate-agroal
-					// 7.2.6, Debezium's default pool.
-					"connection.provider": "org.hibernate.engine.jdbc.connections.internal.DriverManagerConnectionProviderImpl",
+					// Hibernate's own pool: Debezium's default, Agroal, needs a
+					// hibernate-agroal 7.2.6 Maven Central does not serve (7.1.4
+					// fails on 7.2's core).
+					"connection.provider": "org.hibernate.engine.jdbc.connections.internal.DriverManagerConnectionProvider",
 					"insert.mode":         "upsert", "primary.key.mode": "record_value", "primary.key.fields": "id",
-					"collection.name.format": "created_users", "schema.evolution": "none",
+					// Qualified: Debezium looks a bare name up in every schema
+					// (currentSchema aside) and took the other side's table.
+					"collection.name.format": schema + ".created_users", "schema.evolution": "none",
 					"key.converter":   "org.apache.kafka.connect.storage.StringConverter",
 					"value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "true"}
 			}
@@ -122,6 +127,21 @@ func TestConnectSink(t *testing.T) {
 			rates[fmt.Sprintf("ours/%d", tasks)], rates[fmt.Sprintf("Debezium/%d", tasks)], false)
 	}
 	record(t, "Connect worker: peak RSS (both runs)", peer, "MiB", oursPeak(), jvmPeak(), true)
+}
+
+// oursJDBC is the JDBC URL for our sink: jdbc without the PostgreSQL JDBC
+// driver's stringtype (a server parameter to pgx, which the server
+// refuses), with our sink's schema parameter.
+func oursJDBC(t *testing.T, jdbc, schema string) string {
+	u, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Del("stringtype")
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+	return "jdbc:" + u.String()
 }
 
 // copyWithSchemas writes every record of users_created to schemaTopic
@@ -213,7 +233,7 @@ func connectCall(ctx context.Context, method, url, login string, body any) (int,
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if user, pass, ok := cut(login); ok {
+	if user, pass, ok := strings.Cut(login, ":"); ok {
 		req.SetBasicAuth(user, pass)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -223,15 +243,6 @@ func connectCall(ctx context.Context, method, url, login string, body any) (int,
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
-}
-
-func cut(login string) (string, string, bool) {
-	for i := range login {
-		if login[i] == ':' {
-			return login[:i], login[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 func createConnector(t *testing.T, url, login, name string, cfg map[string]string) {

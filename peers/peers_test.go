@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/userstream/userstream/internal/proctest"
 )
 
 // Env names scripts/peers.sh sets.
@@ -70,12 +72,14 @@ func skipRow(t testing.TB, why string) {
 }
 
 // measured skips t unless scripts/peers.sh runs it, and tells whether the
-// run is the quick form.
+// run is the quick form. It builds the userstream binary first, so no
+// side's start time includes the build.
 func measured(t testing.TB) (quick bool) {
 	t.Helper()
 	if os.Getenv(outEnv) == "" {
 		t.Skip(outEnv + " is not set: a measurement of userstream against its peers, run by scripts/peers.sh, never by the suites")
 	}
+	proctest.Binary(t)
 	return os.Getenv(quickEnv) == "1"
 }
 
@@ -101,9 +105,10 @@ func TestMain(m *testing.M) {
 	closeShared()
 	if out := os.Getenv(outEnv); out != "" {
 		results.Lock()
+		// Empty lists, not null, when nothing was recorded or skipped.
 		b, err := json.MarshalIndent(map[string]any{
 			"quick": os.Getenv(quickEnv) == "1", "when": time.Now().UTC().Format(time.RFC3339),
-			"results": results.rows, "skipped": results.skipped,
+			"results": append([]Result{}, results.rows...), "skipped": append([]string{}, results.skipped...),
 		}, "", "  ")
 		results.Unlock()
 		if err == nil {
