@@ -121,7 +121,10 @@ func runAirflow(t *testing.T, py string, window time.Duration) schedRun {
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(filepath.Join(filepath.Dir(py), "airflow"), "standalone")
 	cmd.Dir = home
+	bin := filepath.Dir(py)
 	cmd.Env = append(os.Environ(),
+		// standalone starts its parts as `airflow ...` from PATH.
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"AIRFLOW_HOME="+home,
 		"AIRFLOW__CORE__DAGS_FOLDER="+dags,
 		"AIRFLOW__CORE__LOAD_EXAMPLES=False",
