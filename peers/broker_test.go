@@ -54,11 +54,7 @@ func TestBroker(t *testing.T) {
 	})
 	t.Run("Apache Kafka", func(t *testing.T) {
 		begin := time.Now()
-		k, err := engines.StartKafka(t.Context(), t.TempDir(), engines.WithStartTimeout(4*time.Minute))
-		if err != nil {
-			t.Fatalf("start Apache Kafka: %v", err)
-		}
-		t.Cleanup(func() { _ = k.Close() })
+		k := startKafka(t)
 		waitMetadata(t, k.Bootstrap(), func() bool { return !k.Processes()[0].Alive() })
 		kafka = exercise(t, k.Bootstrap(), n, time.Since(begin), func() []int { return []int{k.Processes()[0].Pid} })
 	})

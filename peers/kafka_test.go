@@ -59,6 +59,21 @@ func closeShared() {
 	}
 }
 
+// startKafka starts a fresh Apache Kafka 4 node of the test's own (the
+// JVM's defaults), stopped when the test ends.
+func startKafka(t *testing.T) *engines.Kafka {
+	t.Helper()
+	if err := engines.Available(); err != nil {
+		t.Skipf("no Apache Kafka here: %v", err)
+	}
+	k, err := engines.StartKafka(t.Context(), t.TempDir(), engines.WithStartTimeout(4*time.Minute))
+	if err != nil {
+		t.Fatalf("start Apache Kafka: %v", err)
+	}
+	t.Cleanup(func() { _ = k.Close() })
+	return k
+}
+
 // produceJSON runs `userstream produce` for n users in JSON (no registry)
 // into users_created on kafka, at most rate users/s (0: unpaced).
 func produceJSON(t testing.TB, kafka string, n int, rate float64) {
