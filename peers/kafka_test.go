@@ -75,13 +75,15 @@ func startKafka(t *testing.T) *engines.Kafka {
 }
 
 // produceJSON runs `userstream produce` for n users in JSON (no registry)
-// into users_created on kafka, at most rate users/s (0: unpaced).
+// into users_created on kafka, at most rate users/s (0: unpaced). Paced,
+// it fetches 100 users a request, so the rate is held in steps of 100
+// users rather than bursts of a second's worth.
 func produceJSON(t testing.TB, kafka string, n int, rate float64) {
 	t.Helper()
 	args := []string{"produce", "--brokers", kafka, "--schema-registry", "none", "--format", "json",
 		"--users", strconv.Itoa(n)}
 	if rate > 0 {
-		args = append(args, "--rate", strconv.FormatFloat(rate, 'f', -1, 64))
+		args = append(args, "--rate", strconv.FormatFloat(rate, 'f', -1, 64), "--batch-size", "100")
 	}
 	if _, errOut, code := proctest.Run(t, args...); code != 0 {
 		t.Fatalf("produce: exit %d: %s", code, errOut)
