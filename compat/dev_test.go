@@ -2,6 +2,7 @@ package compat
 
 import (
 	"testing"
+	"time"
 
 	"github.com/userstream/userstream/internal/proctest"
 )
@@ -23,7 +24,9 @@ func TestAirflowClientsOnDev(t *testing.T) {
 		"dev", "--data-dir", dir, "--kafka-addr", proctest.FreeAddr(t), "--registry-addr", proctest.FreeAddr(t),
 		"--api-addr", proctest.FreeAddr(t), "--metrics-addr", proctest.FreeAddr(t), "--connect-addr", proctest.FreeAddr(t),
 		"--web-addr", web, "--schedule", "none")
-	proctest.WaitListening(t, dev, web)
+	// dev binds its web port first and answers 503 there until the UI is
+	// built; the banner says everything is up.
+	dev.WaitOutput(t, "userstream dev is running", 90*time.Second)
 	base := "http://" + web
 	for _, c := range []struct{ version, py string }{{"v1", py2}, {"v2", py3}} {
 		t.Run(c.version, func(t *testing.T) {

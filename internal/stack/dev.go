@@ -126,6 +126,7 @@ func (s *Stack) Run(ctx context.Context, d Dev) (err error) {
 				h.ServeHTTP(w, req)
 				return
 			}
+			w.Header().Set("Retry-After", "1")
 			http.Error(w, "userstream dev is starting", http.StatusServiceUnavailable)
 		}))
 	}
