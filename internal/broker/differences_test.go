@@ -16,6 +16,7 @@ import (
 	"github.com/userstream/userstream/internal/broker"
 	"github.com/userstream/userstream/internal/engines"
 	"github.com/userstream/userstream/internal/engines/enginestest"
+	"github.com/userstream/userstream/internal/testwait"
 )
 
 // TestBrokerDifferences asks the embedded broker and Apache Kafka (4 in
@@ -102,14 +103,23 @@ func TestBrokerDifferences(t *testing.T) {
 				req.SubscribedTopicNames = []string{"defaults"}
 				req.ServerAssignor = kmsg.StringPtr("uniform")
 				req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{} // a join sends an empty list, not null
-				resp, err := req.RequestWith(ctx, cl)
-				if err != nil {
-					return errName(err)
-				}
-				if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-					return errName(err)
-				}
-				return "member of a consumer-protocol group"
+				// A new Kafka's coordinator answers COORDINATOR_LOAD_IN_PROGRESS
+				// while it loads __consumer_offsets: asked again, as a client does.
+				var answer string
+				testwait.For(t, 30*time.Second, "a heartbeat answer that is not a retriable coordinator error", func() (string, bool) {
+					resp, err := req.RequestWith(ctx, cl)
+					if err == nil {
+						err = kerr.ErrorForCode(resp.ErrorCode)
+					}
+					if err == nil {
+						answer = "member of a consumer-protocol group"
+						return answer, true
+					}
+					answer = errName(err)
+					return answer, !errors.Is(err, kerr.CoordinatorLoadInProgress) && !errors.Is(err, kerr.CoordinatorNotAvailable) &&
+						!errors.Is(err, kerr.NotCoordinator)
+				}, testwait.Every(200*time.Millisecond))
+				return answer
 			},
 			want: answers{enginestest.Embedded: "member of a consumer-protocol group",
 				enginestest.Kafka: "member of a consumer-protocol group", enginestest.KafkaZK: "UNSUPPORTED_VERSION"},
