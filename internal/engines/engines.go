@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -160,15 +161,35 @@ func writeConf(dir, name string) (string, error) {
 // It picks below the kernel's ephemeral range: a JVM binds its port tens
 // of seconds after the pick, and a port of that range may meanwhile become
 // the local end of any outgoing connection.
+//
+// Picks go in sequence from a random start in each process, so two picks
+// of one process never coincide while neither is bound yet (random picks
+// did, now and then, in a test that takes five addresses before starting
+// anything), and two processes meet only if their runs of ports overlap
+// and both pick the same one before either binds it.
 func FreePort(hosts ...string) (int, error) {
 	lo, hi := 15000, ephemeralLow()-2
-	for range 200 {
-		port := lo + rand.IntN(hi-lo)
+	picks.Lock()
+	defer picks.Unlock()
+	if picks.next < lo || picks.next >= hi {
+		picks.next = lo + rand.IntN(hi-lo)
+	}
+	for range 500 {
+		port := picks.next
+		if picks.next += 2; picks.next >= hi {
+			picks.next = lo
+		}
 		if portsFree(hosts, port) && portsFree(hosts, port+1) {
 			return port, nil
 		}
 	}
 	return 0, errors.New("engines: found no free port pair on the loopback hosts")
+}
+
+// picks is where this process's next FreePort starts.
+var picks struct {
+	sync.Mutex
+	next int
 }
 
 // ephemeralLow is the first port of the kernel's ephemeral range (32768

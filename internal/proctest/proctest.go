@@ -219,16 +219,18 @@ func RunContextEnv(ctx context.Context, t testing.TB, env []string, args ...stri
 	return out.String(), errb.String(), code
 }
 
-// FreeAddr returns a loopback host:port that was free a moment ago.
+// FreeAddr returns a loopback host:port that was free a moment ago, below
+// the kernel's ephemeral range (engines.FreePort): a port of that range,
+// picked here and bound by a process started after, was taken meanwhile by
+// an outgoing connection on a busy machine (the registry of
+// TestBrokerRestart found its port in use).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := engines.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // WaitListening waits until addr accepts connections, failing the test if
