@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,11 +18,14 @@ import (
 
 // Where a user's message is looked for: in its key's partition, from a
 // little before the row's ingested_at (the record is made at fetch time,
-// the message is produced after), at most this many messages read.
+// the message is produced after), at most lineageScan messages read and
+// for at most lineageTime. At a million messages produced at 15k/s, the
+// message sat 10k messages after that point of its partition: a scan of
+// the first thousand (the old bound) missed it.
 const (
-	lineageScan   = 1000
+	lineageScan   = 200_000
 	lineageBefore = 2 * time.Second
-	lineageWait   = 3 * time.Second
+	lineageTime   = 3 * time.Second
 )
 
 // headerRunID is the header the producer names its run with (ingest's
@@ -117,28 +121,33 @@ func (s *Server) findMessage(r *http.Request, u user.Record) (*lineageMessage, s
 	if n := len(td.Partitions); n > 0 {
 		part = int32(kgo.StickyKeyPartitioner(nil).ForTopic(topic).Partition(&kgo.Record{Key: []byte(u.ID)}, n))
 	}
+	ctx, cancel := context.WithTimeout(ctx, lineageTime)
+	defer cancel()
+	scanned := 0
 	for _, p := range []int32{part, -1} {
-		ms, err := s.cfg.Kafka.Messages(ctx, broker.MessageQuery{Topic: topic, Partition: p, From: from, Limit: lineageScan, Wait: lineageWait})
-		if err != nil {
-			return nil, "Kafka: " + err.Error()
-		}
 		var found *lineageMessage
-		for _, m := range ms {
+		_, err := s.cfg.Kafka.Scan(ctx, broker.ScanQuery{Topic: topic, Partition: p, ToOffset: -1, From: from}, func(m broker.Message) bool {
+			scanned++
 			if string(m.Key) == u.ID {
 				found = &lineageMessage{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Headers: m.Headers}
 				if m.Headers[headerRunID] == u.RunID {
-					break
+					return false
 				}
 			}
-		}
+			return scanned < lineageScan
+		})
 		if found != nil {
 			return found, ""
 		}
-		if p == -1 {
+		if err != nil && ctx.Err() == nil {
+			return nil, "Kafka: " + err.Error()
+		}
+		if p == -1 || ctx.Err() != nil || scanned >= lineageScan {
 			break
 		}
 	}
-	return nil, fmt.Sprintf("not among the %d messages of %s from %s (it may have been deleted by retention)", lineageScan, topic, from.UTC().Format(time.RFC3339))
+	return nil, fmt.Sprintf("not among the %d messages of %s read from %s in at most %v (it may have been deleted by retention)",
+		scanned, topic, from.UTC().Format(time.RFC3339), lineageTime)
 }
 
 // findRun finds the DAG run of that id in any DAG; nil when there is none.
