@@ -126,16 +126,7 @@ func BenchmarkReadsReal(b *testing.B) {
 	deepRec := sinktest.Record(rows - 1 - pos)
 	deep := sink.Cursor{IngestedAt: deepRec.IngestedAt, ID: deepRec.ID}.String()
 	sinktest.BenchmarkPage(b, s, rows, deep)
-	run := func(name string, f func() error) {
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				if err := f(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
-		})
-	}
+	run := func(name string, f func() error) { sinktest.BenchmarkCalls(b, name, f) }
 	run("count", func() error {
 		n, err := s.Count(ctx)
 		if err == nil && n != int64(rows) {

@@ -47,16 +47,7 @@ func BenchmarkUpsert(b *testing.B, s sink.Sink, size int, fresh bool) {
 // Nat "FR", and Stats.
 func BenchmarkPage(b *testing.B, s sink.Sink, rows int, deep string) {
 	ctx := context.Background()
-	run := func(name string, f func() error) {
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				if err := f(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
-		})
-	}
+	run := func(name string, f func() error) { BenchmarkCalls(b, name, f) }
 	page := func(q sink.PageQuery, want int) func() error {
 		return func() error {
 			p, err := s.Page(ctx, q)
@@ -75,5 +66,18 @@ func BenchmarkPage(b *testing.B, s sink.Sink, rows int, deep string) {
 			err = fmt.Errorf("Stats.Total = %d, want %d", st.Total, rows)
 		}
 		return err
+	})
+}
+
+// BenchmarkCalls runs f as the sub-benchmark name and reports ms a call;
+// an error from f fails it.
+func BenchmarkCalls(b *testing.B, name string, f func() error) {
+	b.Run(name, func(b *testing.B) {
+		for b.Loop() {
+			if err := f(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/call")
 	})
 }
