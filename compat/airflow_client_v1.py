@@ -16,7 +16,7 @@ from airflow_client.client.model.dag import DAG
 from airflow_client.client.model.dag_run import DAGRun
 from airflow_client.client.model.update_dag_run_state import UpdateDagRunState
 
-from airflow_common import DAG_ID, TASK_ID, base, done, out, password, status, user, wait_state
+from airflow_common import DAG_ID, TASK_ID, base, done, out, password, record_dags, status, user, wait_state
 
 
 conf = client.Configuration(host=base + "/api/v1", username=user, password=password)
@@ -26,11 +26,7 @@ with client.ApiClient(conf) as api:
     tis = task_instance_api.TaskInstanceApi(api)
 
     out["health"] = str(monitoring_api.MonitoringApi(api).get_health().metadatabase.status)
-    coll = dags.get_dags()
-    out["dags"] = [d.dag_id for d in coll.dags]
-    out["dags_total"] = coll.total_entries
-    dag = dags.get_dag(DAG_ID)
-    out["dag"] = {"dag_id": dag.dag_id, "owners": dag.owners, "tags": [t.name for t in dag.tags]}
+    record_dags(dags)
 
     out["paused"] = dags.patch_dag(DAG_ID, DAG(is_paused=True), update_mask=["is_paused"]).is_paused
     out["paused_in_list"] = dags.get_dags(paused=True).total_entries

@@ -19,7 +19,7 @@ from airflow_client.client.models.dag_run_clear_body import DAGRunClearBody
 from airflow_client.client.models.dag_run_patch_body import DAGRunPatchBody
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
-from airflow_common import DAG_ID, TASK_ID, base, done, out, password, status, user, wait_state
+from airflow_common import DAG_ID, TASK_ID, base, done, out, password, record_dags, status, user, wait_state
 
 
 def token():
@@ -56,11 +56,7 @@ with client.ApiClient(client.Configuration(host=base, access_token=token())) as 
     runs = dag_run_api.DagRunApi(api)
     tis = task_instance_api.TaskInstanceApi(api)
 
-    coll = dags.get_dags()
-    out["dags"] = [d.dag_id for d in coll.dags]
-    out["dags_total"] = coll.total_entries
-    dag = dags.get_dag(DAG_ID)
-    out["dag"] = {"dag_id": dag.dag_id, "owners": dag.owners, "tags": [t.name for t in dag.tags]}
+    record_dags(dags)
     out["paused"] = dags.patch_dag(DAG_ID, DAGPatchBody(is_paused=True), update_mask=["is_paused"]).is_paused
     out["unpaused"] = dags.patch_dag(DAG_ID, DAGPatchBody(is_paused=False)).is_paused
 

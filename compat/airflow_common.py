@@ -22,6 +22,16 @@ def status(name, fn):
     out["errors"][name] = None
 
 
+def record_dags(dags):
+    """Records the DAG list and user_automation's details through either
+    client's DAG API (both name these calls and fields alike)."""
+    coll = dags.get_dags()
+    out["dags"] = [d.dag_id for d in coll.dags]
+    out["dags_total"] = coll.total_entries
+    dag = dags.get_dag(DAG_ID)
+    out["dag"] = {"dag_id": dag.dag_id, "owners": dag.owners, "tags": [t.name for t in dag.tags]}
+
+
 def wait_state(get_state, run_id, want):
     """Waits up to 30 s for get_state(run_id) to be want."""
     deadline = time.time() + 30

@@ -1,12 +1,11 @@
 package compat
 
 import (
-	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
-	"reflect"
 	"testing"
+
+	"github.com/userstream/userstream/internal/proctest"
 )
 
 // compatPython is the interpreter of the virtual environment scripts/compat.sh
@@ -38,20 +37,10 @@ func venvPython(t *testing.T, env, requirements string) string {
 	return py
 }
 
-// checkResults compares what a script printed with what it must have,
-// key by key, and fails on any key the test does not check.
+// checkResults is proctest.WantResults.
 func checkResults(t *testing.T, got, want map[string]any) {
 	t.Helper()
-	for k, w := range want {
-		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
-			t.Errorf("%s = %#v, want %#v", k, g, w)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unchecked result %s = %v", k, got[k])
-		}
-	}
+	proctest.WantResults(t, got, want)
 }
 
 // runPython runs a script of this folder with the compat interpreter and
@@ -64,16 +53,5 @@ func runPython(t *testing.T, out any, args ...string) {
 // runPythonWith is runPython with another interpreter.
 func runPythonWith(t *testing.T, py string, out any, args ...string) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), py, args...)
-	b, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("%s: %v\n%s", args[0], err, ee.Stderr)
-		}
-		t.Fatalf("%s: %v", args[0], err)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatalf("%s printed %.300q: %v", args[0], b, err)
-	}
+	proctest.OutputJSON(t, exec.CommandContext(t.Context(), py, args...), out)
 }

@@ -11,12 +11,14 @@ package proctest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -402,4 +404,42 @@ func EndOffsets(t testing.TB, kafka, topic string) int64 {
 	var sum int64
 	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
 	return sum
+}
+
+// OutputJSON runs cmd, a script of a third-party client, and decodes the
+// JSON it prints into out; a failure shows the script's stderr.
+func OutputJSON(t testing.TB, cmd *exec.Cmd, out any) {
+	t.Helper()
+	name := filepath.Base(cmd.Path)
+	if len(cmd.Args) > 1 {
+		name = cmd.Args[1]
+	}
+	b, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("%s: %v\n%s", name, err, ee.Stderr)
+		}
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s printed %.300q: %v", name, b, err)
+	}
+}
+
+// WantResults compares the results a script printed with what it must
+// have, key by key, and fails on any key the test does not check, so a
+// result the script adds is never passed over.
+func WantResults(t testing.TB, got, want map[string]any) {
+	t.Helper()
+	for k, w := range want {
+		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
+			t.Errorf("%s = %#v, want %#v", k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unchecked result %s = %v", k, got[k])
+		}
+	}
 }

@@ -24,8 +24,10 @@ const password = restapitest.Password
 
 func server(t *testing.T) (*httptest.Server, *scheduler.Scheduler) { return restapitest.Server(t) }
 
+// call is one request: basic auth when user is set, else auth (a whole
+// Authorization header) when that is.
 type call struct {
-	method, path, user, pass, body string
+	method, path, user, pass, body, auth string
 }
 
 func do(t *testing.T, srv *httptest.Server, c call) (int, map[string]any) {
@@ -36,6 +38,8 @@ func do(t *testing.T, srv *httptest.Server, c call) (int, map[string]any) {
 	}
 	if c.user != "" {
 		req.SetBasicAuth(c.user, c.pass)
+	} else if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
 	}
 	if c.body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -242,18 +246,7 @@ func TestV2(t *testing.T) {
 	tok := body["access_token"].(string)
 	v2 := func(method, path, auth, reqBody string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(reqBody))
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		return do(t, srv, call{method: method, path: path, auth: auth, body: reqBody})
 	}
 	bearer := "Bearer " + tok
 	if code, m := v2("GET", "/api/v2/dags", "", ""); code != 401 || m["detail"] != "Not authenticated" {
@@ -314,16 +307,7 @@ func TestTokenEndpoints(t *testing.T) {
 
 	get := func(path, tok string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		return do(t, srv, call{method: "GET", path: path, auth: "Bearer " + tok})
 	}
 	creds := `{"username": "admin", "password": "` + password + `"}`
 	var cli string

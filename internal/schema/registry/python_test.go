@@ -2,13 +2,12 @@ package registry_test
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"testing"
 
+	"github.com/userstream/userstream/internal/proctest"
 	"github.com/userstream/userstream/internal/schema"
 	"github.com/userstream/userstream/internal/schema/schematest"
 )
@@ -42,31 +41,12 @@ func TestConfluentPythonClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(t.Context(), python, "testdata/confluent_client.py", reg.URL(), userFile)
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("confluent_client.py: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
 	var got, want map[string]any
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("confluent_client.py printed %q: %v", out, err)
-	}
+	proctest.OutputJSON(t, cmd, &got)
 	if err := json.Unmarshal([]byte(wantPython), &want); err != nil {
 		t.Fatal(err)
 	}
-	for k, w := range want {
-		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
-			t.Errorf("%s = %v, want %v", k, g, w)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unchecked result %s = %v", k, got[k])
-		}
-	}
+	proctest.WantResults(t, got, want)
 }
 
 // wantPython is what Confluent's registry answers the script.

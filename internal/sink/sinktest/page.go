@@ -256,15 +256,7 @@ func testPageNat(t *testing.T, h *harness) {
 		rs[i].Nat = []string{"US", "FR", "fr", "", "DE"}[i%5]
 	}
 	h.upsert(t, rs)
-	pick := func(f func(r user.Record) bool) []user.Record {
-		var out []user.Record
-		for _, r := range rs {
-			if f(r) {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
+	pick := func(f func(r user.Record) bool) []user.Record { return filterRecords(rs, f) }
 	cases := []struct {
 		nat  string
 		want []user.Record
@@ -295,15 +287,7 @@ func testPageRun(t *testing.T, h *harness) {
 		rs[i].RunID = runs[i%len(runs)]
 	}
 	h.upsert(t, rs)
-	pick := func(f func(r user.Record) bool) []user.Record {
-		var out []user.Record
-		for _, r := range rs {
-			if f(r) {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
+	pick := func(f func(r user.Record) bool) []user.Record { return filterRecords(rs, f) }
 	for _, run := range runs[:3] {
 		want := h.pageOrder(pick(func(r user.Record) bool { return r.RunID == run }))
 		for _, limit := range []int{1, 3, 100} {
@@ -531,4 +515,15 @@ func testStatsConcurrent(t *testing.T, h *harness) {
 		want[h.get(t, r.ID).Nat]++
 	}
 	h.wantStats(t, "after concurrent writers", want)
+}
+
+// filterRecords is the records of rs that f keeps, in order.
+func filterRecords(rs []user.Record, f func(r user.Record) bool) []user.Record {
+	var out []user.Record
+	for _, r := range rs {
+		if f(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
