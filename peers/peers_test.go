@@ -224,3 +224,81 @@ func killGroup(pid int, wait func() error) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	_ = wait()
 }
+
+// cpuSeconds is the CPU time (user and system) pids and their
+// descendants have used, in seconds: each live process once, and those
+// that have ended through their parent's reaped-children times.
+func cpuSeconds(pids ...int) float64 {
+	var ticks float64
+	seen := map[int]bool{}
+	for _, p := range tree(pids...) {
+		if !seen[p] {
+			seen[p] = true
+			ticks += procTicks(p)
+		}
+	}
+	return ticks / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux architecture Go runs on.
+const clockTicks = 100
+
+// procTicks is a process's utime+stime (and that of its reaped children)
+// in clock ticks; 0 when it is gone.
+func procTicks(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	// After "pid (comm) ": state is field 3; utime, stime, cutime, cstime
+	// are fields 14 to 17.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	var sum float64
+	for _, v := range f[11:15] {
+		n, _ := strconv.ParseFloat(v, 64)
+		sum += n
+	}
+	return sum
+}
+
+// pidsNamed are the live processes whose command name is comm (the
+// PostgreSQL server's processes are all "postgres").
+func pidsNamed(comm string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(b)) == comm {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// machineCPUSeconds is the CPU time all processes have used since boot
+// (every field of /proc/stat's cpu line but idle and iowait).
+func machineCPUSeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var sum float64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseFloat(v, 64)
+		sum += n
+	}
+	return sum / clockTicks
+}

@@ -1,9 +1,11 @@
 package peers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,9 +31,10 @@ const airflowPythonEnv = "USERSTREAM_AIRFLOW_PYTHON"
 // behind skips slots and completes fewer runs a minute.
 const every = time.Second
 
-// schedRun is what one scheduler did in the window.
+// schedRun is what one scheduler did in the window and in the burst.
 type schedRun struct {
 	perMinute float64
+	burst     float64       // runs completed a minute of a burst triggered at once
 	p50, p99  time.Duration // a task's start minus its slot's due time
 	rssMiB    float64
 }
@@ -46,30 +49,34 @@ type schedRun struct {
 // runs its first task: runs completed a minute, delay from a slot's due
 // time (its data interval's end) to its task's start (p50/p99, from each
 // side's task instances in its REST API), and the peak RSS of all of each
-// side's processes. Without USERSTREAM_AIRFLOW_PYTHON (the quick form
+// side's processes; then USERSTREAM_PEERS_SCHED_BURST runs (100; 30 quick)
+// triggered at once through each REST API, timed to the last one's end.
+// Without USERSTREAM_AIRFLOW_PYTHON (the quick form
 // does not install Airflow) the Airflow row is skipped, saying so.
 func TestSchedulerVsAirflow(t *testing.T) {
 	quick := measured(t)
 	secs := size(t, "USERSTREAM_PEERS_SCHED_SECONDS", quick, 120, 30)
+	burst := size(t, "USERSTREAM_PEERS_SCHED_BURST", quick, 100, 30)
 	window := time.Duration(secs) * time.Second
 	py := os.Getenv(airflowPythonEnv)
 	if py == "" {
 		skipRow(t, airflowPythonEnv+" is not set: Apache Airflow is not installed (scripts/peers.sh installs it in the long form, not with --quick)")
 	}
 	var ours, peer schedRun
-	t.Run("ours", func(t *testing.T) { ours = runOurScheduler(t, window) })
-	t.Run("Airflow", func(t *testing.T) { peer = runAirflow(t, py, window) })
+	t.Run("ours", func(t *testing.T) { ours = runOurScheduler(t, window, burst) })
+	t.Run("Airflow", func(t *testing.T) { peer = runAirflow(t, py, window, burst) })
 	if t.Failed() {
 		return
 	}
 	name := "Apache Airflow " + airflowVersion(t, py) + ", standalone, LocalExecutor, SQLite"
 	record(t, "scheduler: DAG runs completed a minute (one every second asked)", name, "runs/min", ours.perMinute, peer.perMinute, false)
+	record(t, fmt.Sprintf("scheduler: DAG runs completed a minute (%d triggered at once via REST)", burst), name, "runs/min", ours.burst, peer.burst, false)
 	record(t, "scheduler: delay from due time to task start, p50", name, "ms", ms(ours.p50), ms(peer.p50), true)
 	record(t, "scheduler: delay from due time to task start, p99", name, "ms", ms(ours.p99), ms(peer.p99), true)
 	record(t, "scheduler: peak RSS of all its processes", name, "MiB", ours.rssMiB, peer.rssMiB, true)
 }
 
-func runOurScheduler(t *testing.T, window time.Duration) schedRun {
+func runOurScheduler(t *testing.T, window time.Duration, burst int) schedRun {
 	dir := t.TempDir()
 	broker := proctest.FreeAddr(t)
 	b := proctest.Start(t, "broker", "broker", "--addr", broker, "--registry-addr", proctest.FreeAddr(t),
@@ -85,6 +92,7 @@ func runOurScheduler(t *testing.T, window time.Duration) schedRun {
 	t.Cleanup(func() { peak() })
 	api := restAPI{base: "http://" + addr + "/api/v1", dag: "user_automation", user: "admin", password: peersPassword}
 	r := watch(t, api, window, s.Exited)
+	r.burst = burstRuns(t, api, burst, s.Exited)
 	r.rssMiB = peak()
 	return r
 }
@@ -108,7 +116,7 @@ def peers_trivial():
 peers_trivial()
 `
 
-func runAirflow(t *testing.T, py string, window time.Duration) schedRun {
+func runAirflow(t *testing.T, py string, window time.Duration, burst int) schedRun {
 	home := t.TempDir()
 	dags := filepath.Join(home, "dags")
 	if err := os.MkdirAll(dags, 0o755); err != nil {
@@ -176,6 +184,7 @@ func runAirflow(t *testing.T, py string, window time.Duration) schedRun {
 	}
 	api := restAPI{base: "http://" + addr + "/api/v2", dag: "peers_trivial"}
 	r := watch(t, api, window, isDone)
+	r.burst = burstRuns(t, api, burst, isDone)
 	r.rssMiB = peak()
 	return r
 }
@@ -193,9 +202,25 @@ type dagRun struct {
 }
 
 func (a restAPI) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	return a.call(ctx, http.MethodGet, path, nil, v)
+}
+
+// call sends body (JSON, nil for none) and decodes a 200 answer into v.
+func (a restAPI) call(ctx context.Context, method, path string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if a.user != "" {
 		req.SetBasicAuth(a.user, a.password)
@@ -206,9 +231,58 @@ func (a restAPI) get(ctx context.Context, path string, v any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", a.base+path, resp.Status)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+		return fmt.Errorf("%s %s: %s: %s", method, a.base+path, resp.Status, b)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// burstRuns triggers n runs of the DAG one after the other as fast as the
+// API answers (each with a run id of its own and no logical date, which
+// both APIs accept), waits (at most 10 minutes) for all of them to end,
+// and returns how many completed a minute from the first trigger to the
+// last run's end. The schedule keeps running beside them on both sides.
+func burstRuns(t *testing.T, a restAPI, n int, exited func() bool) float64 {
+	t.Helper()
+	begin := time.Now()
+	pending := map[string]bool{}
+	for i := range n {
+		id := fmt.Sprintf("peers_burst_%d_%d", begin.UnixNano(), i)
+		var r dagRun
+		if err := a.call(t.Context(), http.MethodPost, "/dags/"+a.dag+"/dagRuns",
+			map[string]any{"dag_run_id": id, "logical_date": nil, "conf": map[string]any{}}, &r); err != nil {
+			t.Fatalf("trigger run %d of %d: %v", i+1, n, err)
+		}
+		pending[id] = true
+	}
+	var last time.Time
+	testwait.For(t, 10*time.Minute, fmt.Sprintf("the %d runs triggered at once to end", n), func() (int, bool) {
+		if exited() {
+			t.Fatalf("the scheduler exited during the burst")
+		}
+		for id := range pending {
+			var r dagRun
+			if err := a.get(t.Context(), "/dags/"+a.dag+"/dagRuns/"+url.PathEscape(id), &r); err != nil {
+				t.Fatalf("run %s: %v", id, err)
+			}
+			switch r.State {
+			case "success":
+				if r.EndDate == nil {
+					t.Fatalf("run %s succeeded without an end date", id)
+				}
+				if r.EndDate.After(last) {
+					last = *r.EndDate
+				}
+				delete(pending, id)
+			case "failed":
+				t.Fatalf("run %s failed", id)
+			}
+		}
+		return len(pending), len(pending) == 0
+	}, testwait.Every(500*time.Millisecond))
+	perMinute := float64(n) / last.Sub(begin).Minutes()
+	t.Logf("%s: %d runs triggered at once ended %s after the first trigger (%.0f a minute)", a.dag, n, last.Sub(begin), perMinute)
+	return perMinute
 }
 
 func (a restAPI) runs(ctx context.Context) ([]dagRun, error) {

@@ -31,7 +31,23 @@ type streamRun struct {
 	p50, p99      time.Duration // stored_at - produce time at latencyRate
 	rssMiB        float64
 	latencyWindow int
+	burst         burstRun
 }
+
+// burstRun is one side's burst: users produced unpaced while it runs,
+// caught up and warm, timed from the produce's start to the last row
+// stored, so reading, parsing and writing are all in the span on both
+// sides; and the CPU time each part of the machine spent on it.
+type burstRun struct {
+	rows                int
+	took                time.Duration
+	side, postgres, all float64 // CPU seconds: the side's processes, PostgreSQL's, the machine's
+}
+
+func (b burstRun) rate() float64 { return float64(b.rows) / b.took.Seconds() }
+
+// perHundredK is CPU seconds per 100,000 rows.
+func (b burstRun) perHundredK(cpu float64) float64 { return cpu * 100000 / float64(b.rows) }
 
 // TestStreamVsSpark: our stream (its PostgreSQL sink) and the original's
 // Spark job (compat/spark/spark_stream.py, pyspark 4.0, local[2], foreachBatch
@@ -90,12 +106,15 @@ func TestStreamVsSpark(t *testing.T) {
 			produceJSON(t, kafka, latencyRate*secs, latencyRate)
 			after := endOffsets(t, kafka, spark.Topic)
 			fill(t, pg, s.table, total(after), begin, check)
-			r := streamRun{first: first, all: all, rows: want, rssMiB: peak()}
+			burst := burstOf(t, kafka, pg, s.table, n, pids, check)
+			r := streamRun{first: first, all: all, rows: want, rssMiB: peak(), burst: burst}
 			stop()
 			ds := latencies(t, pg, s.table, producedAt(t, kafka, spark.Topic, backlog, after))
 			r.p50, r.p99, r.latencyWindow = percentile(ds, 50), percentile(ds, 99), len(ds)
 			t.Logf("%s: %d rows, first at %s, all at %s; latency p50 %s p99 %s over %d users; peak RSS %.0f MiB",
 				s.name, want, first, all, r.p50, r.p99, len(ds), r.rssMiB)
+			t.Logf("%s: burst of %d users in %s (%.0f rows/s); CPU s: side %.2f, PostgreSQL %.2f, machine %.2f (of %.2f the two cores had)",
+				s.name, burst.rows, burst.took, burst.rate(), burst.side, burst.postgres, burst.all, 2*burst.took.Seconds())
 			runs[i] = r
 		})
 	}
@@ -110,11 +129,28 @@ func TestStreamVsSpark(t *testing.T) {
 	for i, peer := range runs[1:] {
 		name := sides[i+1].name
 		record(t, "stream into PostgreSQL: rows/s (backlog, first row to last)", name, "rows/s", rate(ours), rate(peer), false)
+		record(t, "stream, warm burst while running: rows/s (produce start to last row)", name, "rows/s", ours.burst.rate(), peer.burst.rate(), false)
+		record(t, "stream, warm burst: the stream's CPU s per 100k rows", name, "CPU s", ours.burst.perHundredK(ours.burst.side), peer.burst.perHundredK(peer.burst.side), true)
+		record(t, "stream, warm burst: PostgreSQL's CPU s per 100k rows", name, "CPU s", ours.burst.perHundredK(ours.burst.postgres), peer.burst.perHundredK(peer.burst.postgres), true)
 		record(t, "stream into PostgreSQL: time from start to first row", name, "s", ours.first.Seconds(), peer.first.Seconds(), true)
 		record(t, fmt.Sprintf("stream at %d users/s: latency p50", latencyRate), name, "ms", ms(ours.p50), ms(peer.p50), true)
 		record(t, fmt.Sprintf("stream at %d users/s: latency p99", latencyRate), name, "ms", ms(ours.p99), ms(peer.p99), true)
 		record(t, "stream: peak RSS", name, "MiB", ours.rssMiB, peer.rssMiB, true)
 	}
+}
+
+// burstOf produces n users unpaced while a side runs caught up, waits
+// for table to hold them, and returns the span and the CPU spent.
+func burstOf(t *testing.T, kafka, pg, table string, n int, pids func() []int, check func() error) burstRun {
+	t.Helper()
+	side0, pg0, all0 := cpuSeconds(pids()...), cpuSeconds(pidsNamed("postgres")...), machineCPUSeconds()
+	begin := time.Now()
+	produceJSON(t, kafka, n, 0)
+	_, took := fill(t, pg, table, total(endOffsets(t, kafka, spark.Topic)), begin, check)
+	return burstRun{rows: n, took: took,
+		side:     cpuSeconds(pids()...) - side0,
+		postgres: cpuSeconds(pidsNamed("postgres")...) - pg0,
+		all:      machineCPUSeconds() - all0}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

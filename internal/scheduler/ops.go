@@ -16,6 +16,7 @@ type Service struct {
 	dags   map[string]*DAG
 	scheds map[string]Schedule
 	now    func() time.Time
+	queued func() // a run was queued: a scheduler of this process starts it now (nil: none)
 }
 
 // ErrInvalid is matched by errors about a request's content (a bad conf, a
@@ -42,7 +43,15 @@ func NewService(st Store, dags []*DAG) (*Service, error) {
 
 // Service returns the scheduler's operations.
 func (s *Scheduler) Service() *Service {
-	return &Service{store: s.store, dags: s.dags, scheds: s.scheds, now: s.cfg.Now}
+	return &Service{store: s.store, dags: s.dags, scheds: s.scheds, now: s.cfg.Now, queued: s.nudge}
+}
+
+// nudge tells this process's scheduler, if any, that runs were queued
+// (another process's finds them on its next tick).
+func (s *Service) nudge() {
+	if s.queued != nil {
+		s.queued()
+	}
 }
 
 // Store is the service's metadata store.
@@ -87,6 +96,7 @@ func (s *Service) Trigger(ctx context.Context, dagID string, conf map[string]any
 	if err := s.store.CreateRun(ctx, r); err != nil {
 		return Run{}, err
 	}
+	s.nudge()
 	return r, nil
 }
 
@@ -109,6 +119,9 @@ func (s *Service) SetPaused(ctx context.Context, dagID string, paused bool) (DAG
 	}
 	if err := s.store.SetPaused(ctx, dagID, paused); err != nil {
 		return DAGState{}, err
+	}
+	if !paused {
+		s.nudge()
 	}
 	return s.store.GetDAG(ctx, dagID)
 }
@@ -162,6 +175,9 @@ func (s *Service) Backfill(ctx context.Context, dagID string, from, to time.Time
 		}
 		iv, ok = sched.After(iv)
 	}
+	if len(created) > 0 {
+		s.nudge()
+	}
 	return created, skipped, nil
 }
 
@@ -180,6 +196,7 @@ func (s *Service) Clear(ctx context.Context, dagID, runID string) (Run, error) {
 	if err := s.store.UpdateRun(ctx, r); err != nil {
 		return Run{}, err
 	}
+	s.nudge()
 	return r, nil
 }
 
@@ -221,6 +238,7 @@ func (s *Service) Mark(ctx context.Context, dagID, runID string, state RunState)
 	if err := s.store.UpdateRun(ctx, r); err != nil {
 		return Run{}, err
 	}
+	s.nudge() // a run marked by hand makes room for a queued one
 	return r, nil
 }
 
@@ -236,7 +254,11 @@ func (s *Service) SetNote(ctx context.Context, dagID, runID, note string) (Run, 
 
 // Delete deletes a run with its tries and logs.
 func (s *Service) Delete(ctx context.Context, dagID, runID string) error {
-	return s.store.DeleteRun(ctx, dagID, runID)
+	if err := s.store.DeleteRun(ctx, dagID, runID); err != nil {
+		return err
+	}
+	s.nudge()
+	return nil
 }
 
 // TaskInstance is a task of a run as Airflow's API shows it: its latest

@@ -87,6 +87,11 @@ type Scheduler struct {
 	stopping atomic.Bool // Stop was called: no more ticks
 	stopLoop context.CancelFunc
 	loopDone chan struct{}
+	// nudged is signalled (nudge) when this process queues a run or ends
+	// one, so queued runs start at once rather than on the next tick: a
+	// burst of triggered runs goes through at the pace of its tasks, not
+	// max_active_runs a tick.
+	nudged chan struct{}
 }
 
 // LastTick is when this process last ran a tick (zero: never), the
@@ -123,7 +128,8 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
-	s := &Scheduler{cfg: cfg, store: cfg.Store, dags: map[string]*DAG{}, scheds: map[string]Schedule{}, log: cfg.Logger}
+	s := &Scheduler{cfg: cfg, store: cfg.Store, dags: map[string]*DAG{}, scheds: map[string]Schedule{}, log: cfg.Logger,
+		nudged: make(chan struct{}, 1)}
 	for _, d := range cfg.DAGs {
 		if err := Validate(d); err != nil {
 			return nil, err
@@ -320,8 +326,41 @@ func (s *Scheduler) loop(ctx context.Context) {
 			}
 			now := time.Now()
 			tick.Reset(now.Truncate(s.cfg.TickEvery).Add(s.cfg.TickEvery + offset).Sub(now))
+		case <-s.nudged:
+			if !s.stopping.Load() {
+				if err := s.startQueuedAll(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("scheduler: starting queued runs failed; the next tick retries", "err", err)
+				}
+			}
 		}
 	}
+}
+
+// nudge asks the loop to start queued runs now; it never blocks (one
+// pending nudge starts all there is room for).
+func (s *Scheduler) nudge() {
+	select {
+	case s.nudged <- struct{}{}:
+	default:
+	}
+}
+
+// startQueuedAll starts the queued runs of every unpaused DAG within
+// max_active_runs: the part of a tick that a nudge makes due.
+func (s *Scheduler) startQueuedAll(ctx context.Context) error {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	var errs []error
+	for _, d := range s.DAGs() {
+		st, err := s.store.GetDAG(ctx, d.DagID)
+		if err == nil && !st.IsPaused {
+			err = s.startQueued(ctx, d)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DAG %s: %w", d.DagID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // beat records this process's heartbeat.

@@ -433,3 +433,53 @@ func TestDeadSchedulersTryIsResolved(t *testing.T) {
 	}
 	t.Logf("resolved %.1fs after its scheduler stopped heartbeating", took.Seconds())
 }
+
+// TestNudgedRuns: a run queued in this process (triggered) starts at
+// once, and when a run ends a queued one takes its place at once, both
+// within max_active_runs, with no tick between: the tick after the first
+// is an hour away.
+func TestNudgedRuns(t *testing.T) {
+	var running, most atomic.Int32
+	d := dag("burst", func(context.Context, scheduler.TaskContext) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		return nil
+	})
+	d.MaxActiveRuns = 1
+	st := openStore(t)
+	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: []*scheduler.DAG{d}, TickEvery: time.Hour,
+		Metrics: scheduler.NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = s.Stop(ctx)
+	})
+	first := testwait.For(t, 30*time.Second, "the first tick", func() (time.Time, bool) {
+		return s.LastTick(), !s.LastTick().IsZero()
+	}, testwait.Every(10*time.Millisecond))
+	var ids []string
+	for i := range 3 {
+		r, err := s.Service().Trigger(t.Context(), "burst", nil, time.Time{}, fmt.Sprintf("burst_%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.RunID)
+	}
+	for _, id := range ids {
+		waitRun(t, st, "burst", id, scheduler.RunSuccess)
+	}
+	if !s.LastTick().Equal(first) {
+		t.Fatalf("a second tick ran at %s: the test cannot tell a nudge from a tick", s.LastTick())
+	}
+	if m := most.Load(); m != 1 {
+		t.Errorf("%d runs' tasks ran at once, want max_active_runs 1", m)
+	}
+}

@@ -240,6 +240,7 @@ func (s *Scheduler) settleRun(ctx context.Context, dagID, runID string) error {
 		return err
 	}
 	s.cfg.Metrics.runEnded(dagID, state)
+	s.nudge()
 	s.log.Info("dag run "+string(state), "dag_id", dagID, "run_id", runID, "duration", r.EndDate.Sub(r.StartDate).Round(time.Millisecond))
 	return nil
 }
