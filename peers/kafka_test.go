@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/userstream/userstream/internal/engines"
@@ -88,6 +90,31 @@ func produceJSON(t testing.TB, kafka string, n int, rate float64) {
 	if _, errOut, code := proctest.Run(t, args...); code != 0 {
 		t.Fatalf("produce: exit %d: %s", code, errOut)
 	}
+}
+
+// deleteTopic deletes topic (when it exists) and waits until the cluster
+// no longer lists it, so the next produce creates it anew, empty.
+func deleteTopic(t testing.TB, kafka, topic string) {
+	t.Helper()
+	adm := kadm.NewClient(proctest.Client(t, kafka))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.DeleteTopics(ctx, topic)
+	if err == nil {
+		if r, ok := resp[topic]; ok && r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			err = r.Err
+		}
+	}
+	if err != nil {
+		t.Fatalf("delete topic %s: %v", topic, err)
+	}
+	testwait.For(t, time.Minute, "topic "+topic+" to be gone", func() (bool, bool) {
+		ts, err := adm.ListTopics(t.Context())
+		if err != nil {
+			return false, false
+		}
+		return ts.Has(topic), !ts.Has(topic)
+	}, testwait.Every(200*time.Millisecond))
 }
 
 // endOffsets are the end offsets of topic's partitions.
