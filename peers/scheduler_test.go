@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -232,10 +233,18 @@ func (a restAPI) call(ctx context.Context, method, path string, body, v any) err
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
-		return fmt.Errorf("%s %s: %s: %s", method, a.base+path, resp.Status, b)
+		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, a.base+path, resp.Status, b)}
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+// statusError is an answer other than 200.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
 
 // burstRuns triggers n runs of the DAG one after the other as fast as the
 // API answers (each with a run id of its own and no logical date, which
@@ -246,13 +255,29 @@ func burstRuns(t *testing.T, a restAPI, n int, exited func() bool) float64 {
 	t.Helper()
 	begin := time.Now()
 	pending := map[string]bool{}
+	retried := 0
 	for i := range n {
 		id := fmt.Sprintf("peers_burst_%d_%d", begin.UnixNano(), i)
-		var r dagRun
-		if err := a.call(t.Context(), http.MethodPost, "/dags/"+a.dag+"/dagRuns",
-			map[string]any{"dag_run_id": id, "logical_date": nil, "conf": map[string]any{}}, &r); err != nil {
-			t.Fatalf("trigger run %d of %d: %v", i+1, n, err)
-		}
+		// A server error is asked again, as a user's script would (Airflow
+		// on SQLite answers 500 "Database error" while its scheduler holds
+		// the database); the retries are counted and logged.
+		testwait.For(t, time.Minute, fmt.Sprintf("run %d of %d triggered", i+1, n), func() (string, bool) {
+			var r dagRun
+			err := a.call(t.Context(), http.MethodPost, "/dags/"+a.dag+"/dagRuns",
+				map[string]any{"dag_run_id": id, "logical_date": nil, "conf": map[string]any{}}, &r)
+			if err == nil {
+				return id, true
+			}
+			var se *statusError
+			if !errors.As(err, &se) || se.code < 500 {
+				if retried > 0 && a.get(t.Context(), "/dags/"+a.dag+"/dagRuns/"+url.PathEscape(id), &r) == nil {
+					return id, true // an answer lost to a 500 that had created it
+				}
+				t.Fatalf("trigger run %d of %d: %v", i+1, n, err)
+			}
+			retried++
+			return err.Error(), false
+		}, testwait.Every(200*time.Millisecond))
 		pending[id] = true
 	}
 	var last time.Time
@@ -281,16 +306,28 @@ func burstRuns(t *testing.T, a restAPI, n int, exited func() bool) float64 {
 		return len(pending), len(pending) == 0
 	}, testwait.Every(500*time.Millisecond))
 	perMinute := float64(n) / last.Sub(begin).Minutes()
-	t.Logf("%s: %d runs triggered at once ended %s after the first trigger (%.0f a minute)", a.dag, n, last.Sub(begin), perMinute)
+	t.Logf("%s: %d runs triggered at once ended %s after the first trigger (%.0f a minute; %d triggers answered 5xx and were sent again)",
+		a.dag, n, last.Sub(begin), perMinute, retried)
 	return perMinute
 }
 
+// runs lists all the DAG's runs, a page of 100 at a time (both APIs cap a
+// page at 100, as Airflow's maximum_page_limit does).
 func (a restAPI) runs(ctx context.Context) ([]dagRun, error) {
-	var out struct {
-		Runs []dagRun `json:"dag_runs"`
+	var all []dagRun
+	for {
+		var page struct {
+			Runs  []dagRun `json:"dag_runs"`
+			Total int      `json:"total_entries"`
+		}
+		if err := a.get(ctx, fmt.Sprintf("/dags/%s/dagRuns?limit=100&offset=%d", a.dag, len(all)), &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Runs...)
+		if len(page.Runs) == 0 || len(all) >= page.Total {
+			return all, nil
+		}
 	}
-	err := a.get(ctx, "/dags/"+a.dag+"/dagRuns?limit=1000", &out)
-	return out.Runs, err
 }
 
 // taskStart is the start of the run's first task instance.
