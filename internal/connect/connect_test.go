@@ -414,3 +414,34 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// TestStopWithBrokerGone: a worker whose broker has gone still stops when
+// asked (SIGTERM in `userstream connect`), within the bound of its last
+// status write, rather than retrying that write for as long as the broker
+// stays away (an idempotent produce cannot be cancelled by its context).
+func TestStopWithBrokerGone(t *testing.T) {
+	e, err := broker.StartEmbedded(t.Context(), "127.0.0.1:0", "", broker.WithPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	wk := startWorker(t, e.Addr(), "worker-1:8083")
+	jdbc, open := sinkURL(t)
+	expectCode(t, "create", call(t, wk.url, "POST", "/connectors", true, map[string]any{"name": "pg", "config": jdbcConfig(jdbc)}, nil), 201)
+	produceUsers(t, e.Addr(), 0, 100)
+	testwait.For(t, 60*time.Second, "100 users", func() (int64, bool) { n := count(t, open); return n, n == 100 })
+	e.Close()
+	wk.cancel()
+	wk.cancel = nil
+	testwait.For(t, 30*time.Second, "the worker to stop with its broker gone", func() (string, bool) {
+		select {
+		case err := <-wk.done:
+			if err != nil {
+				t.Errorf("worker: %v", err)
+			}
+			return "stopped", true
+		default:
+			return "still running", false
+		}
+	}, testwait.Every(50*time.Millisecond))
+}

@@ -267,10 +267,26 @@ func (w *Worker) shutdown() {
 	for _, c := range all {
 		stopTasks(c.tasks)
 	}
+	// Clear this worker's task status, bounded: an idempotent produce
+	// ignores its context while the broker is away, so past the bound the
+	// writes are abandoned (the client closes next) and the others see the
+	// tasks move when this worker's group members time out.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, c := range all {
-		w.cl.ProduceSync(ctx, &kgo.Record{Topic: w.cfg.StatusTopic, Key: []byte(c.spec.Name + "/" + w.cfg.WorkerID)})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, c := range all {
+			w.cl.ProduceSync(ctx, &kgo.Record{Topic: w.cfg.StatusTopic, Key: []byte(c.spec.Name + "/" + w.cfg.WorkerID)})
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.cfg.Logger.Warn("connect: could not clear this worker's task status before stopping; the status topic shows it until another worker takes the tasks",
+			"err", ctx.Err())
+		w.cl.UnsafeAbortBufferedRecords()
+		<-done
 	}
 }
 
