@@ -17,7 +17,7 @@
 # records) and no Airflow, within 10 minutes on an idle two-core machine
 # (setup, the first resolve of the jars and pip installs, not counted).
 # Sizes can be set one by one: USERSTREAM_PEERS_USERS, _LATENCY_SECONDS,
-# _BROKER_RECORDS, _DEV_USERS, _STACK_USERS, _SCHED_SECONDS.
+# _BROKER_RECORDS, _DEV_USERS, _STACK_USERS, _SCHED_SECONDS, _SCHED_BURST.
 # Needs USERSTREAM_TEST_POSTGRES, java 17 and mvn; installs pyspark (and, in
 # the long form, Airflow) with scripts/compat.sh. A measurement: run it on an
 # otherwise idle machine.
