@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/userstream/userstream/compat/spark"
 	"github.com/userstream/userstream/internal/proctest"
 	"github.com/userstream/userstream/internal/testwait"
 )
@@ -40,11 +43,12 @@ type schedRun struct {
 	rssMiB    float64
 }
 
-// TestSchedulerVsAirflow: our scheduler (`userstream scheduler`, SQLite
-// metadata, its DAG user_automation made trivial: one user a run, into the
-// embedded broker, which is not counted) and Apache Airflow 3 (`airflow
-// standalone`: scheduler, DAG processor, API server and triggerer on
-// SQLite with the LocalExecutor, as its docs set up a single machine)
+// TestSchedulerVsAirflow: our scheduler (`userstream scheduler`, its DAG
+// user_automation made trivial: one user a run, into the embedded broker,
+// which is not counted) and Apache Airflow 3 (`airflow standalone`:
+// scheduler, DAG processor, API server and triggerer with the
+// LocalExecutor), each with a PostgreSQL database of its own on
+// USERSTREAM_TEST_POSTGRES's server for its metadata,
 // running a DAG of one no-op task, both every second with catchup off,
 // watched for USERSTREAM_PEERS_SCHED_SECONDS (120; 30 quick) once each
 // runs its first task: runs completed a minute, delay from a slot's due
@@ -52,8 +56,8 @@ type schedRun struct {
 // side's task instances in its REST API), and the peak RSS of all of each
 // side's processes; then USERSTREAM_PEERS_SCHED_BURST runs (100; 30 quick)
 // triggered at once through each REST API, timed to the last one's end.
-// Without USERSTREAM_AIRFLOW_PYTHON (the quick form
-// does not install Airflow) the Airflow row is skipped, saying so.
+// Without USERSTREAM_AIRFLOW_PYTHON (scripts/peers.sh installs Airflow and
+// sets it) the comparison is skipped, saying so.
 func TestSchedulerVsAirflow(t *testing.T) {
 	quick := measured(t)
 	secs := size(t, "USERSTREAM_PEERS_SCHED_SECONDS", quick, 120, 30)
@@ -61,15 +65,16 @@ func TestSchedulerVsAirflow(t *testing.T) {
 	window := time.Duration(secs) * time.Second
 	py := os.Getenv(airflowPythonEnv)
 	if py == "" {
-		skipRow(t, airflowPythonEnv+" is not set: Apache Airflow is not installed (scripts/peers.sh installs it in the long form, not with --quick)")
+		skipRow(t, airflowPythonEnv+" is not set: Apache Airflow is not installed (scripts/peers.sh installs it)")
 	}
+	pg := spark.PostgresURL(t)
 	var ours, peer schedRun
-	t.Run("ours", func(t *testing.T) { ours = runOurScheduler(t, window, burst) })
-	t.Run("Airflow", func(t *testing.T) { peer = runAirflow(t, py, window, burst) })
+	t.Run("ours", func(t *testing.T) { ours = runOurScheduler(t, createDatabase(t, pg), window, burst) })
+	t.Run("Airflow", func(t *testing.T) { peer = runAirflow(t, py, createDatabase(t, pg), window, burst) })
 	if t.Failed() {
 		return
 	}
-	name := "Apache Airflow " + airflowVersion(t, py) + ", standalone, LocalExecutor, SQLite"
+	name := "Apache Airflow " + airflowVersion(t, py) + ", standalone, LocalExecutor, PostgreSQL"
 	record(t, "scheduler: DAG runs completed a minute (one every second asked)", name, "runs/min", ours.perMinute, peer.perMinute, false)
 	record(t, fmt.Sprintf("scheduler: DAG runs completed a minute (%d triggered at once via REST)", burst), name, "runs/min", ours.burst, peer.burst, false)
 	record(t, "scheduler: delay from due time to task start, p50", name, "ms", ms(ours.p50), ms(peer.p50), true)
@@ -77,7 +82,31 @@ func TestSchedulerVsAirflow(t *testing.T) {
 	record(t, "scheduler: peak RSS of all its processes", name, "MiB", ours.rssMiB, peer.rssMiB, true)
 }
 
-func runOurScheduler(t *testing.T, window time.Duration, burst int) schedRun {
+// createDatabase creates a database of the test's own on pg's server,
+// dropped when the test ends, and returns its URL.
+func createDatabase(t *testing.T, pg string) string {
+	t.Helper()
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatalf("USERSTREAM_TEST_POSTGRES: %v", err)
+	}
+	name := fmt.Sprintf("peers_%d", time.Now().UnixNano())
+	conn := pgConn(t, pg)
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+func runOurScheduler(t *testing.T, metadata string, window time.Duration, burst int) schedRun {
 	dir := t.TempDir()
 	broker := proctest.FreeAddr(t)
 	b := proctest.Start(t, "broker", "broker", "--addr", broker, "--registry-addr", proctest.FreeAddr(t),
@@ -85,7 +114,7 @@ func runOurScheduler(t *testing.T, window time.Duration, burst int) schedRun {
 	proctest.WaitListening(t, b, broker)
 	addr := proctest.FreeAddr(t)
 	s := proctest.StartEnv(t, "scheduler", []string{"USERSTREAM_ADMIN_PASSWORD=" + peersPassword}, "scheduler",
-		"--metadata", "sqlite:"+filepath.Join(dir, "meta.db"), "--addr", addr, "--brokers", broker,
+		"--metadata", metadata, "--addr", addr, "--brokers", broker,
 		"--schema-registry", "none", "--schedule", "@every "+every.String(), "--users-per-run", "1",
 		"--run-duration", "0", "--max-active-runs", "16", "--start-date", time.Now().UTC().Format(time.RFC3339))
 	proctest.WaitListening(t, s, addr)
@@ -117,7 +146,7 @@ def peers_trivial():
 peers_trivial()
 `
 
-func runAirflow(t *testing.T, py string, window time.Duration, burst int) schedRun {
+func runAirflow(t *testing.T, py, metadata string, window time.Duration, burst int) schedRun {
 	home := t.TempDir()
 	dags := filepath.Join(home, "dags")
 	if err := os.MkdirAll(dags, 0o755); err != nil {
@@ -138,6 +167,10 @@ func runAirflow(t *testing.T, py string, window time.Duration, burst int) schedR
 		"AIRFLOW__CORE__DAGS_FOLDER="+dags,
 		"AIRFLOW__CORE__LOAD_EXAMPLES=False",
 		"AIRFLOW__CORE__EXECUTOR=LocalExecutor",
+		// PostgreSQL, as Airflow's docs set up anything but a try-out: on
+		// SQLite its scheduler died of "database is locked" under a burst
+		// of triggers.
+		"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="+sqlAlchemyURL(t, metadata),
 		// Two cores: as many task processes as cores.
 		"AIRFLOW__CORE__PARALLELISM=2",
 		"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True",
@@ -188,6 +221,20 @@ func runAirflow(t *testing.T, py string, window time.Duration, burst int) schedR
 	r.burst = burstRuns(t, api, burst, isDone)
 	r.rssMiB = peak()
 	return r
+}
+
+// sqlAlchemyURL is a postgres:// URL as SQLAlchemy's psycopg2 dialect
+// takes it, without its query: Airflow derives its asyncpg URL from it,
+// and asyncpg takes no libpq parameter (sslmode); both then try TLS and
+// fall back to plain, as libpq's default does.
+func sqlAlchemyURL(t *testing.T, pg string) string {
+	t.Helper()
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme, u.RawQuery = "postgresql+psycopg2", ""
+	return u.String()
 }
 
 // restAPI is a DAG's runs in Airflow's REST API (v1: ours; v2: Airflow 3).

@@ -4,7 +4,7 @@
 # file each), each pair on the same machine, data and PostgreSQL, in turn:
 #   stream     our stream vs the original's Spark job (pyspark 4.0, default and 1 s triggers)
 #   connect    our Connect JDBC sink vs Kafka Connect 4.3.1 + Debezium's JDBC sink, tasks.max 1 and 2
-#   scheduler  our scheduler vs Apache Airflow 3 (standalone); not in --quick (Airflow's install)
+#   scheduler  our scheduler vs Apache Airflow 3 (standalone)
 #   broker     the embedded broker vs Apache Kafka 4.4: ready, produce and consume MB/s, RSS
 #   dev        `userstream dev` embedded vs `dev --brokers` Apache Kafka, end to end
 #   stack      the original's set of engines vs `userstream dev`: first stored user, total RSS
@@ -14,12 +14,13 @@
 # for seconds and MiB).
 #   scripts/peers.sh [--quick] [--out FILE] [--only NAME[,NAME]]
 # --quick: smaller sizes (5,000-user backlogs, 10 s of latency, 50,000 broker
-# records) and no Airflow, within 10 minutes on an idle two-core machine
+# records, a 30 s scheduler window and a burst of 30 runs), within 10 minutes
+# on an idle two-core machine
 # (setup, the first resolve of the jars and pip installs, not counted).
 # Sizes can be set one by one: USERSTREAM_PEERS_USERS, _LATENCY_SECONDS,
 # _BROKER_RECORDS, _DEV_USERS, _STACK_USERS, _SCHED_SECONDS, _SCHED_BURST.
-# Needs USERSTREAM_TEST_POSTGRES, java 17 and mvn; installs pyspark (and, in
-# the long form, Airflow) with scripts/compat.sh. A measurement: run it on an
+# Needs USERSTREAM_TEST_POSTGRES, java 17 and mvn; installs pyspark and
+# Airflow with scripts/compat.sh. A measurement: run it on an
 # otherwise idle machine.
 set -euo pipefail
 out=peers.json quick=0 only=stream,connect,scheduler,broker,dev,stack
@@ -43,7 +44,7 @@ cd "$(dirname "$0")/.."
 : "${USERSTREAM_TEST_POSTGRES:?peers.sh: the sides write to PostgreSQL: set USERSTREAM_TEST_POSTGRES=postgres://...}"
 # Setup, not measured: the Python environments and the jars.
 USERSTREAM_SPARK_PYTHON=$(scripts/compat.sh spark-python)
-if [ "$quick" = 0 ] && [[ " ${run[*]} " == *" TestSchedulerVsAirflow "* ]]; then
+if [[ " ${run[*]} " == *" TestSchedulerVsAirflow "* ]]; then
   USERSTREAM_AIRFLOW_PYTHON=$(scripts/compat.sh airflow-server-python)
   export USERSTREAM_AIRFLOW_PYTHON
 fi

@@ -34,8 +34,14 @@ func openStore(t *testing.T) scheduler.Store {
 func start(t *testing.T, st scheduler.Store, dags ...*scheduler.DAG) (*scheduler.Scheduler, *scheduler.Metrics) {
 	t.Helper()
 	m := scheduler.NewMetrics(prometheus.NewRegistry())
-	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: dags, TickEvery: 200 * time.Millisecond, Metrics: m,
-		DefaultExecutionTimeout: 20 * time.Second})
+	return startWith(t, scheduler.Config{Store: st, DAGs: dags, TickEvery: 200 * time.Millisecond, Metrics: m,
+		DefaultExecutionTimeout: 20 * time.Second}), m
+}
+
+// startWith runs a scheduler of cfg until the test ends.
+func startWith(t *testing.T, cfg scheduler.Config) *scheduler.Scheduler {
+	t.Helper()
+	s, err := scheduler.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +53,7 @@ func start(t *testing.T, st scheduler.Store, dags ...*scheduler.DAG) (*scheduler
 		defer cancel()
 		_ = s.Stop(ctx)
 	})
-	return s, m
+	return s
 }
 
 func dag(id string, task scheduler.TaskFunc) *scheduler.DAG {
@@ -449,19 +455,8 @@ func TestNudgedRuns(t *testing.T) {
 	})
 	d.MaxActiveRuns = 1
 	st := openStore(t)
-	s, err := scheduler.New(scheduler.Config{Store: st, DAGs: []*scheduler.DAG{d}, TickEvery: time.Hour,
+	s := startWith(t, scheduler.Config{Store: st, DAGs: []*scheduler.DAG{d}, TickEvery: time.Hour,
 		Metrics: scheduler.NewMetrics(prometheus.NewRegistry())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
 	first := testwait.For(t, 30*time.Second, "the first tick", func() (time.Time, bool) {
 		return s.LastTick(), !s.LastTick().IsZero()
 	}, testwait.Every(10*time.Millisecond))
