@@ -19,7 +19,8 @@
 # (setup, the first resolve of the jars and pip installs, not counted).
 # Sizes can be set one by one: USERSTREAM_PEERS_USERS, _LATENCY_SECONDS,
 # _BROKER_RECORDS, _DEV_USERS, _STACK_USERS, _SCHED_SECONDS, _SCHED_BURST.
-# Needs USERSTREAM_TEST_POSTGRES, java 17 and mvn; installs pyspark and
+# Needs USERSTREAM_TEST_POSTGRES (a role that may create databases: the
+# scheduler comparison gives each side one), java 17 and mvn; installs pyspark and
 # Airflow with scripts/compat.sh. A measurement: run it on an
 # otherwise idle machine.
 set -euo pipefail
