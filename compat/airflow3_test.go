@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/userstream/userstream/internal/proctest"
 	"github.com/userstream/userstream/internal/scheduler/restapi/restapitest"
 )
 
@@ -43,7 +44,7 @@ func TestAirflowClientV2(t *testing.T) {
 		"errors": map[string]any{"no_token": 401.0, "basic_auth": 401.0, "trigger_taken_run_id": 409.0,
 			"trigger_unknown_dag": 404.0, "trigger_bad_conf": 422.0, "unknown_run": 404.0, "deleted_run": 404.0},
 	}
-	checkResults(t, got, want)
+	proctest.WantResults(t, got, want)
 }
 
 // TestAirflowctl: Airflow 3's command line client (airflowctl) lists our

@@ -3,6 +3,7 @@ package compat
 import (
 	"testing"
 
+	"github.com/userstream/userstream/internal/proctest"
 	"github.com/userstream/userstream/internal/scheduler/restapi/restapitest"
 )
 
@@ -38,5 +39,5 @@ func TestAirflowClientV1(t *testing.T) {
 		"errors": map[string]any{"trigger_taken_run_id": 409.0, "trigger_unknown_dag": 404.0,
 			"log_missing_try": 404.0, "unknown_run": 404.0, "deleted_run": 404.0},
 	}
-	checkResults(t, got, want)
+	proctest.WantResults(t, got, want)
 }

@@ -32,7 +32,7 @@ func TestAirflowClientsOnDev(t *testing.T) {
 		t.Run(c.version, func(t *testing.T) {
 			var got map[string]any
 			runPythonWith(t, c.py, &got, "airflow_on_dev.py", base, "admin", password, c.version)
-			checkResults(t, got, map[string]any{"listed": true, "state": "success", "manual": true, "log_produced": true})
+			proctest.WantResults(t, got, map[string]any{"listed": true, "state": "success", "manual": true, "log_produced": true})
 		})
 	}
 	t.Run("airflowctl", func(t *testing.T) { checkAirflowctl(t, py3, base, "admin", password, false) })

@@ -50,7 +50,7 @@ func TestNodeSchemaRegistryClient(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("schemaregistry.js printed %.300q: %v", b, err)
 	}
-	checkResults(t, got, map[string]any{
+	proctest.WantResults(t, got, map[string]any{
 		"registered_id_positive": true,
 		"by_id_same_schema":      true,
 		"by_version":             map[string]any{"id_matches": true, "version": 1.0, "subject": "node-compat-value", "same_schema": true},

@@ -37,12 +37,6 @@ func venvPython(t *testing.T, env, requirements string) string {
 	return py
 }
 
-// checkResults is proctest.WantResults.
-func checkResults(t *testing.T, got, want map[string]any) {
-	t.Helper()
-	proctest.WantResults(t, got, want)
-}
-
 // runPython runs a script of this folder with the compat interpreter and
 // decodes the JSON it prints into out; a failure shows its stderr.
 func runPython(t *testing.T, out any, args ...string) {

@@ -3,7 +3,8 @@
 // Debezium's JDBC sink, Apache Airflow 3 and Apache Kafka, each pair on the
 // same machine, the same data and the same PostgreSQL. It is a measurement,
 // run by scripts/peers.sh, which sets USERSTREAM_PEERS_OUT; without it every
-// test here skips, saying so, so `go test ./...` never runs it. One driver
+// comparison skips, saying so, so `go test ./...` never runs one (only the
+// check of the /proc readers they measure with, TestProcAccounting). One driver
 // file per comparison; each adds rows {name, ours, peer, unit, ratio} that
 // TestMain writes to USERSTREAM_PEERS_OUT when the tests end.
 package peers
@@ -147,13 +148,7 @@ func tree(pids ...int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		f := statFields(pid)
 		if len(f) < 2 {
 			continue
 		}
@@ -247,14 +242,8 @@ const clockTicks = 100
 // procTicks is a process's utime+stime (and that of its reaped children)
 // in clock ticks; 0 when it is gone.
 func procTicks(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	// After "pid (comm) ": state is field 3; utime, stime, cutime, cstime
-	// are fields 14 to 17.
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// utime, stime, cutime, cstime are fields 14 to 17 of stat.
+	f := statFields(pid)
 	if len(f) < 15 {
 		return 0
 	}
@@ -264,6 +253,18 @@ func procTicks(pid int) float64 {
 		sum += n
 	}
 	return sum
+}
+
+// statFields are the fields of /proc/PID/stat after "pid (comm)", from
+// state (field 3) on; nil when the process is gone. comm may hold spaces,
+// so the fields start after the last ')'.
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 }
 
 // pidsNamed are the live processes whose command name is comm (the
